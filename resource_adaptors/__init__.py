@@ -1,0 +1,1 @@
+"""Resource adaptors: the container's bridges to protocols and resources."""

@@ -1,0 +1,146 @@
+"""
+The line resource adaptor.
+
+Properties:
+
+- C{endpoint}: a Twisted server endpoint (default C{tcp:0:interface=127.0.0.1});
+- C{port-file}: where to write the bound port number, for tools and tests
+  that listen on port 0 (default: none);
+- C{max-line}: the longest line accepted, in bytes (default 4096); a longer
+  one closes the connection;
+- C{max-connections}: connections beyond this are closed at once (default 1000).
+
+Events, on the connection's activity: L{CONNECTION_OPENED}, then one
+L{LINE_RECEIVED} per line (the address is the peer's host).  The activity
+ends when the connection closes.
+
+SBBs get the L{LineResourceAdaptor} itself as the SBB interface: C{send}
+and C{close} act only when the SBB's transaction commits.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+
+from slee.events import EventType
+from slee.resources import Property, ResourceAdaptor
+
+VENDOR = "slee.line"
+CONNECTION_OPENED = EventType("ConnectionOpened", VENDOR, "1.0")
+LINE_RECEIVED = EventType("LineReceived", VENDOR, "1.0")
+
+
+@dataclass(frozen=True)
+class ConnectionOpened:
+    peer: str
+
+
+@dataclass(frozen=True)
+class LineReceived:
+    line: str
+
+
+def _positive(value):
+    return None if value > 0 else f"must be > 0, not {value}"
+
+
+class LineConnection(LineReceiver):
+    """One connection: the activity object SBBs see as C{aci.activity}."""
+
+    delimiter = b"\n"
+
+    def __init__(self, adaptor):
+        self.adaptor = adaptor
+        self.handle = uuid.uuid4().hex
+        self.MAX_LENGTH = adaptor.config["max-line"]
+
+    def connectionMade(self):
+        self.adaptor.opened(self)
+
+    def lineReceived(self, line):
+        self.adaptor.received(self, line.rstrip(b"\r").decode("utf-8", "replace"))
+
+    def lineLengthExceeded(self, line):
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        self.adaptor.closed(self)
+
+
+class LineResourceAdaptor(ResourceAdaptor):
+    """See the module docstring."""
+
+    log = Logger(namespace="slee.ra.line")
+
+    properties = {
+        "endpoint": Property(str, "tcp:0:interface=127.0.0.1"),
+        "port-file": Property(str, ""),
+        "max-line": Property(int, 4096, _positive),
+        "max-connections": Property(int, 1000, _positive),
+    }
+    event_types = (CONNECTION_OPENED, LINE_RECEIVED)
+
+    def __init__(self):
+        super().__init__()
+        self.connections = {}
+        self.listening = None
+        self.port = None
+
+    async def activate(self, endpoint):
+        from twisted.internet import reactor
+        super().activate(endpoint)
+        factory = Factory.forProtocol(lambda: LineConnection(self))
+        self.listening = await serverFromString(reactor, self.config["endpoint"]).listen(factory)
+        self.port = self.listening.getHost().port
+        if self.config["port-file"]:
+            with open(self.config["port-file"], "w") as f:
+                f.write(f"{self.port}\n")
+
+    async def stop(self):
+        if self.listening is not None:
+            await self.listening.stopListening()
+            self.listening = None
+        for connection in list(self.connections.values()):
+            connection.transport.abortConnection()
+
+    def get_activity(self, handle):
+        return self.connections.get(handle)
+
+    def opened(self, connection):
+        if len(self.connections) >= self.config["max-connections"]:
+            connection.transport.abortConnection()
+            return
+        self.connections[connection.handle] = connection
+        self.endpoint.start_activity(connection.handle)
+        peer = connection.transport.getPeer()
+        self.endpoint.fire_event(connection.handle, CONNECTION_OPENED,
+                                 ConnectionOpened(getattr(peer, "host", str(peer))))
+
+    def received(self, connection, line):
+        if connection.handle in self.connections:
+            peer = connection.transport.getPeer()
+            self.endpoint.fire_event(connection.handle, LINE_RECEIVED, LineReceived(line),
+                                     address=getattr(peer, "host", None))
+
+    def closed(self, connection):
+        if self.connections.pop(connection.handle, None) is not None:
+            self.endpoint.end_activity(connection.handle)
+
+    # The SBB interface.
+
+    def send(self, aci, line):
+        """Send a line on the connection behind C{aci}, once committed."""
+        connection = aci.activity
+        if connection is not None:
+            data = line.encode("utf-8") + b"\r\n"
+            self.endpoint.after_commit(lambda: connection.transport.write(data))
+
+    def close(self, aci):
+        """Close the connection behind C{aci}, once committed."""
+        connection = aci.activity
+        if connection is not None:
+            self.endpoint.after_commit(connection.transport.loseConnection)

@@ -1,0 +1,1 @@
+"""Service building blocks."""

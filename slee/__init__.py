@@ -1,0 +1,1 @@
+"""slee: a JAIN SLEE-style service container on Twisted and ZODB."""

@@ -1,0 +1,124 @@
+"""
+The installed components: what deployed units brought into the container.
+
+The L{Registry} is the container's transient index of event types, SBBs,
+services and RA entities.  It is built from the deployed units at start-up
+and changed by deploy, undeploy, activate and deactivate; the router reads
+it on every event (above all L{Registry.initial}, the index of which active
+service takes which initial event).
+"""
+
+from slee.sbb import child_relations_of, handlers_of
+
+
+class SbbComponent:
+    """
+    An installed SBB.
+
+    @ivar id: C{name:vendor:version}.
+    @ivar cls: the L{slee.sbb.Sbb} subclass.
+    @ivar unit: the name of the unit that installed it.
+    @ivar handlers: event type id to L{slee.sbb.HandlerSpec}.
+    @ivar relations: relation name to (L{slee.sbb.ChildRelation}, child
+        L{SbbComponent}); filled in once every SBB of the unit is known.
+    @ivar local_names: the method names of its local interface.
+    """
+
+    def __init__(self, id, cls, unit):
+        self.id = id
+        self.cls = cls
+        self.unit = unit
+        self.handlers = handlers_of(cls)
+        self.relations = {}
+        self.local_names = frozenset(cls.local_interface.names(all=True))
+        self.masked_on_attach = frozenset(
+            type_id for type_id, spec in self.handlers.items() if spec.mask_on_attach)
+
+    def declared_relations(self):
+        return child_relations_of(self.cls)
+
+    def new_object(self, entity, context):
+        """
+        @return: a fresh SBB object bound to C{entity}.
+        """
+        sbb = self.cls.__new__(self.cls)
+        sbb._entity = entity
+        sbb._context = context
+        return sbb
+
+    def bare_object(self):
+        """
+        @return: an SBB object bound to no entity, for initial event
+            selector methods.
+        """
+        sbb = self.cls.__new__(self.cls)
+        sbb._entity = None
+        sbb._context = None
+        return sbb
+
+
+class ServiceComponent:
+    """
+    An installed service.
+
+    @ivar id: C{name:vendor:version}.
+    @ivar root: the root L{SbbComponent}.
+    @ivar priority: the root entities' event delivery priority.
+    @ivar state: C{"inactive"}, C{"active"} or C{"stopping"}.
+    """
+
+    def __init__(self, id, root, priority, unit):
+        self.id = id
+        self.root = root
+        self.priority = priority
+        self.unit = unit
+        self.state = "inactive"
+
+    @property
+    def name(self):
+        return self.id.split(":", 1)[0]
+
+
+class Registry:
+    """
+    The index of installed components.
+
+    @ivar event_types: event type id to L{slee.events.EventType}.
+    @ivar sbbs: SBB id to L{SbbComponent}.
+    @ivar services: service id to L{ServiceComponent}.
+    @ivar ra_entities: RA entity name to L{slee.resources.ResourceAdaptorEntity}.
+    @ivar initial: event type id to a list of (service, handler spec) for
+        the active services whose root SBB takes that event as initial,
+        highest service priority first.
+    """
+
+    def __init__(self):
+        self.event_types = {}
+        self.event_type_units = {}
+        self.sbbs = {}
+        self.services = {}
+        self.ra_entities = {}
+        self.initial = {}
+
+    def find_service(self, name):
+        """
+        @param name: a full service id, or a bare name when only one
+            installed service has it.
+        @return: the L{ServiceComponent}, or C{None}.
+        """
+        service = self.services.get(name)
+        if service is not None:
+            return service
+        matches = [s for s in self.services.values() if s.name == name]
+        return matches[0] if len(matches) == 1 else None
+
+    def reindex(self):
+        """Rebuild L{initial} from the services' states."""
+        initial = {}
+        active = sorted((s for s in self.services.values() if s.state == "active"),
+                        key=lambda s: (-s.priority, s.id))
+        for service in active:
+            for type_id, spec in service.root.handlers.items():
+                if spec.initial:
+                    initial.setdefault(type_id, []).append((service, spec))
+        self.initial = initial

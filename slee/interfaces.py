@@ -1,0 +1,261 @@
+"""
+The seams of the container, as zope.interface interfaces.
+
+Three kinds of code meet the container and each sees only its own side:
+
+- resource adaptors (RAs) implement `IResourceAdaptor` and talk to the
+  container through the `ISleeEndpoint` they are given;
+- SBBs reach the container through their `ISbbContext`;
+- management (the HTTP API, the CLI) goes through `IContainerManagement`.
+
+Nothing here knows of SIP or XCAP.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class IResourceAdaptor(Interface):
+    """
+    A resource adaptor entity: the bridge between a protocol or resource
+    and the container.
+
+    The container drives its life cycle: ``configure`` (once, before
+    anything else), ``activate``, then ``stop`` when the entity is
+    deactivated or the container shuts down.
+    """
+
+    def configure(properties):
+        """
+        Check and take the entity's configuration.
+
+        @param properties: a L{dict} of property name to value, from the
+            deployment descriptor.
+        @raise slee.errors.ConfigurationError: naming the bad property;
+            the entity is then not created.
+        """
+
+    def activate(endpoint):
+        """
+        Start: open sockets, start activities, fire events.
+
+        @param endpoint: the L{ISleeEndpoint} for this entity.
+        @return: L{None} or a L{Deferred} that fires when ready.
+        """
+
+    def stop():
+        """
+        Stop gracefully: stop accepting new work and end the entity's
+        activities (through the endpoint).  The container ends any
+        activity still open when the returned Deferred fires.
+
+        @return: L{None} or a L{Deferred}.
+        """
+
+    def sbb_interface():
+        """
+        @return: the object SBBs use to act on this resource (send a
+            message, close a connection...).  Its actions must be released
+            only when the SBB's transaction commits: see
+            L{ISleeEndpoint.after_commit}.
+        """
+
+    def get_activity(handle):
+        """
+        @return: the live activity object for C{handle}, or L{None} if the
+            RA no longer has it (after a restart, say).
+        """
+
+
+class ISleeEndpoint(Interface):
+    """
+    What the container offers a resource adaptor entity.
+    """
+
+    def start_activity(handle, durable=False):
+        """
+        Start an activity.
+
+        @param handle: a L{str}, unique within the RA entity, naming the
+            activity.
+        @param durable: C{True} if the activity outlives a container
+            restart; non-durable activities still open at start-up are
+            ended (their SBB entities get the activity end event).
+        """
+
+    def end_activity(handle):
+        """
+        End an activity: an activity end event is queued behind the events
+        already fired on it; then every SBB entity is detached.
+        """
+
+    def fire_event(handle, event_type, event, address=None):
+        """
+        Fire an event on a started activity.  Events on one activity are
+        delivered in the order they were fired.
+
+        Called inside an SBB's transaction (from the RA's SBB interface),
+        the event is queued only when that transaction commits.
+        """
+
+    def after_commit(action):
+        """
+        Run C{action()} when the current delivery commits; drop it if the
+        delivery rolls back.  Outside a delivery, run it at once.
+
+        RAs use this for every effect an SBB asks for (sending a message),
+        so that nothing a rolled-back handler did leaves the process.
+        """
+
+
+class ISbbContext(Interface):
+    """
+    What an SBB object sees of the container: facilities, its place in the
+    entity tree, and the activities it is attached to.
+    """
+
+    service = Attribute("The ServiceID of the entity's service.")
+    sbb_local_object = Attribute("This entity's own local object.")
+    parent = Attribute("The parent entity's local object, or None for a root.")
+    timers = Attribute("The timer facility.")
+    naming = Attribute("The activity context naming facility.")
+    usage = Attribute("The usage parameters of this service and SBB.")
+    alarms = Attribute("The alarm facility.")
+    tracer = Attribute("A twisted.logger Logger named for this component.")
+
+    def activities():
+        """
+        @return: the activity context interfaces this entity is attached to.
+        """
+
+    def fire_event(aci, event_type, event, address=None):
+        """
+        Fire an event on an activity, released when this delivery commits.
+        """
+
+    def create_null_activity():
+        """
+        @return: the interface of a new null activity, which ends when
+            nothing is attached to it, no name is bound to it and no timer
+            is set on it, or when it is ended explicitly.
+        """
+
+    def resource_adaptor(entity_name):
+        """
+        @return: the SBB interface of the named RA entity.
+        """
+
+    def mask_event(aci, event_names):
+        """
+        Stop delivering the named events on C{aci} to this entity.
+        """
+
+    def set_rollback_only():
+        """
+        Mark the current delivery for roll-back, without raising.
+        """
+
+
+class IContainerManagement(Interface):
+    """
+    The operations management offers; every answer is plain data (dicts,
+    lists, strings, numbers) that serializes to JSON as it is.
+
+    Every method raises L{slee.errors.ManagementError} with a one-line
+    message for a bad argument, and then changes nothing.
+    """
+
+    def status():
+        """
+        @return: a dict: C{state}, C{uptime} (seconds), C{database},
+            C{counts} (services, units, ra_entities, activities,
+            sbb_entities), C{events} (delivered, rolled_back, queued).
+        """
+
+    def deploy(path):
+        """
+        Validate and install the deployable unit at C{path} (directory, zip
+        or wheel).  Services start inactive.
+
+        @return: a dict describing the unit: C{name}, C{services},
+            C{sbbs}, C{event_types}, C{ra_entities}.
+        """
+
+    def undeploy(name):
+        """
+        Remove a deployed unit whose services are all inactive.
+        """
+
+    def activate(service):
+        """
+        Activate a service, named as C{name} or C{name:vendor:version}.
+        """
+
+    def deactivate(service):
+        """
+        Deactivate a service: it goes to C{stopping} until its SBB entities
+        are gone, then C{inactive}.
+        """
+
+    def units():
+        """
+        @return: a list of dicts, one per deployed unit.
+        """
+
+    def services():
+        """
+        @return: a list of dicts: C{id}, C{name}, C{unit}, C{state},
+            C{root_sbb}, C{priority}, C{root_entities}.
+        """
+
+    def ra_entities():
+        """
+        @return: a list of dicts: C{name}, C{type}, C{unit}, C{state},
+            C{properties}, C{activities}.
+        """
+
+    def activities():
+        """
+        @return: a list of dicts: C{key}, C{ra}, C{handle}, C{durable},
+            C{attached} (number of SBB entities), C{names}, C{ending}.
+        """
+
+    def sbb_entities():
+        """
+        @return: a list of dicts: C{id}, C{service}, C{sbb}, C{parent},
+            C{priority}, C{attached}, C{children}, C{cmp} (the CMP fields,
+            as their repr).
+        """
+
+    def usage():
+        """
+        @return: a list of dicts: C{service}, C{sbb}, C{counters}
+            (name to int), C{samples} (name to dict of count, min, max,
+            mean).
+        """
+
+    def reset_usage():
+        """
+        Reset every usage parameter to zero.
+        """
+
+    def alarms():
+        """
+        @return: a list of active alarms: C{id}, C{source}, C{type},
+            C{instance}, C{level}, C{message}, C{raised} (UNIX time).
+        """
+
+    def clear_alarm(alarm_id):
+        """
+        Clear an alarm by the id L{alarms} gave.
+        """
+
+    def trace_levels():
+        """
+        @return: a dict of component namespace to log level name.
+        """
+
+    def set_trace_level(component, level):
+        """
+        Set the log level of a component namespace (such as
+        C{slee.sbb.counter}); C{level} is a twisted.logger level name.
+        """

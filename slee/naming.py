@@ -1,0 +1,57 @@
+"""
+The activity context naming facility: SBBs bind names to activity
+contexts so that other entities (of other services, even) find them.
+
+Bindings are stored in the database in the binding transaction.  A bound
+name holds a null activity open; ending an activity unbinds its names.
+"""
+
+from slee.errors import NameAlreadyBoundError, NameNotBoundError
+
+MAX_NAME_LENGTH = 1024
+
+
+class NamingFacility:
+    """bind / unbind / lookup, in the caller's transaction."""
+
+    def __init__(self):
+        self.engine = None
+
+    def bind(self, aci, name):
+        engine = self.engine
+        engine.work()
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
+            raise ValueError(f"an activity context name is a non-empty string of at most "
+                             f"{MAX_NAME_LENGTH} characters, not {name!r}")
+        names = engine.state.names
+        if name in names:
+            raise NameAlreadyBoundError(f"name {name!r} is bound already")
+        record = engine._record(aci.key)
+        names[name] = aci.key
+        record.names.add(name)
+        record._p_changed = True
+
+    def unbind(self, name):
+        engine = self.engine
+        work = engine.work()
+        key = engine.state.names.get(name)
+        if key is None:
+            raise NameNotBoundError(f"name {name!r} is not bound")
+        self.forget(name)
+        work.idle_activities.add(key)
+
+    def lookup(self, name):
+        """@return: the activity context interface bound to C{name}, or None."""
+        engine = self.engine
+        engine.work()
+        key = engine.state.names.get(name)
+        return None if key is None else engine.aci(key)
+
+    def forget(self, name):
+        """Drop a binding (the activity ended)."""
+        engine = self.engine
+        key = engine.state.names.pop(name, None)
+        record = None if key is None else engine.state.activities.get(key)
+        if record is not None:
+            record.names.discard(name)
+            record._p_changed = True

@@ -1,0 +1,171 @@
+"""
+The container's persistent state, as stored in ZODB.
+
+Everything that must survive a restart lives under one L{ContainerState}
+at the database root: SBB entities, activity contexts, the root-entity
+index of every service, activity context names, timers, deployed units and
+service states.  Each kind of state has its own BTree, so that unrelated
+changes touch unrelated buckets (few conflicts under ZEO).
+
+Records keep plain containers (dicts, sets) and mark themselves changed:
+one record is one database object, which keeps a commit small.
+"""
+
+import random
+
+from BTrees.LOBTree import LOBTree
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+
+STATE_KEY = "slee"
+
+
+def new_id(tree):
+    """
+    @return: a fresh random positive 62-bit key for C{tree}; random rather
+        than counted, so that two container processes sharing a database
+        never contend on a counter.
+    """
+    while True:
+        key = random.getrandbits(62)
+        if key and key not in tree:
+            return key
+
+
+class SbbEntityRecord(Persistent):
+    """
+    One SBB entity.
+
+    @ivar id: its key in L{ContainerState.entities}.
+    @ivar service: the id of its service.
+    @ivar sbb: the id of its SBB component.
+    @ivar parent: the parent's id, or C{None} for a root entity.
+    @ivar root: the id of the root of its tree.
+    @ivar relation: for a child, the name of the parent's child relation.
+    @ivar convergence_name: for a root, its key in the service's index.
+    @ivar priority: its event delivery priority (-128 to 127).
+    @ivar cmp: the CMP fields, by name.
+    @ivar children: child relation name to a list of child ids.
+    @ivar attached: the keys of the activities it is attached to.
+    @ivar masks: activity key to the set of masked event type ids.
+    """
+
+    def __init__(self, id, service, sbb, parent, root, relation, convergence_name, priority):
+        self.id = id
+        self.service = service
+        self.sbb = sbb
+        self.parent = parent
+        self.root = root
+        self.relation = relation
+        self.convergence_name = convergence_name
+        self.priority = priority
+        self.cmp = {}
+        self.children = {}
+        self.attached = set()
+        self.masks = {}
+
+
+class ActivityContextRecord(Persistent):
+    """
+    One activity context.
+
+    @ivar key: C{"<ra entity>/<handle>"}.
+    @ivar ra: the name of the RA entity that owns the activity (or the
+        container's own pseudo-entities, such as C{slee.null}).
+    @ivar handle: the RA's handle.
+    @ivar durable: whether it outlives a restart.
+    @ivar attached: SBB entity id to its priority.
+    @ivar names: the activity context names bound to it.
+    @ivar timers: the ids of the timers set on it.
+    @ivar ending: an activity end event has been queued.
+    """
+
+    def __init__(self, key, ra, handle, durable):
+        self.key = key
+        self.ra = ra
+        self.handle = handle
+        self.durable = durable
+        self.attached = {}
+        self.names = set()
+        self.timers = set()
+        self.ending = False
+
+
+class TimerRecord(Persistent):
+    """
+    One timer.
+
+    @ivar due: when it fires next, in seconds since the epoch.
+    @ivar period: seconds between repetitions, or C{None}.
+    @ivar remaining: repetitions still to come after this one (C{None}:
+        endless; 0 for a single timer).
+    """
+
+    def __init__(self, id, activity, due, period, remaining):
+        self.id = id
+        self.activity = activity
+        self.due = due
+        self.period = period
+        self.remaining = remaining
+
+
+class UnitRecord(Persistent):
+    """
+    A deployed unit: where its stored copy is, and its services' states.
+
+    @ivar name: the unit's name.
+    @ivar path: the stored copy under the var directory.
+    @ivar source: where it was deployed from.
+    @ivar sequence: its place in deployment order (units are loaded again
+        in that order at start-up).
+    @ivar services: service id to C{"active"}, C{"stopping"} or
+        C{"inactive"}.
+    """
+
+    def __init__(self, name, path, source, sequence):
+        self.name = name
+        self.path = path
+        self.source = source
+        self.sequence = sequence
+        self.services = {}
+
+
+class ContainerState(Persistent):
+    """
+    The root of the container's state.
+
+    @ivar entities: entity id to L{SbbEntityRecord}.
+    @ivar roots: service id to a BTree of convergence name to entity id.
+    @ivar activities: activity key to L{ActivityContextRecord}.
+    @ivar names: activity context name to activity key.
+    @ivar timers: timer id to L{TimerRecord}.
+    @ivar units: unit name to L{UnitRecord}.
+    """
+
+    def __init__(self):
+        self.entities = LOBTree()
+        self.roots = OOBTree()
+        self.activities = OOBTree()
+        self.names = OOBTree()
+        self.timers = LOBTree()
+        self.units = OOBTree()
+
+    def roots_of(self, service):
+        """
+        @return: the root-entity index of C{service}, made when first asked.
+        """
+        index = self.roots.get(service)
+        if index is None:
+            index = self.roots[service] = OOBTree()
+        return index
+
+
+def container_state(root):
+    """
+    @return: the L{ContainerState} under the database root C{root}, made
+        on first use.
+    """
+    state = root.get(STATE_KEY)
+    if state is None:
+        state = root[STATE_KEY] = ContainerState()
+    return state

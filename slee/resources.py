@@ -1,0 +1,171 @@
+"""
+The resource adaptor API: what an RA implements, and what the container
+gives it.
+
+An RA type is a class implementing L{IResourceAdaptor}, usually by
+deriving from L{ResourceAdaptor}, which validates configuration properties
+declared as L{Property} values and keeps the L{ISleeEndpoint}.  A deployable
+unit names RA entities: an RA class plus its properties.  The container
+wraps each in a L{ResourceAdaptorEntity}, which drives its life cycle.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from slee.engine import activity_key
+from slee.errors import ConfigurationError, UnknownActivityError
+from slee.interfaces import IResourceAdaptor, ISleeEndpoint
+
+REQUIRED = object()
+
+
+class Property:
+    """
+    A configuration property of an RA type.
+
+    @param kind: the Python type values must have (C{int} accepts no
+        C{bool}; C{float} accepts C{int}).
+    @param default: the value when none is given; L{REQUIRED} if one must be.
+    @param check: a callable returning an error message for a bad value,
+        or C{None} when the value is good.
+    """
+
+    def __init__(self, kind, default=REQUIRED, check=None, doc=""):
+        self.kind = kind
+        self.default = default
+        self.check = check
+        self.doc = doc
+
+    def validate(self, name, value):
+        kind = self.kind
+        good = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, good = float(value), True
+        if not good:
+            raise ConfigurationError(f"property {name!r}: expected {kind.__name__}, "
+                                     f"got {type(value).__name__} {value!r}")
+        problem = self.check(value) if self.check is not None else None
+        if problem:
+            raise ConfigurationError(f"property {name!r}: {problem}")
+        return value
+
+
+@implementer(IResourceAdaptor)
+class ResourceAdaptor:
+    """
+    A convenient base for RA types.
+
+    @cvar properties: property name to L{Property}.
+    @cvar event_types: the L{slee.events.EventType}s this RA fires; they are
+        installed with the first entity of the type.
+    @ivar config: the validated properties, after L{configure}.
+    @ivar endpoint: the L{ISleeEndpoint}, after L{activate}.
+    """
+
+    properties = {}
+    event_types = ()
+
+    def __init__(self):
+        self.config = None
+        self.endpoint = None
+
+    def configure(self, properties):
+        unknown = sorted(set(properties) - set(self.properties))
+        if unknown:
+            raise ConfigurationError(f"unknown property {unknown[0]!r} (known: "
+                                     f"{', '.join(sorted(self.properties)) or 'none'})")
+        config = {}
+        for name, spec in self.properties.items():
+            if name in properties:
+                config[name] = spec.validate(name, properties[name])
+            elif spec.default is REQUIRED:
+                raise ConfigurationError(f"property {name!r} is required")
+            else:
+                config[name] = spec.default
+        self.config = config
+
+    def activate(self, endpoint):
+        self.endpoint = endpoint
+
+    def stop(self):
+        pass
+
+    def sbb_interface(self):
+        return self
+
+    def get_activity(self, handle):
+        return None
+
+
+@implementer(ISleeEndpoint)
+class SleeEndpoint:
+    """The container as one RA entity sees it."""
+
+    def __init__(self, engine, ra_name):
+        self._engine = engine
+        self._ra = ra_name
+
+    def start_activity(self, handle, durable=False):
+        self._engine.start_activity(self._ra, str(handle), durable)
+
+    def end_activity(self, handle):
+        key = activity_key(self._ra, handle)
+        if key not in self._engine.live and self._engine.router.current is None:
+            raise UnknownActivityError(f"activity {key} is not live")
+        self._engine.request_end(key)
+
+    def fire_event(self, handle, event_type, event, address=None):
+        self._engine.fire_event(activity_key(self._ra, handle), event_type, event, address)
+
+    def after_commit(self, action):
+        self._engine.after_commit(action)
+
+
+class ResourceAdaptorEntity:
+    """
+    One configured RA: its adaptor object and its life cycle state
+    (C{inactive}, C{active}, C{stopping}).
+    """
+
+    log = Logger(namespace="slee.resources")
+
+    def __init__(self, name, type_name, unit, adaptor, properties):
+        self.name = name
+        self.type_name = type_name
+        self.unit = unit
+        self.adaptor = adaptor
+        self.properties = properties
+        self.state = "inactive"
+        self.sbb_interface = None
+
+    def activate(self, engine):
+        """Give the adaptor its endpoint; @return: a Deferred."""
+        self.sbb_interface = self.adaptor.sbb_interface()
+        d = defer.maybeDeferred(self.adaptor.activate, SleeEndpoint(engine, self.name))
+
+        def activated(result):
+            self.state = "active"
+            self.log.info("RA entity {name} active", name=self.name)
+            return result
+
+        return d.addCallback(activated)
+
+    def stop(self, engine):
+        """
+        Stop the adaptor, then end whatever activities it left open.
+
+        @return: a Deferred that fires when it is inactive.
+        """
+        self.state = "stopping"
+        d = defer.maybeDeferred(self.adaptor.stop)
+
+        def end_leftovers(_):
+            prefix = f"{self.name}/"
+            for key, info in list(engine.live.items()):
+                if key.startswith(prefix) and not info.ending:
+                    engine.request_end(key)
+            self.state = "inactive"
+            self.log.info("RA entity {name} inactive", name=self.name)
+
+        return d.addCallback(end_leftovers)

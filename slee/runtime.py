@@ -1,0 +1,120 @@
+"""
+The running container as a Twisted service: what C{twistd -n slee} starts.
+
+L{SleeService} opens the database named by the settings, starts the
+L{slee.container.Container}, deploys the units found in the deploy
+directory (activating their services the first time), and serves
+management on the admin endpoint.  Stopping it (SIGTERM) stops management,
+lets queued deliveries finish and closes the database.
+"""
+
+import os
+
+import ZODB
+import zodburi
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+
+from slee.container import Container
+from slee.deployment import DESCRIPTOR, parse_descriptor, read_descriptor
+from slee.errors import SleeError
+from slee.management.api import make_site
+from slee.management.token import ensure_token
+from slee.trace import TraceLevels
+
+UNIT_SUFFIXES = (".zip", ".whl")
+
+
+def open_database(uri, cache_size):
+    """@return: a ZODB.DB for a zodburi URI."""
+    factory, db_options = zodburi.resolve_uri(uri)
+    db_options = dict(db_options)
+    db_options["cache_size"] = cache_size
+    return ZODB.DB(factory(), **db_options)
+
+
+def units_in(directory):
+    """@return: the paths of the deployable units in C{directory}, sorted."""
+    found = []
+    for path in sorted(directory.iterdir()):
+        if (path.is_dir() and (path / DESCRIPTOR).is_file()) or path.suffix in UNIT_SUFFIXES:
+            found.append(path)
+    return found
+
+
+class SleeService(Service):
+    """
+    @ivar container: the L{Container}, once started.
+    @ivar admin_port: the management listening port, once started.
+    @ivar ready: a Deferred that fires when everything is up.
+    """
+
+    log = Logger(namespace="slee.runtime")
+
+    def __init__(self, settings, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.settings = settings
+        self.reactor = reactor
+        self.container = None
+        self.admin_port = None
+        self.ready = defer.Deferred()
+
+    def startService(self):
+        super().startService()
+        d = defer.ensureDeferred(self._start())
+        d.addCallbacks(self.ready.callback, self._failed)
+
+    def _failed(self, failure):
+        self.log.failure("slee failed to start", failure)
+        self.ready.errback(failure)
+        if self.reactor.running:
+            self.reactor.stop()
+
+    async def _start(self):
+        settings = self.settings
+        settings.var.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(settings.var, 0o700)
+        token = ensure_token(settings.var)
+        levels = TraceLevels()
+        for component, level in settings.log_levels.items():
+            levels.set(component, level)
+        db = open_database(settings.db, settings.cache_size)
+        self.container = Container(db, settings.var, clock=self.reactor,
+                                   batch_max=settings.batch_max, trace_levels=levels)
+        await self.container.start()
+        if settings.deploy_dir is not None:
+            await self._deploy_directory(settings.deploy_dir)
+        endpoint = serverFromString(self.reactor, settings.admin)
+        self.admin_port = await endpoint.listen(make_site(self.container, token))
+        address = self.admin_port.getHost()
+        self.log.info("slee running: database {db}, management on {host}:{port}",
+                      db=settings.db, host=address.host, port=address.port)
+        return self
+
+    async def _deploy_directory(self, directory):
+        container = self.container
+        for path in units_in(directory):
+            try:
+                name = parse_descriptor(*read_descriptor(path)).get("unit", {}).get("name")
+                if name in container.deployed:
+                    continue
+                unit = await container.deploy(str(path.resolve()))
+                for service in unit["services"]:
+                    container.activate(service)
+            except SleeError as e:
+                self.log.error("cannot deploy {path}: {error}", path=str(path), error=str(e))
+                container.alarm_facility.raise_alarm("slee.runtime", "deploy-failed",
+                                                     str(path), "major", str(e))
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        super().stopService()
+        if self.admin_port is not None:
+            yield self.admin_port.stopListening()
+            self.admin_port = None
+        if self.container is not None:
+            yield self.container.stop()
+        self.log.info("slee stopped")

@@ -1,0 +1,258 @@
+"""
+The SBB component model: how an SBB class declares what it does.
+
+An SBB is a Python class deriving from L{Sbb}.  On the class it declares:
+
+- event handlers, with L{handler}: the event type, whether the event is
+  initial, and how the convergence name is selected;
+- CMP fields, with L{CmpField}: the entity's persistent state;
+- child relations, with L{ChildRelation}: the SBBs it creates as children;
+- its local interface, as the class attribute C{local_interface}: the
+  zope.interface other SBB entities may call synchronously.
+
+An SBB object is a short-lived view of one SBB entity: the container makes
+one for each call into the entity and drops it afterwards, so an SBB keeps
+all its state in CMP fields, never in plain attributes.
+
+    class Counter(Sbb):
+        count = CmpField(default=0)
+
+        @handler(PING, initial=True, select=(Select.ACTIVITY_CONTEXT,))
+        def on_ping(self, event, aci):
+            self.count += 1
+"""
+
+import enum
+
+from zope.interface import Interface
+
+from slee.events import EventType
+
+
+class Select(enum.Enum):
+    """
+    The variables an initial event's convergence name is made of
+    (JAIN SLEE 1.1 section 8.5.2).
+    """
+
+    ACTIVITY_CONTEXT = "ac"
+    ADDRESS = "address"
+    EVENT_TYPE = "event-type"
+    EVENT = "event"
+
+
+class HandlerSpec:
+    """
+    What a L{handler} decorator declared for one event type.
+
+    @ivar event_type: the L{EventType}.
+    @ivar method: the name of the handler method.
+    @ivar initial: whether the event may create a root SBB entity.
+    @ivar select: the L{Select} variables of the convergence name.
+    @ivar selector: the name of a method computing a custom convergence
+        name part, or C{None}.
+    @ivar mask_on_attach: whether the event is masked when an entity is
+        attached to an activity (it then needs an explicit unmask).
+    """
+
+    __slots__ = ("event_type", "method", "initial", "select", "selector", "mask_on_attach")
+
+    def __init__(self, event_type, method, initial, select, selector, mask_on_attach):
+        self.event_type = event_type
+        self.method = method
+        self.initial = initial
+        self.select = select
+        self.selector = selector
+        self.mask_on_attach = mask_on_attach
+
+
+def handler(event_type, initial=False, select=(Select.ACTIVITY_CONTEXT,), selector=None,
+            mask_on_attach=False):
+    """
+    Declare the decorated method the handler of C{event_type}.
+
+    The method is called as C{method(event, aci)}.
+
+    @param event_type: an L{EventType}.
+    @param initial: C{True} if the event may create a root entity of a
+        service whose root SBB this class is.
+    @param select: the L{Select} variables making the convergence name.
+    @param selector: the name of a method of this class, called as
+        C{method(event_type, event, aci, address)}; it returns a string
+        added to the convergence name, or C{None} when the event must not
+        be initial this time.
+    @param mask_on_attach: mask this event on every activity the entity is
+        attached to, until unmasked.
+    """
+    if not isinstance(event_type, EventType):
+        raise TypeError(f"handler() takes an EventType, not {event_type!r}")
+    select = tuple(select)
+    for variable in select:
+        if not isinstance(variable, Select):
+            raise TypeError(f"handler(select=...) takes Select members, not {variable!r}")
+
+    def declare(method):
+        method.__slee_handler__ = HandlerSpec(
+            event_type, method.__name__, initial, select, selector, mask_on_attach)
+        return method
+
+    return declare
+
+
+class CmpField:
+    """
+    A container-managed persistent field of an SBB entity.
+
+    Values are stored with the entity in the database.  A value may be
+    anything picklable, including persistent objects, SBB local objects and
+    activity context interfaces (stored as references).  C{default} is
+    returned (not copied) while the field was never set: give mutable
+    defaults with C{default_factory}.
+    """
+
+    def __init__(self, default=None, default_factory=None):
+        self.default = default
+        self.default_factory = default_factory
+        self.name = None
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, sbb, owner=None):
+        if sbb is None:
+            return self
+        fields = sbb._entity.cmp
+        try:
+            value = fields[self.name]
+        except KeyError:
+            if self.default_factory is None:
+                return self.default
+            value = fields[self.name] = self.default_factory()
+            sbb._entity._p_changed = True
+            return value
+        if type(value) is Reference:
+            return sbb._context.resolve(value)
+        return value
+
+    def __set__(self, sbb, value):
+        entity = sbb._entity
+        reference = getattr(value, "__slee_reference__", None)
+        entity.cmp[self.name] = value if reference is None else reference()
+        entity._p_changed = True
+
+
+class Reference(tuple):
+    """
+    How a CMP field stores an SBB local object or an activity context
+    interface: by kind and key, resolved again when the field is read.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, kind, key):
+        return tuple.__new__(cls, (kind, key))
+
+
+class ChildRelation:
+    """
+    A child relation: the entities of C{sbb} created by this entity.
+
+    Reading the attribute gives a L{slee.context.ChildRelationView}:
+    C{create()}, iteration over the children's local objects, C{len()},
+    C{remove(child)}.
+
+    @param sbb: the child SBB class, or the name of a class in the same
+        deployable unit when the class is defined later.
+    @param priority: the event delivery priority of the children.
+    """
+
+    def __init__(self, sbb, priority=0):
+        self.sbb = sbb
+        self.priority = priority
+        self.name = None
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, sbb, owner=None):
+        if sbb is None:
+            return self
+        return sbb._context.child_relation(self)
+
+
+class Sbb:
+    """
+    The base class of every SBB.
+
+    Subclasses override the life-cycle callbacks they need; all run inside
+    the current transaction, except L{sbb_rolled_back}, which runs in a new
+    one after a roll-back.
+
+    @cvar local_interface: the zope.interface other entities may call on
+        this one's local object; the class must implement all of it.
+    """
+
+    local_interface = Interface
+
+    __slots__ = ("_entity", "_context")
+
+    @property
+    def context(self):
+        """The L{slee.interfaces.ISbbContext} of this entity."""
+        return self._context
+
+    def sbb_create(self):
+        """The entity was just created: give CMP fields their first values."""
+
+    def sbb_post_create(self):
+        """The entity exists, with its CMP fields: create children here."""
+
+    def sbb_remove(self):
+        """The entity is about to be removed (its children already are)."""
+
+    def sbb_exception_thrown(self, exception, event, aci):
+        """
+        A handler of this entity raised C{exception} while handling
+        C{event}; the delivery is rolled back after this returns.
+        """
+
+    def sbb_rolled_back(self, event, aci):
+        """
+        A delivery to this entity was rolled back.  Runs in a transaction
+        of its own, after the roll-back.
+        """
+
+
+def handlers_of(cls):
+    """
+    @return: a dict of event type id to L{HandlerSpec}, for C{cls} and its
+        bases (a subclass's declaration wins).
+    """
+    specs = {}
+    for klass in reversed(cls.__mro__):
+        for value in vars(klass).values():
+            spec = getattr(value, "__slee_handler__", None)
+            if spec is not None:
+                specs[spec.event_type.id] = spec
+    return specs
+
+
+def child_relations_of(cls):
+    """
+    @return: a dict of relation name to L{ChildRelation}, for C{cls} and its
+        bases.
+    """
+    relations = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, ChildRelation):
+                relations[name] = value
+    return relations
+
+
+def cmp_fields_of(cls):
+    """
+    @return: the names of the CMP fields of C{cls} and its bases.
+    """
+    return sorted({name for klass in cls.__mro__ for name, value in vars(klass).items()
+                   if isinstance(value, CmpField)})

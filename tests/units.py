@@ -1,0 +1,62 @@
+"""
+Helpers for the tests: a container on an in-memory database driven by a
+fake clock, and the test units under tests/units.
+"""
+
+from pathlib import Path
+
+import zodburi
+import ZODB
+from twisted.internet.task import Clock
+
+from slee.container import Container
+
+UNITS = Path(__file__).parent / "units"
+
+
+def memory_db():
+    factory, options = zodburi.resolve_uri("memory://")
+    return ZODB.DB(factory(), **options)
+
+
+def started(d):
+    """@return: the result of a Deferred that must have fired already."""
+    results = []
+    d.addBoth(results.append)
+    assert results, "expected the Deferred to have fired"
+    if hasattr(results[0], "raiseException"):
+        results[0].raiseException()
+    return results[0]
+
+
+class ContainerHarness:
+    """A started container on a fake clock; C{run()} delivers what is queued."""
+
+    def __init__(self, var_dir, db=None, batch_max=256):
+        self.clock = Clock()
+        self.db = db or memory_db()
+        self.var_dir = var_dir
+        self.container = Container(self.db, var_dir, clock=self.clock, batch_max=batch_max)
+        started(self.container.start())
+
+    def deploy(self, name, activate=True):
+        unit = started(self.container.deploy(str(UNITS / name)))
+        if activate:
+            for service in unit["services"]:
+                self.container.activate(service)
+        self.run()
+        return unit
+
+    def run(self, seconds=0):
+        """Advance the clock by C{seconds} and deliver everything queued."""
+        self.clock.advance(seconds)
+        while len(self.container.router) or any(
+                c.getTime() <= self.clock.seconds() for c in self.clock.getDelayedCalls()):
+            self.clock.advance(0)
+
+    def read(self, function):
+        """Run C{function(state)} in a transaction, for assertions."""
+        return self.container.router.run_in_transaction(function, self.container.engine.state)
+
+    def stop(self):
+        started(self.container.stop())
