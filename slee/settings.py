@@ -1,0 +1,424 @@
+"""
+The container's settings: defaults, a TOML config file and the command line.
+
+`load_settings` merges the three (command line over config file over
+defaults), checks every value and returns a frozen `Settings`.  A bad value
+raises `slee.errors.ConfigurationError` whose message starts with where the
+value came from, so the user knows what to fix::
+
+    --batch-max: must be an integer from 1 to 10000, not 'lots'
+    slee.toml: admin: not a valid server endpoint 'tcp:http': ...
+
+The config file uses the long option names without their dashes::
+
+    var = "/srv/slee/var"          # --var
+    db = "zeo://127.0.0.1:8100"    # --db
+    deploy-dir = "deploy"          # --deploy-dir
+    admin = "tcp:8787:interface=127.0.0.1"   # --admin
+    batch-max = 256                # --batch-max
+    cache-size = 100000            # --cache-size
+
+    [log-levels]                   # --log-level COMPONENT=LEVEL
+    "slee.router" = "debug"
+
+Relative paths on the command line are taken from the current directory;
+relative paths in a config file (``var``, ``deploy-dir`` and the path of a
+``file://`` database URI) from the directory that holds the file.  Every path
+in the returned `Settings` is absolute.
+
+Checking never has side effects: nothing is created, opened or bound.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Mapping
+
+from slee.errors import ConfigurationError
+
+DEFAULT_VAR = "var"
+DEFAULT_ADMIN = "tcp:8787:interface=127.0.0.1"
+DEFAULT_BATCH_MAX = 256
+BATCH_MAX_RANGE = (1, 10000)
+DEFAULT_CACHE_SIZE = 100000
+MIN_CACHE_SIZE = 100
+DB_FILE_NAME = "slee.fs"
+
+LOG_LEVEL_NAMES = ("debug", "info", "warn", "error", "critical")
+
+# Settings field -> (command-line option, config-file key).
+OPTION_NAMES: dict[str, tuple[str, str]] = {
+    "var": ("--var", "var"),
+    "db": ("--db", "db"),
+    "deploy_dir": ("--deploy-dir", "deploy-dir"),
+    "admin": ("--admin", "admin"),
+    "batch_max": ("--batch-max", "batch-max"),
+    "cache_size": ("--cache-size", "cache-size"),
+    "log_levels": ("--log-level", "log-levels"),
+}
+CONFIG_KEYS = {key: name for name, (_, key) in OPTION_NAMES.items()}
+
+
+def _absolute(path: os.PathLike | str, base: Path | None = None) -> Path:
+    path = Path(path).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return Path(os.path.abspath(path))
+
+
+def default_db_uri(var: Path) -> str:
+    """
+    The default database: a FileStorage ``slee.fs`` in the var directory,
+    as a zodburi URI (``file:///abs/path/var/slee.fs``).
+
+    zodburi takes everything after ``file://`` up to a ``?`` literally as the
+    file name (no percent-decoding), so the path is not quoted.
+    """
+    return "file://" + str(_absolute(var) / DB_FILE_NAME)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """
+    What the container needs to start.  Build it with `load_settings`, which
+    checks everything; constructing it directly (in tests) checks nothing.
+    An empty ``db`` means the default FileStorage under ``var``.
+    """
+
+    #: State directory: database, admin token, ... (``--var``).
+    var: Path = field(default_factory=lambda: _absolute(DEFAULT_VAR))
+    #: zodburi URI of the database (``--db``).
+    db: str = ""
+    #: Directory whose deployable units are deployed at start (``--deploy-dir``).
+    deploy_dir: Path | None = None
+    #: Twisted server endpoint of the management API (``--admin``).
+    admin: str = DEFAULT_ADMIN
+    #: twisted.logger namespace -> level name (``--log-level``).
+    log_levels: dict[str, str] = field(default_factory=dict)
+    #: Most event deliveries committed in one group commit (``--batch-max``).
+    batch_max: int = DEFAULT_BATCH_MAX
+    #: ZODB connection cache size, in objects (``--cache-size``).
+    cache_size: int = DEFAULT_CACHE_SIZE
+
+    def __post_init__(self):
+        if not isinstance(self.var, Path):
+            object.__setattr__(self, "var", Path(self.var))
+        if self.deploy_dir is not None and not isinstance(self.deploy_dir, Path):
+            object.__setattr__(self, "deploy_dir", Path(self.deploy_dir))
+        if not self.db:
+            object.__setattr__(self, "db", default_db_uri(self.var))
+
+
+class _Origin:
+    """Where a value came from, for error messages."""
+
+    def __init__(self, config_file: str | None = None, base: Path | None = None):
+        self.config_file = config_file
+        self.base = base
+
+    def label(self, name: str) -> str:
+        cli_option, config_key = OPTION_NAMES[name]
+        if self.config_file is None:
+            return cli_option
+        return f"{self.config_file}: {config_key}"
+
+    def error(self, name: str, message: str) -> ConfigurationError:
+        return ConfigurationError(f"{self.label(name)}: {message}")
+
+
+# -- checks, one per setting ------------------------------------------------
+
+
+def _check_string(value: Any, name: str, origin: _Origin) -> str:
+    if not isinstance(value, str):
+        raise origin.error(name, f"must be a string, not {value!r}")
+    if not value.strip():
+        raise origin.error(name, "must not be empty")
+    return value
+
+
+def _check_var(value: Any, origin: _Origin) -> Path:
+    path = _absolute(_check_string(value, "var", origin), origin.base)
+    if path.exists() and not path.is_dir():
+        raise origin.error("var", f"not a directory: {path}")
+    return path
+
+
+def _check_deploy_dir(value: Any, origin: _Origin) -> Path:
+    path = _absolute(_check_string(value, "deploy_dir", origin), origin.base)
+    if not path.exists():
+        raise origin.error("deploy_dir", f"no such directory: {path}")
+    if not path.is_dir():
+        raise origin.error("deploy_dir", f"not a directory: {path}")
+    return path
+
+
+def _zodburi_schemes() -> list[str]:
+    return sorted({ep.name for ep in entry_points(group="zodburi.resolvers")})
+
+
+_URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+
+def _check_db(value: Any, origin: _Origin) -> str:
+    import zodburi
+
+    uri = _check_string(value, "db", origin).strip()
+    match = _URI_SCHEME.match(uri)
+    if match is None:
+        hint = ""
+        if "://" not in uri and (uri.startswith(("/", ".")) or uri.endswith(".fs")):
+            hint = f"; for a FileStorage write file://{_absolute(uri, origin.base)}"
+        raise origin.error(
+            "db",
+            f"not a database URI: {uri!r} (expected e.g. "
+            f"file:///abs/path/{DB_FILE_NAME}, memory://, zeo://host:port){hint}",
+        )
+    scheme = match.group(1)
+    if scheme.lower() != scheme:
+        raise origin.error("db", f"URI scheme must be lower case: {scheme!r}")
+    if scheme == "file":
+        # zodburi: file://PATH[?query], PATH taken literally.
+        rest = uri[len("file://"):]
+        path, sep, query = rest.partition("?")
+        if not path:
+            raise origin.error("db", f"no file name in {uri!r}")
+        if path.endswith("/"):
+            raise origin.error("db", f"{uri!r} names a directory, not a file")
+        uri = "file://" + str(_absolute(path, origin.base)) + sep + query
+    try:
+        zodburi.resolve_uri(uri)  # returns a storage factory; opens nothing
+    except zodburi.NoResolverForScheme:
+        raise origin.error(
+            "db",
+            f"unknown URI scheme {scheme!r} in {uri!r} "
+            f"(known: {', '.join(_zodburi_schemes())})",
+        ) from None
+    except zodburi.UnknownDatabaseKeywords as e:
+        raise origin.error(
+            "db", f"unknown database parameter(s) {', '.join(sorted(e.kw))} in {uri!r}"
+        ) from None
+    except Exception as e:
+        raise origin.error("db", f"bad database URI {uri!r}: {e}") from None
+    return uri
+
+
+class _NoReactor:
+    """Stands in for the reactor while an endpoint string is parsed."""
+
+
+def _check_admin(value: Any, origin: _Origin) -> str:
+    from twisted.internet import endpoints
+
+    description = _check_string(value, "admin", origin).strip()
+    example = f"expected e.g. {DEFAULT_ADMIN}"
+    try:
+        # Builds the endpoint object; nothing listens until .listen().
+        endpoint = endpoints.serverFromString(_NoReactor(), description)
+    except Exception as e:
+        raise origin.error(
+            "admin",
+            f"not a valid server endpoint: {description!r}: {_endpoint_reason(e)} ({example})",
+        ) from None
+    port = getattr(endpoint, "_port", None)
+    if isinstance(port, int) and not 0 <= port <= 65535:
+        raise origin.error(
+            "admin",
+            f"not a valid server endpoint: {description!r}: "
+            f"port {port} is out of range 0-65535 ({example})",
+        )
+    return description
+
+
+def _endpoint_reason(e: Exception) -> str:
+    # Twisted's parsers report bad parameters as TypeErrors of their own
+    # functions; say it in the user's terms.
+    text = str(e)
+    if isinstance(e, TypeError):
+        unexpected = re.search(r"unexpected keyword argument '([^']*)'", text)
+        if unexpected:
+            return f"unknown parameter {unexpected.group(1)!r}"
+        missing = re.search(r"missing \d+ required positional arguments?: (.*)", text)
+        if missing:
+            return f"missing {missing.group(1)}"
+    return text or type(e).__name__
+
+
+def _check_int(value: Any, name: str, origin: _Origin, low: int, high: int | None) -> int:
+    if high is None:
+        expected = f"must be an integer of at least {low}"
+    else:
+        expected = f"must be an integer from {low} to {high}"
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and origin.config_file is None:
+        try:
+            number = int(value.strip())
+        except ValueError:
+            pass
+    if number is None or number < low or (high is not None and number > high):
+        raise origin.error(name, f"{expected}, not {value!r}")
+    return number
+
+
+def _check_log_level(component: Any, level: Any, origin: _Origin) -> tuple[str, str]:
+    if not isinstance(component, str) or not component.strip() or any(
+        c.isspace() for c in component
+    ):
+        raise origin.error(
+            "log_levels",
+            f"bad component {component!r} (expected a logger namespace such as slee.router)",
+        )
+    if not isinstance(level, str) or level.strip().lower() not in LOG_LEVEL_NAMES:
+        raise origin.error(
+            "log_levels",
+            f"unknown log level {level!r} for {component!r} "
+            f"(one of {', '.join(LOG_LEVEL_NAMES)})",
+        )
+    return component, level.strip().lower()
+
+
+def _check_log_levels_cli(value: Any, origin: _Origin) -> dict[str, str]:
+    """Command line: a mapping, or an iterable of 'COMPONENT=LEVEL'."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        if isinstance(value, str):
+            value = [value]
+        pairs = []
+        for item in value:
+            component, sep, level = str(item).partition("=")
+            if not sep:
+                raise origin.error("log_levels", f"expected COMPONENT=LEVEL, not {item!r}")
+            pairs.append((component.strip(), level))
+    return dict(_check_log_level(c, lv, origin) for c, lv in pairs)
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    # [log-levels] slee.router = "debug" is a nested table in TOML terms.
+    items = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            items.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _check_log_levels_file(value: Any, origin: _Origin) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise origin.error(
+            "log_levels", 'must be a table of COMPONENT = "LEVEL", e.g. [log-levels]'
+        )
+    return dict(_check_log_level(c, lv, origin) for c, lv in _flatten(value))
+
+
+# -- reading and merging -----------------------------------------------------
+
+
+def _read_config(config_path: Path) -> tuple[dict[str, Any], _Origin]:
+    shown = str(config_path)
+    try:
+        with open(config_path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigurationError(f"--config: no such file: {shown}") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"--config: is a directory, not a file: {shown}") from None
+    except OSError as e:
+        raise ConfigurationError(f"--config: cannot read {shown}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigurationError(f"{shown}: not valid TOML: not UTF-8 ({e.reason})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"{shown}: not valid TOML: {e}") from None
+    origin = _Origin(shown, _absolute(config_path).parent)
+    for key in data:
+        if key not in CONFIG_KEYS:
+            close = difflib.get_close_matches(
+                key.replace("_", "-"), list(CONFIG_KEYS), n=1, cutoff=0.6
+            )
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigurationError(
+                f"{shown}: unknown key {key!r}{hint}; "
+                f"known keys: {', '.join(sorted(CONFIG_KEYS))}"
+            )
+    return data, origin
+
+
+def _cli_name(key: str) -> str:
+    name = key.replace("-", "_")
+    if name == "log_level":
+        name = "log_levels"
+    if name not in OPTION_NAMES:
+        raise TypeError(f"load_settings: unknown command-line setting {key!r}")
+    return name
+
+
+def load_settings(cli: Mapping[str, Any] | None = None, config_path: Path | str | None = None) -> Settings:
+    """
+    Merge defaults, the config file at *config_path* (if any) and the
+    command-line values in *cli*, check them all and return `Settings`.
+
+    *cli* maps setting names (``var``, ``db``, ``deploy_dir``, ``admin``,
+    ``batch_max``, ``cache_size``, ``log_levels``; dashes are accepted for
+    underscores) to the values as given on the command line (strings, or
+    already-typed values); ``None`` means "not given".  ``log_levels`` is a
+    mapping or a list of ``COMPONENT=LEVEL`` strings; its entries are added
+    to the config file's ``[log-levels]``, the command line winning for the
+    same component.
+
+    Raises `ConfigurationError` naming the option or the file and key.
+    """
+    values: dict[str, Any] = {}
+    labels: dict[str, str] = {}  # where each value in `values` came from
+    log_levels: dict[str, str] = {}
+
+    if config_path is not None:
+        data, origin = _read_config(Path(config_path))
+        for key, raw in data.items():
+            name = CONFIG_KEYS[key]
+            if name == "log_levels":
+                log_levels.update(_check_log_levels_file(raw, origin))
+            else:
+                values[name] = _CHECKS[name](raw, origin)
+                labels[name] = origin.label(name)
+
+    cli_origin = _Origin()
+    for key, raw in (cli or {}).items():
+        name = _cli_name(key)
+        if raw is None:
+            continue
+        if name == "log_levels":
+            log_levels.update(_check_log_levels_cli(raw, cli_origin))
+        else:
+            values[name] = _CHECKS[name](raw, cli_origin)
+            labels[name] = cli_origin.label(name)
+
+    var = values.get("var", _absolute(DEFAULT_VAR))
+    if "db" not in values:
+        if "?" in str(var):
+            # zodburi would read what follows '?' as parameters.
+            raise ConfigurationError(
+                f"{labels.get('var', '--var')}: {var} contains '?', which cannot be part of the "
+                "default file:// database URI; give --db explicitly"
+            )
+        values["db"] = default_db_uri(var)
+    values["var"] = var
+    return Settings(log_levels=log_levels, **values)
+
+
+_CHECKS = {
+    "var": _check_var,
+    "db": _check_db,
+    "deploy_dir": _check_deploy_dir,
+    "admin": _check_admin,
+    "batch_max": lambda v, o: _check_int(v, "batch_max", o, *BATCH_MAX_RANGE),
+    "cache_size": lambda v, o: _check_int(v, "cache_size", o, MIN_CACHE_SIZE, None),
+}
