@@ -148,6 +148,8 @@ class Container:
         self.engine.timers.disarm_all()
         self.connection.close()
         self.db.close()
+        for unit in self.deployed.values():
+            unload_unit(unit)
         self.state = "stopped"
 
     # -- installing --------------------------------------------------------

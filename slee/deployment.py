@@ -181,6 +181,11 @@ def load_unit(path, registry):
     path = Path(path).resolve()
     data, display = read_descriptor(path)
     descriptor = parse_descriptor(data, display)
+    for name in _top_level_modules(path):
+        module = sys.modules.get(name)
+        if module is not None:
+            raise DeploymentError(f"{display}: module {name!r} is imported already (from "
+                                  f"{getattr(module, '__file__', None) or 'elsewhere'})")
     entry = str(path)
     before = set(sys.modules)
     sys.path.insert(0, entry)
@@ -192,6 +197,21 @@ def load_unit(path, registry):
     unit.modules = sorted(name for name in set(sys.modules) - before
                           if _module_from(sys.modules[name], entry))
     return unit
+
+
+def _top_level_modules(path):
+    """@return: the names of the modules and packages at a unit's top level."""
+    if path.is_dir():
+        names = [p.name for p in path.iterdir()]
+    else:
+        with zipfile.ZipFile(path) as archive:
+            names = {name.split("/", 1)[0] for name in archive.namelist()}
+    found = set()
+    for name in names:
+        stem = name[:-3] if name.endswith(".py") else name
+        if stem.isidentifier() and (name.endswith(".py") or "." not in name):
+            found.add(stem)
+    return sorted(found)
 
 
 def unload_unit(unit):

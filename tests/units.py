@@ -48,8 +48,16 @@ class ContainerHarness:
         return unit
 
     def run(self, seconds=0):
-        """Advance the clock by C{seconds} and deliver everything queued."""
-        self.clock.advance(seconds)
+        """
+        Deliver everything queued now, then advance the clock by C{seconds}
+        and deliver what that made due.
+        """
+        self._settle()
+        if seconds:
+            self.clock.advance(seconds)
+            self._settle()
+
+    def _settle(self):
         while len(self.container.router) or any(
                 c.getTime() <= self.clock.seconds() for c in self.clock.getDelayedCalls()):
             self.clock.advance(0)

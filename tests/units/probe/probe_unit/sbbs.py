@@ -114,7 +114,7 @@ class Root(Sbb):
 
     @handler(TIMER)
     def on_timer(self, event, aci):
-        JOURNAL.append(("root", "timer"))
+        JOURNAL.append(("root", "timer fired"))
         self.count += 1
 
     @handler(ACTIVITY_END)

@@ -1,0 +1,341 @@
+"""
+Event routing and transactions (JAIN SLEE 1.1 chapter 8), on a container
+with an in-memory database and a fake clock, driven through the probe RA.
+"""
+
+import pytest
+
+from units import ContainerHarness
+
+
+@pytest.fixture
+def slee(tmp_path):
+    harness = ContainerHarness(tmp_path)
+    harness.deploy("probe")
+    import probe_unit
+    from probe_unit.ra import ProbeAdaptor
+    probe_unit.JOURNAL.clear()
+    harness.ra = ProbeAdaptor.instance
+    harness.journal = probe_unit.JOURNAL
+    yield harness
+    harness.stop()
+
+
+def roots(slee, sbb="Root"):
+    return [e for e in slee.container.sbb_entities() if e["sbb"].startswith(sbb + ":")]
+
+
+def root_count(slee):
+    [root] = roots(slee)
+    return int(root["cmp"]["count"])
+
+
+def test_initial_event_creates_root_and_attaches(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("a", {"op": "y"})
+    slee.run()
+    [root] = roots(slee)
+    assert root["attached"] == ["probe/a"]
+    assert root["cmp"]["count"] == "2"
+
+
+def test_convergence_name_per_activity_and_selector(slee):
+    for handle in ("a", "b"):
+        slee.ra.start(handle)
+        slee.ra.fire(handle, {"op": "x"})
+    slee.ra.fire("a", {"op": "x", "group": "other"})
+    slee.ra.fire("b", {"op": "not-initial"})
+    slee.run()
+    counts = sorted(int(r["cmp"]["count"]) for r in roots(slee))
+    # a/"" and a/"other" are two roots, both attached to a: the first got
+    # both events on a.  b's root got one initial event and one delivery as
+    # an attached entity (the selector said "not initial").
+    assert counts == [1, 2, 2]
+
+
+def test_priority_order(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.run()
+    assert slee.journal == [("high", "x"), ("root", "x")]
+
+
+def test_events_on_one_activity_in_firing_order(slee):
+    slee.ra.start("a")
+    for i in range(600):
+        slee.ra.fire("a", {"op": str(i)})
+    slee.run()
+    assert [op for who, op in slee.journal if who == "root"] == [str(i) for i in range(600)]
+
+
+def test_failed_handler_rolls_back_alone(slee):
+    slee.ra.start("a")
+    slee.ra.start("b")
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("b", {"op": "send-then-fail", "message": "lost"})
+    slee.ra.fire("a", {"op": "send", "message": "kept"})
+    slee.run()
+    assert slee.ra.sent == ["kept"]
+    [a] = [r for r in roots(slee) if r["attached"] == ["probe/a"]]
+    assert a["cmp"]["count"] == "2"
+    # b's root entity was created by the failing delivery: rolled back too.
+    assert all(r["attached"] != ["probe/b"] for r in roots(slee))
+    assert slee.container.status()["events"]["rolled_back"] == 1
+
+
+def test_exception_callbacks(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.run()
+    slee.journal.clear()
+    slee.ra.fire("a", {"op": "fail"})
+    slee.run()
+    assert ("root", "exception told to fail") in slee.journal
+    assert slee.journal[-1] == ("root", "rolled back fail")
+    assert root_count(slee) == 1
+
+
+def test_rolled_back_fire_and_timer_are_discarded(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("a", {"op": "fire-then-fail"})
+    slee.ra.fire("a", {"op": "timer-then-fail", "delay": 5})
+    slee.run(10)
+    assert ("root", "poked") not in slee.journal
+    assert ("root", "timer fired") not in slee.journal
+    assert slee.container.engine.timers.armed_count() == 0
+    assert root_count(slee) == 1
+
+
+def test_set_rollback_only(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("a", {"op": "rollback"})
+    slee.run()
+    assert root_count(slee) == 1
+
+
+def test_fired_event_delivered_after_commit(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "fire"})
+    slee.run()
+    assert [op for who, op in slee.journal if who == "root"] == ["fire", "poked"]
+
+
+def test_handler_failing_forever_does_not_stop_the_container(slee):
+    slee.ra.start("a")
+    for _ in range(50):
+        slee.ra.fire("a", {"op": "fail"})
+    slee.ra.fire("a", {"op": "send", "message": "still here"})
+    slee.run()
+    assert slee.ra.sent == ["still here"]
+    assert slee.container.status()["events"]["rolled_back"] == 50
+
+
+def test_activity_end_removes_unattached_trees(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "child", "text": "hi"})
+    slee.run()
+    assert len(slee.container.sbb_entities()) == 3   # root, its child, high
+    slee.ra.end("a")
+    slee.run()
+    assert ("root", "end") in slee.journal
+    assert slee.journal[-2:] == [("child", "removed"), ("root", "removed")]
+    assert slee.container.sbb_entities() == []
+    assert slee.container.activities() == [
+        a for a in slee.container.activities() if a["ra"] == "slee.service"]
+
+
+def test_fire_on_ended_activity_is_refused(slee):
+    from slee.errors import UnknownActivityError
+    with pytest.raises(UnknownActivityError):
+        slee.ra.fire("never-started", {"op": "x"})
+    slee.ra.start("a")
+    slee.ra.end("a")
+    with pytest.raises(UnknownActivityError):
+        slee.ra.fire("a", {"op": "x"})
+
+
+def test_child_relation_and_local_calls(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "child", "text": "hi"})
+    slee.run()
+    assert ("root", "child said HI") in slee.journal
+    [child] = roots(slee, "Child")
+    assert child["cmp"]["greeting"] == "'hi'"
+    assert child["priority"] == -5
+    # The child is not attached: it gets no PING until attached.
+    slee.ra.fire("a", {"op": "attach-child"})
+    slee.ra.fire("a", {"op": "y"})
+    slee.run()
+    assert slee.journal[-3:] == [("high", "y"), ("root", "y"), ("child", "y")]
+    slee.ra.fire("a", {"op": "remove-children"})
+    slee.run()
+    assert roots(slee, "Child") == []
+
+
+def test_local_call_failure_rolls_back_the_caller(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("a", {"op": "child-fail"})
+    slee.run()
+    assert roots(slee, "Child") == []
+    assert root_count(slee) == 1
+
+
+def test_detach_removes_root_at_end_of_event(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("a", {"op": "detach"})
+    slee.run()
+    assert roots(slee) == []
+    assert ("root", "removed") in slee.journal
+
+
+def test_event_mask(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "mask"})
+    slee.ra.fire("a", {"op": "fire"})
+    slee.run()
+    assert ("root", "poked") not in slee.journal
+
+
+def test_null_activity_naming_and_implicit_end(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "null", "name": "room"})
+    slee.ra.fire("a", {"op": "lookup", "name": "room"})
+    slee.ra.fire("a", {"op": "lookup", "name": "nothing"})
+    slee.run()
+    assert slee.ra.sent[0].startswith("slee.null/")
+    assert slee.ra.sent[1] is None
+    null_key = slee.ra.sent[0]
+    assert null_key in [a["key"] for a in slee.container.activities()]
+    # Unbound and detached, nothing holds it open: it ends.
+    slee.ra.fire("a", {"op": "unbind", "name": "room"})
+    slee.run()
+    assert null_key not in [a["key"] for a in slee.container.activities()]
+
+
+def test_null_activity_explicit_end(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "null", "name": "room"})
+    slee.ra.fire("a", {"op": "end-null", "name": "room"})
+    slee.run()
+    assert [a for a in slee.container.activities() if a["ra"] == "slee.null"] == []
+    assert slee.read(lambda state: dict(state.names)) == {}
+    # the root is still attached to activity a
+    assert roots(slee)[0]["attached"] == ["probe/a"]
+
+
+def test_single_timer(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "timer", "delay": 30})
+    slee.run(29)
+    assert ("root", "timer fired") not in slee.journal
+    slee.run(1)
+    assert slee.journal.count(("root", "timer fired")) == 1
+    slee.run(100)
+    assert slee.journal.count(("root", "timer fired")) == 1
+    assert slee.read(lambda state: len(state.timers)) == 0
+
+
+def test_periodic_timer_with_repetitions(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "timer", "delay": 1, "period": 2, "repetitions": 3})
+    slee.run()
+    for _ in range(10):
+        slee.run(1)
+    assert slee.journal.count(("root", "timer fired")) == 3
+    assert slee.container.engine.timers.armed_count() == 0
+
+
+def test_timer_on_ended_activity_is_cancelled(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "timer", "delay": 5})
+    slee.run()
+    slee.ra.end("a")
+    slee.run(10)
+    assert ("root", "timer fired") not in slee.journal
+    assert slee.container.engine.timers.armed_count() == 0
+
+
+def test_deactivate_lets_entities_finish(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.run()
+    assert slee.container.deactivate("probe")["state"] == "stopping"
+    slee.ra.start("b")
+    slee.ra.fire("b", {"op": "x"})        # no new root: not routed as initial
+    slee.ra.fire("a", {"op": "y"})        # the existing entity still gets it
+    slee.run()
+    assert root_count(slee) == 2
+    assert [r["attached"] for r in roots(slee)] == [["probe/a"]]
+    slee.ra.end("a")
+    slee.run()
+    [service] = [s for s in slee.container.services() if s["name"] == "probe"]
+    assert service["state"] == "inactive"
+
+
+def test_conflict_is_retried(slee):
+    """Another connection commits a change to the same entity while a batch runs."""
+    from probe_unit import sbbs
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.run()
+    [root] = roots(slee)
+    attempts = []
+    original = sbbs.Root.on_poke
+
+    def interfering(self, event, aci):
+        attempts.append(1)
+        if len(attempts) == 1:
+            import transaction
+            tm = transaction.TransactionManager()
+            other = slee.db.open(transaction_manager=tm)
+            entity = other.root()["slee"].entities[root["id"]]
+            entity.cmp["count"] = 100
+            entity._p_changed = True
+            tm.commit()
+            other.close()
+        self.count += 1
+        original(self, event, aci)
+
+    sbbs.Root.on_poke = interfering
+    try:
+        slee.ra.fire("a", {"op": "x"}, event_type=__import__("probe_unit").POKE)
+        slee.run()
+    finally:
+        sbbs.Root.on_poke = original
+    assert len(attempts) == 2
+    assert root_count(slee) == 101
+
+
+def test_state_survives_reopening_the_database(tmp_path):
+    from units import memory_db
+    db = memory_db()
+    first = ContainerHarness(tmp_path, db=db)
+    first.deploy("probe")
+    from probe_unit.ra import ProbeAdaptor
+    ra = ProbeAdaptor.instance
+    ra.start("a", durable=True)
+    ra.fire("a", {"op": "null", "name": "room", "delay": 50})
+    first.run()
+    first.container.router.drain()
+    # Stop without closing the storage, then start a new container on it.
+    first.container.router.pause()
+    first.container.engine.timers.disarm_all()
+    first.container.connection.close()
+    for unit in list(first.container.deployed.values()):
+        from slee.deployment import unload_unit
+        unload_unit(unit)
+    second = ContainerHarness(tmp_path, db=db)
+    assert [u["name"] for u in second.container.units()] == ["probe"]
+    assert {s["state"] for s in second.container.services()} == {"active"}
+    assert second.read(lambda state: list(state.names)) == ["room"]
+    assert second.container.engine.timers.armed_count() == 1
+    import probe_unit
+    probe_unit.JOURNAL.clear()
+    second.run(60)
+    assert ("root", "timer fired") in probe_unit.JOURNAL
+    second.stop()
