@@ -116,29 +116,31 @@ class CmpField:
         self.name = None
 
     def __set_name__(self, owner, name):
+        if name.startswith(("_p_", "_v_")):
+            raise TypeError(f"a CMP field may not be named {name!r} (reserved by ZODB)")
         self.name = name
 
     def __get__(self, sbb, owner=None):
         if sbb is None:
             return self
         fields = sbb._entity.cmp
-        try:
-            value = fields[self.name]
-        except KeyError:
+        value = getattr(fields, self.name, _UNSET)
+        if value is _UNSET:
             if self.default_factory is None:
                 return self.default
-            value = fields[self.name] = self.default_factory()
-            sbb._entity._p_changed = True
+            value = self.default_factory()
+            setattr(fields, self.name, value)
             return value
         if type(value) is Reference:
             return sbb._context.resolve(value)
         return value
 
     def __set__(self, sbb, value):
-        entity = sbb._entity
         reference = getattr(value, "__slee_reference__", None)
-        entity.cmp[self.name] = value if reference is None else reference()
-        entity._p_changed = True
+        setattr(sbb._entity.cmp, self.name, value if reference is None else reference())
+
+
+_UNSET = object()
 
 
 class Reference(tuple):

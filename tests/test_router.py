@@ -294,8 +294,7 @@ def test_conflict_is_retried(slee):
             tm = transaction.TransactionManager()
             other = slee.db.open(transaction_manager=tm)
             entity = other.root()["slee"].entities[root["id"]]
-            entity.cmp["count"] = 100
-            entity._p_changed = True
+            entity.cmp.count = 100
             tm.commit()
             other.close()
         self.count += 1
