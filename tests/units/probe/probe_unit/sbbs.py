@@ -105,6 +105,16 @@ class Root(Sbb):
             null = ctx.naming.lookup(event["name"])
             ctx.naming.unbind(event["name"])
             null.detach(ctx.sbb_local_object)
+        elif op == "usage":
+            ctx.usage.increment("pings")
+            ctx.usage.sample("size", event["size"])
+        elif op == "alarm":
+            ctx.alarms.raise_alarm("overload", "queue", "major", "too much")
+        elif op == "clear-alarm":
+            ctx.alarms.clear_alarm("overload", "queue")
+        elif op == "trace":
+            ctx.tracer.debug("debug line {n}", n=event["n"])
+            ctx.tracer.info("info line {n}", n=event["n"])
         elif op == "end-null":
             ctx.naming.lookup(event["name"]).activity.end_activity()
 
