@@ -26,6 +26,7 @@ import urllib.request
 from slee.management.token import read_token, token_path
 
 DEFAULT_ADMIN = "http://127.0.0.1:8787"
+ADMIN_URL_FILE = "admin.url"
 DEFAULT_VAR = "./var"
 DEFAULT_TIMEOUT = 120.0
 
@@ -526,8 +527,9 @@ def _global_options(parser, defaults):
     group.add_argument(
         "--admin",
         metavar="URL",
-        default=default(DEFAULT_ADMIN),
-        help=f"the container's management API (default {DEFAULT_ADMIN})",
+        default=default(None),
+        help="the container's management API (default: the URL the running "
+        f"container wrote to DIR/admin.url, else {DEFAULT_ADMIN})",
     )
     group.add_argument(
         "--var",
@@ -657,6 +659,21 @@ def _token(args):
         raise CliError(f"no token: {e}")
 
 
+def _admin(args):
+    """
+    The management URL: C{--admin}, else what the container wrote to
+    C{DIR/admin.url} when it started listening, else the default.
+    """
+    if args.admin is not None:
+        return args.admin
+    try:
+        with open(os.path.join(os.path.abspath(args.var), ADMIN_URL_FILE)) as f:
+            written = f.read(1024).strip()
+    except OSError:
+        return DEFAULT_ADMIN
+    return written or DEFAULT_ADMIN
+
+
 def run(args, client=None):
     """
     Run the parsed command; return its output text.
@@ -665,7 +682,7 @@ def run(args, client=None):
     if client is None:
         if not args.timeout > 0:
             raise UsageError("--timeout must be a positive number of seconds")
-        client = Client(_admin_url(args.admin), _token(args), args.timeout)
+        client = Client(_admin_url(_admin(args)), _token(args), args.timeout)
     data = client.call(method, path, body)
     if args.json:
         return json.dumps(data, indent=2, ensure_ascii=False)

@@ -227,7 +227,7 @@ class Container:
             raise DeploymentError(f"unit {name!r} is deployed already; undeploy it first")
         stored = self._store_copy(source)
         try:
-            unit = load_unit(stored, self.registry)
+            unit = load_unit(stored, self.registry, source=source)
             if unit.name in self.deployed:
                 raise DeploymentError(f"unit {unit.name!r} is deployed already")
         except BaseException:

@@ -169,10 +169,13 @@ class _Checker:
         return obj
 
 
-def load_unit(path, registry):
+def load_unit(path, registry, source=None):
     """
     Read, import and check the unit at C{path} against the installed
     components in C{registry}.
+
+    @param source: where the user deployed it from, when C{path} is the
+        container's stored copy: errors name the user's file.
 
     @return: a L{DeployableUnit}, not yet installed.
     @raise DeploymentError: naming the file and field of the first problem;
@@ -180,6 +183,8 @@ def load_unit(path, registry):
     """
     path = Path(path).resolve()
     data, display = read_descriptor(path)
+    if source is not None:
+        display = str(source) + display[len(str(path)):]
     descriptor = parse_descriptor(data, display)
     for name in _top_level_modules(path):
         module = sys.modules.get(name)

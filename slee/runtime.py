@@ -4,7 +4,8 @@ The running container as a Twisted service: what C{twistd -n slee} starts.
 L{SleeService} opens the database named by the settings, starts the
 L{slee.container.Container}, deploys the units found in the deploy
 directory (activating their services the first time), and serves
-management on the admin endpoint.  Stopping it (SIGTERM) stops management,
+management on the admin endpoint, whose URL it writes to C{<var>/admin.url}
+for the CLI.  Stopping it (SIGTERM) stops management,
 lets queued deliveries finish and closes the database.
 """
 
@@ -25,6 +26,7 @@ from slee.management.token import ensure_token
 from slee.trace import TraceLevels
 
 UNIT_SUFFIXES = (".zip", ".whl")
+ADMIN_URL_FILE = "admin.url"
 
 
 def open_database(uri, cache_size):
@@ -90,6 +92,8 @@ class SleeService(Service):
         endpoint = serverFromString(self.reactor, settings.admin)
         self.admin_port = await endpoint.listen(make_site(self.container, token))
         address = self.admin_port.getHost()
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        (settings.var / ADMIN_URL_FILE).write_text(f"http://{host}:{address.port}\n")
         self.log.info("slee running: database {db}, management on {host}:{port}",
                       db=settings.db, host=address.host, port=address.port)
         return self
@@ -115,6 +119,7 @@ class SleeService(Service):
         if self.admin_port is not None:
             yield self.admin_port.stopListening()
             self.admin_port = None
+            (self.settings.var / ADMIN_URL_FILE).unlink(missing_ok=True)
         if self.container is not None:
             yield self.container.stop()
         self.log.info("slee stopped")

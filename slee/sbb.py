@@ -154,6 +154,9 @@ class Reference(tuple):
     def __new__(cls, kind, key):
         return tuple.__new__(cls, (kind, key))
 
+    def __getnewargs__(self):  # unpickling calls __new__(cls, kind, key)
+        return tuple(self)
+
 
 class ChildRelation:
     """

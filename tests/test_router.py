@@ -338,3 +338,21 @@ def test_state_survives_reopening_the_database(tmp_path):
     second.run(60)
     assert ("root", "timer fired") in probe_unit.JOURNAL
     second.stop()
+
+
+def test_references_in_cmp_fields_survive_reloading(slee):
+    """A CMP field holding a local object is stored as a Reference and read back."""
+    import pickle
+
+    from slee.sbb import Reference
+    reference = Reference("sbb", 42)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert pickle.loads(pickle.dumps(reference, protocol)) == reference
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "child", "text": "hi"})
+    slee.run()
+    slee.container.connection.cacheMinimize()      # state is loaded again from storage
+    slee.ra.fire("a", {"op": "attach-child"})
+    slee.ra.fire("a", {"op": "y"})
+    slee.run()
+    assert ("child", "y") in slee.journal
