@@ -333,7 +333,20 @@ def make_site(management, token):
     @return: a L{twisted.web.server.Site} serving the API; listen on it
         with an endpoint such as C{tcp:8787:interface=127.0.0.1}.
     """
-    site = server.Site(ManagementResource(management, token))
+    site = _QuietSite(ManagementResource(management, token))
     site.requestFactory = _LimitedRequest
     site.displayTracebacks = False
     return site
+
+
+class _QuietSite(server.Site):
+    """
+    A Site that keeps the log quiet: no access-log line per request and no
+    factory start/stop lines (operations that change something log
+    themselves in the container).
+    """
+
+    noisy = False
+
+    def log(self, request):
+        pass
