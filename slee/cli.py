@@ -436,8 +436,9 @@ def _cmd_activate(args):
 
 def _cmd_deactivate(args):
     return "POST", f"/services/{_q(args.service)}/deactivate", None, (
-        lambda data: f"deactivated service {args.service} "
-        f"(no new initial events; existing SBB entities finish)"
+        lambda data: f"deactivated service {args.service}"
+        + (" (stopping: no new initial events; existing SBB entities finish)"
+           if data.get("state") == "stopping" else "")
     )
 
 

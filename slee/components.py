@@ -94,7 +94,6 @@ class Registry:
 
     def __init__(self):
         self.event_types = {}
-        self.event_type_units = {}
         self.sbbs = {}
         self.services = {}
         self.ra_entities = {}

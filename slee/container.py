@@ -124,7 +124,7 @@ class Container:
         for service in self.registry.services.values():
             if service.state == "active":
                 self.engine.start_service_activity(service.id)
-            elif service.state == "stopping" and not self.engine.state.roots_of(service.id):
+            elif service.state == "stopping" and not self.engine.state.root_count(service.id):
                 self._set_service_state(service, "inactive")
 
     @defer.inlineCallbacks
@@ -157,8 +157,6 @@ class Container:
     def _install(self, unit):
         registry = self.registry
         registry.event_types.update(unit.event_types)
-        for type_id in unit.event_types:
-            registry.event_type_units[type_id] = unit.name
         registry.sbbs.update(unit.sbbs)
         registry.services.update(unit.services)
         registry.ra_entities.update(unit.ra_entities)
@@ -168,7 +166,6 @@ class Container:
         registry = self.registry
         for type_id in unit.event_types:
             registry.event_types.pop(type_id, None)
-            registry.event_type_units.pop(type_id, None)
         for sbb_id in unit.sbbs:
             registry.sbbs.pop(sbb_id, None)
         for service_id in unit.services:
@@ -327,7 +324,7 @@ class Container:
             raise ManagementError(f"service {service.id} is {service.state}, not active")
 
         def deactivate():
-            empty = not self.engine.state.roots_of(service.id)
+            empty = not self.engine.state.root_count(service.id)
             self._set_service_state(service, "inactive" if empty else "stopping")
             key = activity_key(SERVICE_RA, service.id)
             if key in self.engine.live:
@@ -363,7 +360,7 @@ class Container:
         def list_services():
             return [{"id": s.id, "name": s.name, "unit": s.unit, "state": s.state,
                      "root_sbb": s.root.id, "priority": s.priority,
-                     "root_entities": len(self.engine.state.roots_of(s.id))}
+                     "root_entities": self.engine.state.root_count(s.id)}
                     for s in sorted(self.registry.services.values(), key=lambda s: s.id)]
         return self.router.run_in_transaction(list_services)
 

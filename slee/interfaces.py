@@ -188,12 +188,17 @@ class IContainerManagement(Interface):
     def activate(service):
         """
         Activate a service, named as C{name} or C{name:vendor:version}.
+
+        @return: a dict: C{service} (its full id), C{state}.
         """
 
     def deactivate(service):
         """
         Deactivate a service: it goes to C{stopping} until its SBB entities
         are gone, then C{inactive}.
+
+        @return: a dict: C{service} (its full id), C{state} (C{stopping} or
+            C{inactive}).
         """
 
     def units():

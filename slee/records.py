@@ -169,6 +169,11 @@ class ContainerState(Persistent):
         self.timers = LOBTree()
         self.units = OOBTree()
 
+    def root_count(self, service):
+        """@return: how many root entities C{service} has (reads only)."""
+        index = self.roots.get(service)
+        return 0 if index is None else len(index)
+
     def roots_of(self, service):
         """
         @return: the root-entity index of C{service}, made when first asked.

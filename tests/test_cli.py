@@ -398,6 +398,8 @@ def test_render_trace():
         (["undeploy", "demo"], {"undeployed": "demo"}, "undeployed unit demo"),
         (["activate", "ps"], {"activated": "ps"}, "activated service ps"),
         (["deactivate", "ps"], {"deactivated": "ps"}, "deactivated service ps"),
+        (["deactivate", "ps"], {"deactivated": "ps", "state": "stopping"},
+         "deactivated service ps (stopping: no new initial events; existing SBB entities finish)"),
         (["usage", "--reset"], {"reset": True}, "usage parameters reset"),
         (["clear-alarm", "a1"], {"cleared": "a1"}, "cleared alarm a1"),
         (["trace", "slee", "warn"], {"component": "slee", "level": "warn"},

@@ -141,6 +141,13 @@ async def _result(value):
     return value
 
 
+def _with_state(answer, result):
+    """Add the service state the container reported, if it did."""
+    if isinstance(result, dict) and "state" in result:
+        answer["state"] = result["state"]
+    return answer
+
+
 def _string_field(body, name, absolute_path=False):
     value = body.get(name)
     if not isinstance(value, str) or not value:
@@ -195,12 +202,12 @@ class ManagementResource(Resource):
         return {"undeployed": name}
 
     async def _activate(self, service):
-        await _result(self._management.activate(service))
-        return {"activated": service}
+        result = await _result(self._management.activate(service))
+        return _with_state({"activated": service}, result)
 
     async def _deactivate(self, service):
-        await _result(self._management.deactivate(service))
-        return {"deactivated": service}
+        result = await _result(self._management.deactivate(service))
+        return _with_state({"deactivated": service}, result)
 
     async def _reset_usage(self):
         await _result(self._management.reset_usage())
