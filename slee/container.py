@@ -46,7 +46,8 @@ class Container:
 
     log = Logger(namespace="slee.container")
 
-    def __init__(self, db, var_dir, clock=None, batch_max=256, trace_levels=None):
+    def __init__(self, db, var_dir, clock=None, batch_max=256, queue_max=100000,
+                 trace_levels=None):
         if clock is None:
             from twisted.internet import reactor as clock
         self.db = db
@@ -56,7 +57,8 @@ class Container:
         self.registry = Registry()
         for event_type in BUILTIN_EVENT_TYPES:
             self.registry.event_types[event_type.id] = event_type
-        self.router = EventRouter(self.transaction_manager, clock, batch_max=batch_max)
+        self.router = EventRouter(self.transaction_manager, clock, batch_max=batch_max,
+                                  queue_max=queue_max)
         self.levels = trace_levels or TraceLevels()
         self.usage_facility = UsageFacility()
         self.alarm_facility = AlarmFacility(clock)

@@ -25,7 +25,8 @@ from twisted.logger import Logger
 from slee.context import (
     ActivityContextInterface, NullActivity, SbbContext, SbbLocalObject, ServiceActivity)
 from slee.errors import (
-    ConfigurationError, NoSuchEntityError, TransactionRequiredError, UnknownActivityError)
+    ConfigurationError, NoSuchEntityError, OverloadError, TransactionRequiredError,
+    UnknownActivityError)
 from slee.events import ACTIVITY_END, SERVICE_STARTED, ActivityEndEvent, EventType, ServiceStartedEvent
 from slee.records import ActivityContextRecord, SbbEntityRecord, new_id
 from slee.router import HandlerFailed
@@ -204,6 +205,7 @@ class Engine:
 
         @raise UnknownActivityError: if the activity is not live or ending.
         @raise ValueError: if the event type is not installed.
+        @raise OverloadError: outside a delivery, if the queue is full.
         """
         if not isinstance(event_type, EventType) or event_type.id not in self.registry.event_types:
             raise ValueError(f"event type {event_type} is not installed")
@@ -212,7 +214,12 @@ class Engine:
             if self.router.current is None or key not in self.state.activities:
                 raise UnknownActivityError(f"activity {key} is not live")
         operation = FireEvent(self, key, event_type, event, address)
-        self.after_commit(lambda: self.router.enqueue(operation))
+        if self.router.current is None:
+            if self.router.full:
+                raise OverloadError(f"event queue full ({len(self.router)} events waiting)")
+            self.router.enqueue(operation)
+        else:
+            self.router.current.effects.append(lambda: self.router.enqueue(operation))
 
     def create_null_activity(self):
         """

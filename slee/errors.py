@@ -24,6 +24,10 @@ class TransactionRequiredError(SleeError):
     """A transactional operation was called outside an event delivery."""
 
 
+class OverloadError(SleeError):
+    """The event queue is full: a resource adaptor must refuse the work."""
+
+
 class UnknownActivityError(SleeError):
     """An event was fired on an activity that was never started or ended."""
 

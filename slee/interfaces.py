@@ -95,6 +95,10 @@ class ISleeEndpoint(Interface):
 
         Called inside an SBB's transaction (from the RA's SBB interface),
         the event is queued only when that transaction commits.
+
+        @raise slee.errors.OverloadError: the container's event queue is
+            full (C{--queue-max}); the RA refuses the work in its protocol's
+            way (a 503, closing a connection, ...).
         """
 
     def after_commit(action):

@@ -82,10 +82,12 @@ class EventRouter:
 
     log = Logger(namespace="slee.router")
 
-    def __init__(self, transaction_manager, clock, batch_max=256, conflict_retries=5):
+    def __init__(self, transaction_manager, clock, batch_max=256, conflict_retries=5,
+                 queue_max=100000):
         self._tm = transaction_manager
         self._clock = clock
         self.batch_max = batch_max
+        self.queue_max = queue_max
         self.conflict_retries = conflict_retries
         self._queue = deque()
         self._scheduled = None
@@ -96,6 +98,16 @@ class EventRouter:
 
     def __len__(self):
         return len(self._queue)
+
+    @property
+    def full(self):
+        """
+        Whether new work from outside should be refused.  Only resource
+        adaptors are held to it: events fired by committed deliveries,
+        activity ends and timers are work already accepted, and are queued
+        whatever the length.
+        """
+        return len(self._queue) >= self.queue_max
 
     def enqueue(self, operation):
         """

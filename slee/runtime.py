@@ -85,7 +85,8 @@ class SleeService(Service):
             levels.set(component, level)
         db = open_database(settings.db, settings.cache_size)
         self.container = Container(db, settings.var, clock=self.reactor,
-                                   batch_max=settings.batch_max, trace_levels=levels)
+                                   batch_max=settings.batch_max, queue_max=settings.queue_max,
+                                   trace_levels=levels)
         await self.container.start()
         if settings.deploy_dir is not None:
             await self._deploy_directory(settings.deploy_dir)

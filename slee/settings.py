@@ -16,6 +16,7 @@ The config file uses the long option names without their dashes::
     deploy-dir = "deploy"          # --deploy-dir
     admin = "tcp:8787:interface=127.0.0.1"   # --admin
     batch-max = 256                # --batch-max
+    queue-max = 100000             # --queue-max
     cache-size = 100000            # --cache-size
 
     [log-levels]                   # --log-level COMPONENT=LEVEL
@@ -46,6 +47,8 @@ DEFAULT_VAR = "var"
 DEFAULT_ADMIN = "tcp:8787:interface=127.0.0.1"
 DEFAULT_BATCH_MAX = 256
 BATCH_MAX_RANGE = (1, 10000)
+DEFAULT_QUEUE_MAX = 100000
+QUEUE_MAX_RANGE = (100, 10000000)
 DEFAULT_CACHE_SIZE = 100000
 MIN_CACHE_SIZE = 100
 DB_FILE_NAME = "slee.fs"
@@ -59,6 +62,7 @@ OPTION_NAMES: dict[str, tuple[str, str]] = {
     "deploy_dir": ("--deploy-dir", "deploy-dir"),
     "admin": ("--admin", "admin"),
     "batch_max": ("--batch-max", "batch-max"),
+    "queue_max": ("--queue-max", "queue-max"),
     "cache_size": ("--cache-size", "cache-size"),
     "log_levels": ("--log-level", "log-levels"),
 }
@@ -103,6 +107,8 @@ class Settings:
     log_levels: dict[str, str] = field(default_factory=dict)
     #: Most event deliveries committed in one group commit (``--batch-max``).
     batch_max: int = DEFAULT_BATCH_MAX
+    #: Most events resource adaptors may have queued (``--queue-max``).
+    queue_max: int = DEFAULT_QUEUE_MAX
     #: ZODB connection cache size, in objects (``--cache-size``).
     cache_size: int = DEFAULT_CACHE_SIZE
 
@@ -420,5 +426,6 @@ _CHECKS = {
     "deploy_dir": _check_deploy_dir,
     "admin": _check_admin,
     "batch_max": lambda v, o: _check_int(v, "batch_max", o, *BATCH_MAX_RANGE),
+    "queue_max": lambda v, o: _check_int(v, "queue_max", o, *QUEUE_MAX_RANGE),
     "cache_size": lambda v, o: _check_int(v, "cache_size", o, MIN_CACHE_SIZE, None),
 }

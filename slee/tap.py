@@ -22,7 +22,7 @@ class Options(usage.Options):
         "Run the slee container: the management API, the resource adaptors and the "
         "services of the deployable units found in --deploy-dir.  Every option can "
         "also be set in a TOML file given with --config, under the option's long "
-        "name (var, db, deploy-dir, admin, batch-max, cache-size, and a [log-levels] "
+        "name (var, db, deploy-dir, admin, batch-max, queue-max, cache-size, and a [log-levels] "
         "table of COMPONENT = LEVEL); options on the command line win.  Relative "
         "paths in the file are taken from the file's directory."
     )
@@ -61,7 +61,7 @@ class Options(usage.Options):
             None,
             None,
             "TOML file with the same settings (keys: var, db, deploy-dir, admin, "
-            "batch-max, cache-size, [log-levels]); command-line options win. "
+            "batch-max, queue-max, cache-size, [log-levels]); command-line options win. "
             "[default: none]",
         ],
         [
@@ -71,6 +71,15 @@ class Options(usage.Options):
             "Most event deliveries committed together in one group commit "
             f"({_settings.BATCH_MAX_RANGE[0]}-{_settings.BATCH_MAX_RANGE[1]}). "
             f"[default: {_settings.DEFAULT_BATCH_MAX}]",
+        ],
+        [
+            "queue-max",
+            None,
+            None,
+            "Most events resource adaptors may have waiting in the queue; beyond it "
+            "they are refused (overload) "
+            f"({_settings.QUEUE_MAX_RANGE[0]}-{_settings.QUEUE_MAX_RANGE[1]}). "
+            f"[default: {_settings.DEFAULT_QUEUE_MAX}]",
         ],
         [
             "cache-size",
@@ -99,6 +108,7 @@ class Options(usage.Options):
             "deploy_dir": self["deploy-dir"],
             "admin": self["admin"],
             "batch_max": self["batch-max"],
+            "queue_max": self["queue-max"],
             "cache_size": self["cache-size"],
             "log_levels": self.log_levels or None,
         }

@@ -356,3 +356,25 @@ def test_references_in_cmp_fields_survive_reloading(slee):
     slee.ra.fire("a", {"op": "y"})
     slee.run()
     assert ("child", "y") in slee.journal
+
+
+def test_full_queue_refuses_ra_events_but_keeps_accepted_work(tmp_path):
+    from slee.errors import OverloadError
+    harness = ContainerHarness(tmp_path, queue_max=100)
+    harness.deploy("probe")
+    from probe_unit import JOURNAL
+    from probe_unit.ra import ProbeAdaptor
+    ra = ProbeAdaptor.instance
+    ra.start("a")
+    for _ in range(99):
+        ra.fire("a", {"op": "x"})
+    ra.fire("a", {"op": "fire"})          # its POKE is queued after commit, past the limit
+    with pytest.raises(OverloadError, match="queue full"):
+        ra.fire("a", {"op": "refused"})
+    harness.run()
+    assert ("root", "refused") not in JOURNAL
+    assert ("root", "poked") in JOURNAL
+    ra.fire("a", {"op": "accepted again"})
+    harness.run()
+    assert ("root", "accepted again") in JOURNAL
+    harness.stop()

@@ -50,6 +50,7 @@ def test_defaults(cwd):
     assert settings.admin == "tcp:8787:interface=127.0.0.1"
     assert settings.log_levels == {}
     assert settings.batch_max == 256
+    assert settings.queue_max == 100000
     assert settings.cache_size == 100000
 
 
@@ -187,6 +188,8 @@ BAD_COMMAND_LINE = [
     ("batch_max", "10001", "--batch-max: must be an integer from 1 to 10000"),
     ("batch_max", "many", "--batch-max: must be an integer from 1 to 10000"),
     ("batch_max", "2.5", "--batch-max: must be an integer from 1 to 10000"),
+    ("queue_max", "99", "--queue-max: must be an integer from 100 to 10000000"),
+    ("queue_max", "lots", "--queue-max: must be an integer from 100 to 10000000"),
     ("cache_size", "99", "--cache-size: must be an integer of at least 100"),
     ("cache_size", "big", "--cache-size: must be an integer of at least 100"),
     ("log_levels", ["slee"], "--log-level: expected COMPONENT=LEVEL, not 'slee'"),
@@ -317,6 +320,7 @@ BAD_CONFIG = [
     ('batch-max = "12"', "slee.toml: batch-max: must be an integer from 1 to 10000"),
     ('batch-max = true', "slee.toml: batch-max: must be an integer from 1 to 10000"),
     ('batch-max = 2.0', "slee.toml: batch-max: must be an integer from 1 to 10000"),
+    ('queue-max = 10', "slee.toml: queue-max: must be an integer from 100 to 10000000"),
     ('cache-size = 10', "slee.toml: cache-size: must be an integer of at least 100"),
     ('log-levels = "debug"', "slee.toml: log-levels: must be a table"),
     ('[log-levels]\nslee = "loud"', "slee.toml: log-levels: unknown log level 'loud' for 'slee'"),
@@ -347,7 +351,7 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("deploy_dir", "did you mean 'deploy-dir'?"),
         ("log-level", "did you mean 'log-levels'?"),
         ("batch_max", "did you mean 'batch-max'?"),
-        ("sip", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, var"),
+        ("sip", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, queue-max, var"),
     ],
 )
 def test_unknown_config_key(tmp_path, cwd, key, hint):

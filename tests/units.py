@@ -32,11 +32,12 @@ def started(d):
 class ContainerHarness:
     """A started container on a fake clock; C{run()} delivers what is queued."""
 
-    def __init__(self, var_dir, db=None, batch_max=256):
+    def __init__(self, var_dir, db=None, batch_max=256, queue_max=100000):
         self.clock = Clock()
         self.db = db or memory_db()
         self.var_dir = var_dir
-        self.container = Container(self.db, var_dir, clock=self.clock, batch_max=batch_max)
+        self.container = Container(self.db, var_dir, clock=self.clock, batch_max=batch_max,
+                                   queue_max=queue_max)
         started(self.container.start())
 
     def deploy(self, name, activate=True):

@@ -10,6 +10,9 @@ Properties:
   one closes the connection;
 - C{max-connections}: connections beyond this are closed at once (default 1000).
 
+When the container is overloaded (its event queue is full) a line cannot be
+delivered: the connection is closed, so the client knows it was not.
+
 Events, on the connection's activity: L{CONNECTION_OPENED}, then one
 L{LINE_RECEIVED} per line (the address is the peer's host).  The activity
 ends when the connection closes.
@@ -26,6 +29,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 
+from slee.errors import OverloadError
 from slee.events import EventType
 from slee.resources import Property, ResourceAdaptor
 
@@ -117,14 +121,22 @@ class LineResourceAdaptor(ResourceAdaptor):
         self.connections[connection.handle] = connection
         self.endpoint.start_activity(connection.handle)
         peer = connection.transport.getPeer()
-        self.endpoint.fire_event(connection.handle, CONNECTION_OPENED,
-                                 ConnectionOpened(getattr(peer, "host", str(peer))))
+        self._fire(connection, CONNECTION_OPENED,
+                   ConnectionOpened(getattr(peer, "host", str(peer))), None)
 
     def received(self, connection, line):
         if connection.handle in self.connections:
             peer = connection.transport.getPeer()
-            self.endpoint.fire_event(connection.handle, LINE_RECEIVED, LineReceived(line),
-                                     address=getattr(peer, "host", None))
+            self._fire(connection, LINE_RECEIVED, LineReceived(line),
+                       getattr(peer, "host", None))
+
+    def _fire(self, connection, event_type, event, address):
+        try:
+            self.endpoint.fire_event(connection.handle, event_type, event, address=address)
+        except OverloadError as e:
+            self.log.warn("closing connection {handle}: {error}", handle=connection.handle,
+                          error=str(e))
+            connection.transport.loseConnection()
 
     def closed(self, connection):
         if self.connections.pop(connection.handle, None) is not None:
