@@ -250,6 +250,15 @@ def _timestamp(value):
         return _cell(value)
 
 
+def _status_text(value):
+    """An RA entity's status dict as C{key=a,b key=c}."""
+    if not isinstance(value, dict):
+        return _cell(value)
+    return " ".join(
+        f"{key}={','.join(map(_cell, item)) if isinstance(item, list) else _cell(item)}"
+        for key, item in value.items()) or "-"
+
+
 def _label(key):
     return str(key).replace("_", " ")
 
@@ -319,6 +328,7 @@ def format_ra_entities(rows):
             _col("STATE", "state"),
             _col("ACTIVITIES", "activities", _count),
             _col("UNIT", "unit"),
+            _col("STATUS", "status", _status_text),
         ],
         "(no RA entities)",
     )

@@ -47,12 +47,14 @@ class Container:
     log = Logger(namespace="slee.container")
 
     def __init__(self, db, var_dir, clock=None, batch_max=256, queue_max=100000,
-                 trace_levels=None):
+                 trace_levels=None, ra_properties=None):
         if clock is None:
             from twisted.internet import reactor as clock
         self.db = db
         self.var_dir = Path(var_dir)
         self.clock = clock
+        #: RA entity name -> properties set over its unit's (RA options).
+        self.ra_properties = ra_properties or {}
         self.transaction_manager = transaction.TransactionManager(explicit=True)
         self.registry = Registry()
         for event_type in BUILTIN_EVENT_TYPES:
@@ -91,7 +93,7 @@ class Container:
             lambda: sorted(self.engine.state.units.values(), key=lambda u: u.sequence))
         for record in records:
             try:
-                unit = load_unit(record.path, self.registry)
+                unit = load_unit(record.path, self.registry, ra_properties=self.ra_properties)
             except DeploymentError as e:
                 self.log.error("deployed unit {name} cannot be loaded again: {error}",
                                name=record.name, error=str(e))
@@ -226,7 +228,8 @@ class Container:
             raise DeploymentError(f"unit {name!r} is deployed already; undeploy it first")
         stored = self._store_copy(source)
         try:
-            unit = load_unit(stored, self.registry, source=source)
+            unit = load_unit(stored, self.registry, source=source,
+                             ra_properties=self.ra_properties)
             if unit.name in self.deployed:
                 raise DeploymentError(f"unit {unit.name!r} is deployed already")
         except BaseException:
@@ -369,7 +372,8 @@ class Container:
     def ra_entities(self):
         return [{"name": e.name, "type": e.type_name, "unit": e.unit, "state": e.state,
                  "properties": e.properties,
-                 "activities": sum(1 for key in self.engine.live if key.startswith(e.name + "/"))}
+                 "activities": sum(1 for key in self.engine.live if key.startswith(e.name + "/")),
+                 "status": e.adaptor.status() if e.state == "active" else {}}
                 for e in sorted(self.registry.ra_entities.values(), key=lambda e: e.name)]
 
     def activities(self):

@@ -169,13 +169,15 @@ class _Checker:
         return obj
 
 
-def load_unit(path, registry, source=None):
+def load_unit(path, registry, source=None, ra_properties=None):
     """
     Read, import and check the unit at C{path} against the installed
     components in C{registry}.
 
     @param source: where the user deployed it from, when C{path} is the
         container's stored copy: errors name the user's file.
+    @param ra_properties: RA entity name -> properties set over the ones
+        the descriptor gives (the RA options of the command line).
 
     @return: a L{DeployableUnit}, not yet installed.
     @raise DeploymentError: naming the file and field of the first problem;
@@ -195,7 +197,7 @@ def load_unit(path, registry, source=None):
     before = set(sys.modules)
     sys.path.insert(0, entry)
     try:
-        unit = _check(_Checker(display), descriptor, path, registry)
+        unit = _check(_Checker(display), descriptor, path, registry, ra_properties or {})
     except BaseException:
         _forget_modules(entry, before)
         raise
@@ -250,7 +252,7 @@ def _full_id(checker, table, where, unit_table):
     return f"{name}:{vendor}:{version}"
 
 
-def _check(checker, descriptor, path, registry):
+def _check(checker, descriptor, path, registry, ra_properties):
     checker.known_keys(descriptor, "descriptor", ("unit", "event-types", "sbbs", "services",
                                                   "ra-entities"))
     if "unit" not in descriptor:
@@ -280,6 +282,7 @@ def _check(checker, descriptor, path, registry):
         if not isinstance(cls, type) or not IResourceAdaptor.implementedBy(cls):
             checker.fail(f"{where}.class", f"{type_name} does not implement IResourceAdaptor")
         properties = checker.table(table.get("properties", {}), f"{where}.properties")
+        properties = {**properties, **ra_properties.get(name, {})}
         adaptor = cls()
         try:
             adaptor.configure(dict(properties))

@@ -58,22 +58,37 @@ class ActivityInfo:
 
 
 class FireEvent:
-    """The operation: deliver an event fired on an activity."""
+    """
+    The operation: deliver an event fired on an activity.
 
-    __slots__ = ("engine", "key", "event_type", "event", "address")
+    @ivar on_processed: called as C{on_processed(committed, handlers)} once
+        the event's transaction committed (C{committed} true, C{handlers} the
+        number of SBB handlers it was delivered to) or rolled back
+        (C{committed} false); or C{None}.  An RA uses it to answer work no
+        service took, or whose service failed.
+    """
 
-    def __init__(self, engine, key, event_type, event, address):
+    __slots__ = ("engine", "key", "event_type", "event", "address", "on_processed")
+
+    def __init__(self, engine, key, event_type, event, address, on_processed=None):
         self.engine = engine
         self.key = key
         self.event_type = event_type
         self.event = event
         self.address = address
+        self.on_processed = on_processed
 
     def run(self, work):
         self.engine.process_event(self.key, self.event_type, self.event, self.address, work)
+        on_processed = self.on_processed
+        if on_processed is not None:
+            handlers = work.handled
+            work.effects.append(lambda: on_processed(True, handlers))
 
     def rolled_back(self, failure):
         self.engine.after_rollback(failure)
+        if self.on_processed is not None:
+            self.on_processed(False, 0)
 
     def __repr__(self):
         return f"<event {self.event_type.id} on {self.key}>"
@@ -142,6 +157,12 @@ class Engine:
         else:
             work.effects.append(action)
 
+    def on_abort(self, action):
+        """Run C{action} if the current delivery aborts (nothing outside one)."""
+        work = self.router.current
+        if work is not None:
+            work.undo.append(action)
+
     def after_rollback(self, failure):
         """
         Report a rolled-back delivery: log it with its service, SBB and
@@ -182,8 +203,29 @@ class Engine:
             if info.durable and durable:
                 return key
             raise ValueError(f"activity {key} is started already")
-        self.after_commit(lambda: self.live.__setitem__(key, ActivityInfo(ra, handle, durable)))
+        info = ActivityInfo(ra, handle, durable)
+        work = self.router.current
+        if work is None:
+            self.live[key] = info
+        else:
+            # SBBs may attach to it in this transaction already.
+            if work.started is None:
+                work.started = {}
+            work.started[key] = info
+            work.effects.append(lambda: self.live.__setitem__(key, info))
         return key
+
+    def _live_info(self, key):
+        """
+        @return: the L{ActivityInfo} of a live activity, or of one the
+            running operation started; C{None} for any other.
+        """
+        info = self.live.get(key)
+        if info is None:
+            work = self.router.current
+            if work is not None and work.started:
+                info = work.started.get(key)
+        return info
 
     def request_end(self, key):
         """
@@ -198,10 +240,10 @@ class Engine:
             self.router.enqueue(EndActivity(self, key))
         self.after_commit(end)
 
-    def fire_event(self, key, event_type, event, address=None):
+    def fire_event(self, key, event_type, event, address=None, on_processed=None):
         """
         Fire an event on a live activity; inside a delivery, only once it
-        commits.
+        commits.  See L{FireEvent} for C{on_processed}.
 
         @raise UnknownActivityError: if the activity is not live or ending.
         @raise ValueError: if the event type is not installed.
@@ -209,11 +251,11 @@ class Engine:
         """
         if not isinstance(event_type, EventType) or event_type.id not in self.registry.event_types:
             raise ValueError(f"event type {event_type} is not installed")
-        info = self.live.get(key)
+        info = self._live_info(key)
         if info is None or info.ending:
             if self.router.current is None or key not in self.state.activities:
                 raise UnknownActivityError(f"activity {key} is not live")
-        operation = FireEvent(self, key, event_type, event, address)
+        operation = FireEvent(self, key, event_type, event, address, on_processed)
         if self.router.current is None:
             if self.router.full:
                 raise OverloadError(f"event queue full ({len(self.router)} events waiting)")
@@ -258,7 +300,7 @@ class Engine:
         return None if entity is None else entity.adaptor.get_activity(handle)
 
     def is_ending(self, key):
-        info = self.live.get(key)
+        info = self._live_info(key)
         return info is None or info.ending
 
     def _record(self, key):
@@ -268,7 +310,7 @@ class Engine:
         activities = self.state.activities
         record = activities.get(key)
         if record is None:
-            info = self.live.get(key)
+            info = self._live_info(key)
             if info is None or info.ending:
                 raise UnknownActivityError(f"activity {key} is not live")
             record = activities[key] = ActivityContextRecord(key, info.ra, info.handle, info.durable)
@@ -424,6 +466,7 @@ class Engine:
                 return
         sbb = component.new_object(entity, SbbContext(self, entity, component))
         method = getattr(sbb, spec.method)
+        work.handled += 1
         if work.isolated:
             try:
                 method(event, aci)

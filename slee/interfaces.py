@@ -65,6 +65,12 @@ class IResourceAdaptor(Interface):
             RA no longer has it (after a restart, say).
         """
 
+    def status():
+        """
+        @return: a dict of plain data management shows for the entity
+            (listening addresses, open connections, ...); may be empty.
+        """
+
 
 class ISleeEndpoint(Interface):
     """
@@ -88,13 +94,19 @@ class ISleeEndpoint(Interface):
         already fired on it; then every SBB entity is detached.
         """
 
-    def fire_event(handle, event_type, event, address=None):
+    def fire_event(handle, event_type, event, address=None, on_processed=None):
         """
         Fire an event on a started activity.  Events on one activity are
         delivered in the order they were fired.
 
         Called inside an SBB's transaction (from the RA's SBB interface),
         the event is queued only when that transaction commits.
+
+        @param on_processed: called as C{on_processed(committed, handlers)}
+            when the event's transaction has committed (C{committed} true;
+            C{handlers} is how many SBB handlers got the event, 0 when no
+            service took it) or rolled back (C{committed} false).  An RA
+            answers on its protocol what no service took or what failed.
 
         @raise slee.errors.OverloadError: the container's event queue is
             full (C{--queue-max}); the RA refuses the work in its protocol's
@@ -108,6 +120,26 @@ class ISleeEndpoint(Interface):
 
         RAs use this for every effect an SBB asks for (sending a message),
         so that nothing a rolled-back handler did leaves the process.
+        """
+
+    def on_abort(action):
+        """
+        Run C{action()} if the current delivery's transaction aborts (it may
+        run again, from the start): an RA drops what it set up in memory for
+        an SBB's request, such as a new dialog.  Outside a delivery, nothing.
+        """
+
+    def activity_context(handle):
+        """
+        @return: the activity context interface of this RA's activity
+            C{handle}, for an SBB to attach to.  An activity started in the
+            running delivery may be attached to at once.
+        """
+
+    def initial_event_types():
+        """
+        @return: the ids of the event types some active service takes as
+            initial (a set-like view), e.g. for a SIP 405's Allow header.
         """
 
 

@@ -51,6 +51,35 @@ class Property:
         return value
 
 
+class RaOption:
+    """
+    A C{twistd slee} option (and config file key) an RA package offers for
+    one property of one RA entity, e.g. C{--sip ENDPOINT} for the SIP RA's
+    C{endpoints}.  The package names it in its C{slee.ra_options} entry
+    point group; the container sets the property on that entity whenever
+    it is deployed or loaded again, over what its descriptor says.
+
+    @param name: the option's long name and config key.
+    @param entity: the RA entity name.
+    @param property: the property the option sets.
+    @param check: called with one value as a string (the command line) or
+        as found in the config file; returns the value to keep or raises
+        L{ValueError} with a message.
+    @param repeatable: each use adds a value; the property is the list.
+    @param metavar: what the help shows for a value.
+    """
+
+    def __init__(self, name, entity, property, check, repeatable=False, metavar="VALUE",
+                 doc=""):
+        self.name = name
+        self.entity = entity
+        self.property = property
+        self.check = check
+        self.repeatable = repeatable
+        self.metavar = metavar
+        self.doc = doc
+
+
 @implementer(IResourceAdaptor)
 class ResourceAdaptor:
     """
@@ -97,6 +126,9 @@ class ResourceAdaptor:
     def get_activity(self, handle):
         return None
 
+    def status(self):
+        return {}
+
 
 @implementer(ISleeEndpoint)
 class SleeEndpoint:
@@ -115,11 +147,21 @@ class SleeEndpoint:
             raise UnknownActivityError(f"activity {key} is not live")
         self._engine.request_end(key)
 
-    def fire_event(self, handle, event_type, event, address=None):
-        self._engine.fire_event(activity_key(self._ra, handle), event_type, event, address)
+    def fire_event(self, handle, event_type, event, address=None, on_processed=None):
+        self._engine.fire_event(activity_key(self._ra, handle), event_type, event, address,
+                                on_processed)
 
     def after_commit(self, action):
         self._engine.after_commit(action)
+
+    def on_abort(self, action):
+        self._engine.on_abort(action)
+
+    def activity_context(self, handle):
+        return self._engine.aci(activity_key(self._ra, handle))
+
+    def initial_event_types(self):
+        return self._engine.registry.initial.keys()
 
 
 class ResourceAdaptorEntity:

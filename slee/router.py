@@ -39,9 +39,16 @@ class Work:
     @ivar idle_activities: keys of null activities that may have nothing
         left holding them open.
     @ivar rollback_only: an SBB asked for the roll-back without raising.
+    @ivar started: activity key to L{slee.engine.ActivityInfo} for the
+        activities started by this operation: usable (attachable) at once,
+        live for everyone else only after the commit.
+    @ivar handled: how many SBB entity handlers the event was delivered to.
+    @ivar undo: callables run in order if the transaction aborts: what an
+        RA set up in memory for the operation (a dialog, say) is dropped.
     """
 
-    __slots__ = ("effects", "isolated", "garbage", "idle_activities", "rollback_only")
+    __slots__ = ("effects", "isolated", "garbage", "idle_activities", "rollback_only",
+                 "started", "handled", "undo")
 
     def __init__(self, isolated):
         self.effects = []
@@ -49,6 +56,9 @@ class Work:
         self.garbage = set()
         self.idle_activities = set()
         self.rollback_only = False
+        self.started = None
+        self.handled = 0
+        self.undo = []
 
 
 class HandlerFailed(Exception):
@@ -152,7 +162,7 @@ class EventRouter:
             result = function(*args)
             self._tm.commit()
         except BaseException:
-            self._tm.abort()
+            self._abort([work])
             raise
         finally:
             self.current = None
@@ -183,19 +193,17 @@ class EventRouter:
                 self._tm.begin()
                 for operation in batch:
                     work = self.current = Work(isolated=False)
-                    operation.run(work)
                     works.append(work)
+                    operation.run(work)
                 self.current = None
                 self._tm.commit()
             except ConflictError:
-                self.current = None
-                self._tm.abort()
+                self._abort(works)
                 continue
             except Exception:
                 # Some operation failed: run them one by one, so that it
                 # alone rolls back and reports its failure.
-                self.current = None
-                self._tm.abort()
+                self._abort(works)
                 break
             for work in works:
                 self._release(work)
@@ -212,12 +220,10 @@ class EventRouter:
                     operation.run(work)
                     self._tm.commit()
                 except ConflictError:
-                    self.current = None
-                    self._tm.abort()
+                    self._abort([work])
                     continue
                 except Exception as failure:
-                    self.current = None
-                    self._tm.abort()
+                    self._abort([work])
                     self._rolled_back(operation, failure)
                     break
                 self.current = None
@@ -228,6 +234,17 @@ class EventRouter:
                 self.log.error("{operation} rolled back: still conflicting after {retries} retries",
                                operation=operation, retries=self.conflict_retries)
                 self._rolled_back(operation, None)
+
+    def _abort(self, works):
+        """Abort the transaction, then undo what its operations set up."""
+        self.current = None
+        self._tm.abort()
+        for work in works:
+            for action in reversed(work.undo):
+                try:
+                    action()
+                except Exception:
+                    self.log.failure("an undo action failed: {action!r}", action=action)
 
     def _rolled_back(self, operation, failure):
         self.rolled_back += 1

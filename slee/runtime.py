@@ -86,7 +86,7 @@ class SleeService(Service):
         db = open_database(settings.db, settings.cache_size)
         self.container = Container(db, settings.var, clock=self.reactor,
                                    batch_max=settings.batch_max, queue_max=settings.queue_max,
-                                   trace_levels=levels)
+                                   trace_levels=levels, ra_properties=settings.ra_properties)
         await self.container.start()
         if settings.deploy_dir is not None:
             await self._deploy_directory(settings.deploy_dir)
@@ -100,19 +100,39 @@ class SleeService(Service):
         return self
 
     async def _deploy_directory(self, directory):
+        """
+        Deploy the units of C{directory} not deployed yet and activate their
+        services.  A unit may use what another one installs (the SIP RA's
+        event types, say), whatever their names: units that fail are tried
+        again after each round that deployed something.
+        """
         container = self.container
+        pending = {}
         for path in units_in(directory):
             try:
                 name = parse_descriptor(*read_descriptor(path)).get("unit", {}).get("name")
-                if name in container.deployed:
+            except SleeError as e:
+                pending[path] = e
+                continue
+            if name not in container.deployed:
+                pending[path] = None
+        progress = True
+        while pending and progress:
+            progress = False
+            for path in list(pending):
+                try:
+                    unit = await container.deploy(str(path.resolve()))
+                except SleeError as e:
+                    pending[path] = e
                     continue
-                unit = await container.deploy(str(path.resolve()))
+                del pending[path]
+                progress = True
                 for service in unit["services"]:
                     container.activate(service)
-            except SleeError as e:
-                self.log.error("cannot deploy {path}: {error}", path=str(path), error=str(e))
-                container.alarm_facility.raise_alarm("slee.runtime", "deploy-failed",
-                                                     str(path), "major", str(e))
+        for path, error in pending.items():
+            self.log.error("cannot deploy {path}: {error}", path=str(path), error=str(error))
+            container.alarm_facility.raise_alarm("slee.runtime", "deploy-failed",
+                                                 str(path), "major", str(error))
 
     @defer.inlineCallbacks
     def stopService(self):

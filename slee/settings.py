@@ -22,6 +22,14 @@ The config file uses the long option names without their dashes::
     [log-levels]                   # --log-level COMPONENT=LEVEL
     "slee.router" = "debug"
 
+Resource adaptor packages add options of their own (`slee.resources.RaOption`,
+found through the ``slee.ra_options`` entry point group), such as the SIP
+RA's ``--sip ENDPOINT``; in the file they are keys too (``sip = ["udp:5060"]``).
+They end up in `Settings.ra_properties`.
+
+The default deploy directory is the one holding the units that ship with
+slee (the ``deployables`` package): a bare ``twistd -n slee`` runs them.
+
 Relative paths on the command line are taken from the current directory;
 relative paths in a config file (``var``, ``deploy-dir`` and the path of a
 ``file://`` database URI) from the directory that holds the file.  Every path
@@ -76,6 +84,24 @@ def _absolute(path: os.PathLike | str, base: Path | None = None) -> Path:
     return Path(os.path.abspath(path))
 
 
+def shipped_units() -> Path:
+    """The directory of the deployable units that ship with slee."""
+    import deployables
+    return Path(deployables.__file__).parent
+
+
+def ra_options() -> dict[str, Any]:
+    """
+    The options installed RA packages offer: name -> `slee.resources.RaOption`
+    (entry point group ``slee.ra_options``).
+    """
+    found = {}
+    for entry_point in entry_points(group="slee.ra_options"):
+        option = entry_point.load()
+        found[option.name] = option
+    return found
+
+
 def default_db_uri(var: Path) -> str:
     """
     The default database: a FileStorage ``slee.fs`` in the var directory,
@@ -100,7 +126,7 @@ class Settings:
     #: zodburi URI of the database (``--db``).
     db: str = ""
     #: Directory whose deployable units are deployed at start (``--deploy-dir``).
-    deploy_dir: Path | None = None
+    deploy_dir: Path | None = field(default_factory=shipped_units)
     #: Twisted server endpoint of the management API (``--admin``).
     admin: str = DEFAULT_ADMIN
     #: twisted.logger namespace -> level name (``--log-level``).
@@ -111,6 +137,8 @@ class Settings:
     queue_max: int = DEFAULT_QUEUE_MAX
     #: ZODB connection cache size, in objects (``--cache-size``).
     cache_size: int = DEFAULT_CACHE_SIZE
+    #: RA entity name -> {property: value}, from the RA options (``--sip``...).
+    ra_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.var, Path):
@@ -129,7 +157,7 @@ class _Origin:
         self.base = base
 
     def label(self, name: str) -> str:
-        cli_option, config_key = OPTION_NAMES[name]
+        cli_option, config_key = OPTION_NAMES.get(name, (f"--{name}", name))
         if self.config_file is None:
             return cli_option
         return f"{self.config_file}: {config_key}"
@@ -307,6 +335,27 @@ def _check_log_levels_cli(value: Any, origin: _Origin) -> dict[str, str]:
     return dict(_check_log_level(c, lv, origin) for c, lv in pairs)
 
 
+def _check_ra_option(option: Any, value: Any, origin: _Origin) -> Any:
+    """
+    An RA option's value: a list of checked values for a repeatable option
+    (the command line gives a list of strings, the file a string or a list),
+    else one checked value.
+    """
+    if option.repeatable:
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise origin.error(option.name, "needs at least one value")
+    else:
+        values = [value]
+    checked = []
+    for item in values:
+        try:
+            checked.append(option.check(item))
+        except ValueError as e:
+            raise origin.error(option.name, str(e)) from None
+    return checked if option.repeatable else checked[0]
+
+
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     # [log-levels] slee.router = "debug" is a nested table in TOML terms.
     items = []
@@ -345,20 +394,21 @@ def _read_config(config_path: Path) -> tuple[dict[str, Any], _Origin]:
     except tomllib.TOMLDecodeError as e:
         raise ConfigurationError(f"{shown}: not valid TOML: {e}") from None
     origin = _Origin(shown, _absolute(config_path).parent)
+    known = list(CONFIG_KEYS) + list(ra_options())
     for key in data:
-        if key not in CONFIG_KEYS:
-            close = difflib.get_close_matches(
-                key.replace("_", "-"), list(CONFIG_KEYS), n=1, cutoff=0.6
-            )
+        if key not in known:
+            close = difflib.get_close_matches(key.replace("_", "-"), known, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigurationError(
                 f"{shown}: unknown key {key!r}{hint}; "
-                f"known keys: {', '.join(sorted(CONFIG_KEYS))}"
+                f"known keys: {', '.join(sorted(known))}"
             )
     return data, origin
 
 
-def _cli_name(key: str) -> str:
+def _cli_name(key: str, options: Mapping[str, Any]) -> str:
+    if key in options:
+        return key
     name = key.replace("-", "_")
     if name == "log_level":
         name = "log_levels"
@@ -385,27 +435,30 @@ def load_settings(cli: Mapping[str, Any] | None = None, config_path: Path | str 
     values: dict[str, Any] = {}
     labels: dict[str, str] = {}  # where each value in `values` came from
     log_levels: dict[str, str] = {}
+    options = ra_options()
+    ra_properties: dict[str, dict[str, Any]] = {}
+
+    def take(name, raw, origin, log_levels_check):
+        if name in options:
+            option = options[name]
+            ra_properties.setdefault(option.entity, {})[option.property] = \
+                _check_ra_option(option, raw, origin)
+        elif name == "log_levels":
+            log_levels.update(log_levels_check(raw, origin))
+        else:
+            values[name] = _CHECKS[name](raw, origin)
+            labels[name] = origin.label(name)
 
     if config_path is not None:
         data, origin = _read_config(Path(config_path))
         for key, raw in data.items():
-            name = CONFIG_KEYS[key]
-            if name == "log_levels":
-                log_levels.update(_check_log_levels_file(raw, origin))
-            else:
-                values[name] = _CHECKS[name](raw, origin)
-                labels[name] = origin.label(name)
+            take(key if key in options else CONFIG_KEYS[key], raw, origin,
+                 _check_log_levels_file)
 
     cli_origin = _Origin()
     for key, raw in (cli or {}).items():
-        name = _cli_name(key)
-        if raw is None:
-            continue
-        if name == "log_levels":
-            log_levels.update(_check_log_levels_cli(raw, cli_origin))
-        else:
-            values[name] = _CHECKS[name](raw, cli_origin)
-            labels[name] = cli_origin.label(name)
+        if raw is not None:
+            take(_cli_name(key, options), raw, cli_origin, _check_log_levels_cli)
 
     var = values.get("var", _absolute(DEFAULT_VAR))
     if "db" not in values:
@@ -417,7 +470,7 @@ def load_settings(cli: Mapping[str, Any] | None = None, config_path: Path | str 
             )
         values["db"] = default_db_uri(var)
     values["var"] = var
-    return Settings(log_levels=log_levels, **values)
+    return Settings(log_levels=log_levels, ra_properties=ra_properties, **values)
 
 
 _CHECKS = {

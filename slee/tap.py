@@ -22,8 +22,9 @@ class Options(usage.Options):
         "Run the slee container: the management API, the resource adaptors and the "
         "services of the deployable units found in --deploy-dir.  Every option can "
         "also be set in a TOML file given with --config, under the option's long "
-        "name (var, db, deploy-dir, admin, batch-max, queue-max, cache-size, and a [log-levels] "
-        "table of COMPONENT = LEVEL); options on the command line win.  Relative "
+        "name (var, db, deploy-dir, admin, batch-max, queue-max, cache-size, a [log-levels] "
+        "table of COMPONENT = LEVEL, and the resource adaptors' options such as sip); "
+        "options on the command line win.  Relative "
         "paths in the file are taken from the file's directory."
     )
 
@@ -47,7 +48,8 @@ class Options(usage.Options):
             "deploy-dir",
             None,
             None,
-            "Directory whose deployable units are deployed at start. [default: none]",
+            "Directory whose deployable units are deployed at start. "
+            "[default: the units that ship with slee]",
         ],
         [
             "admin",
@@ -94,6 +96,7 @@ class Options(usage.Options):
     def __init__(self):
         super().__init__()
         self.log_levels: list[str] = []
+        self.ra_values: dict[str, object] = {}
         self.settings: _settings.Settings | None = None
 
     def opt_log_level(self, value):
@@ -111,6 +114,7 @@ class Options(usage.Options):
             "queue_max": self["queue-max"],
             "cache_size": self["cache-size"],
             "log_levels": self.log_levels or None,
+            **self.ra_values,
         }
         config = self["config"]
         try:
@@ -119,6 +123,21 @@ class Options(usage.Options):
             )
         except ConfigurationError as e:
             raise usage.UsageError(str(e)) from None
+
+
+def _ra_option_handler(option):
+    """The C{opt_NAME} method of an RA option (see L{slee.resources.RaOption})."""
+    def handle(self, value):
+        if option.repeatable:
+            self.ra_values.setdefault(option.name, []).append(value)
+        else:
+            self.ra_values[option.name] = value
+    handle.__doc__ = option.doc
+    return handle
+
+
+for _option in _settings.ra_options().values():
+    setattr(Options, "opt_" + _option.name.replace("-", "_"), _ra_option_handler(_option))
 
 
 def makeService(options):

@@ -346,8 +346,11 @@ def test_render_ra_entities_and_activities_and_entities():
     ra = cli.render("ra-entities", [{
         "name": "sip", "type": "sip", "unit": "ps", "state": "active",
         "properties": {"port": 5060}, "activities": 4,
+        "status": {"listening": ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"], "connections": 3},
     }])
-    assert lines(ra)[1].split() == ["sip", "sip", "active", "4", "ps"]
+    assert lines(ra)[1].split() == ["sip", "sip", "active", "4", "ps",
+                                    "listening=udp:127.0.0.1:5060,tcp:127.0.0.1:5060",
+                                    "connections=3"]
     acts = cli.render("activities", [{
         "key": "sip:abc", "ra": "sip", "handle": "abc", "durable": True,
         "attached": 2, "names": ["alice", "bob"], "ending": False,
