@@ -1,0 +1,609 @@
+"""
+The transaction layer: runs the pure machines of
+L{resource_adaptors.sip.transaction} on real transports and timers, keeps
+the table of live transactions, and tells the transaction user (the
+resource adaptor) what it must know.
+
+API::
+
+    layer = TransactionLayer(clock, transports, user, timers=TimerSettings())
+
+- C{clock} is an C{IReactorTime} (the reactor, or a C{task.Clock} in
+  tests); C{transports} a L{SipTransports} (or anything with
+  C{send_request}, C{send_response}, C{via_for} and a C{receiver}
+  attribute): the layer makes itself its receiver.  C{user} provides
+  L{ITransactionUser}.
+- C{layer.message_received(message, peer)} and
+  C{layer.transport_error(peer, reason)}: what the transports call.
+- C{layer.send_request(request, destination) -> ClientTransaction}: send a
+  request statefully to a L{Peer}.  A request without Via gets ours, with
+  a new branch; one with a Via must carry an RFC 3261 branch of its own.
+  ACKs have no transaction: send them with the transports.
+- C{layer.stop()}: cancel every timer and forget every transaction, without
+  telling the user.  A message received after it would start a new
+  transaction: stop the transports in the same breath.
+- C{len(layer)}: the number of transactions it holds (lingering ones
+  included).
+
+Transactions, as the user sees them (L{ServerTransaction},
+L{ClientTransaction}): C{id} (a str unique in the process, fit for an
+activity handle), C{request}, C{peer} (where the request came from, or
+where it goes), C{state} (a L{State}); C{server.respond(response)};
+C{client.cancel()} for an INVITE.  C{respond} raises
+L{TransactionStateError} when the state allows no such response (a second
+final response, one after the transaction ended).
+
+What the layer does on its own:
+
+- absorbs retransmitted requests and responses, resends the last response,
+  retransmits requests and final responses over UDP, acknowledges non-2xx
+  final responses to our INVITEs, and sends 100 Trying for an INVITE the
+  user leaves unanswered for 200 ms;
+- answers a request whose CSeq method is not its method with a 400;
+- answers a CANCEL (§9.2): 481 if it matches no INVITE server transaction,
+  else 200, and if that INVITE has no final response yet, 487 to it, then
+  C{user.cancel_received}.  CANCELs are not given to C{request_received};
+- runs the CANCEL client transaction that C{cancel()} starts.
+
+The transactions the layer runs for itself (a CANCEL it answers, a CANCEL
+it sends) are never shown to the user: their outcome shows on the INVITE.
+Callbacks may come re-entrantly: a C{respond()} made inside
+C{request_received} calls C{transaction_terminated} before it returns when
+the answer is final and the transaction has nothing more for the user.
+
+Lingering: once a transaction's work is done, RFC 3261 keeps it a while
+(Completed or Confirmed) only to absorb retransmissions: a UDP server holds
+each answered request 32 s (timer J), tens of thousands of them under load.
+The user is told C{transaction_terminated} as it starts to linger (the
+handle's C{state} stays what the RFC says, Completed or Confirmed), and the
+layer keeps of it only a small record with the message to send again (the
+last response, or the ACK of a non-2xx to our INVITE), not the request,
+the machine nor the handle.  A resend that fails is only logged then.
+
+Transport errors: a send that raises L{TransportError} fails its
+transaction once the effects at hand are carried out.  One reported later
+by C{transport_error(destination, reason)} fails the client transactions
+to that destination that have had no response yet.  A server transaction
+learns only of errors raised at once; the others end it by its timers.
+
+Timers: a live transaction arms one C{clock.callLater} per running timer,
+cancelled when the timer stops or the transaction ends.  Lingering records
+all wait for the same time per kind (D, I, J, K), so they expire in the
+order they started: one FIFO per duration with one C{callLater} for its
+head.  The hot path (a non-INVITE request answered at once) thus arms no
+timer of its own: over UDP it adds one entry to the J FIFO, over reliable
+transports nothing.
+"""
+
+import collections
+import itertools
+import secrets
+from dataclasses import dataclass
+
+from twisted.logger import Logger
+from zope.interface import Interface
+
+from resource_adaptors.sip.message import Response, make_response
+from resource_adaptors.sip.transaction import (
+    DeliverToUser, InviteClient, InviteServer, Linger, NonInviteClient, NonInviteServer, Send,
+    SendCancel, StartTimer, State, StopTimer, Terminated, TimerSettings, Timeout,
+    TransactionStateError, TransportFailed, client_key, is_rfc3261_branch, new_branch,
+    rfc2543_key, server_key)
+from resource_adaptors.sip.transport import TransportError
+
+log = Logger(namespace="resource_adaptors.sip.transaction_layer")
+
+__all__ = ["ITransactionUser", "TransactionLayer", "ServerTransaction", "ClientTransaction",
+           "State", "TimerSettings", "TransactionStateError"]
+
+
+class ITransactionUser(Interface):
+    """What the transaction layer tells its user."""
+
+    def request_received(transaction, request):
+        """A new request (not an ACK, not a CANCEL) started a
+        L{ServerTransaction}: answer it with C{transaction.respond()}."""
+
+    def cancel_received(transaction, cancel):
+        """
+        A CANCEL cancelled the INVITE of this L{ServerTransaction}: the
+        layer answered the CANCEL 200 and the INVITE 487 already.
+        """
+
+    def response_received(transaction, response):
+        """A response to the request of a L{ClientTransaction} (not a
+        retransmission, except 2xx to an INVITE, which the user
+        acknowledges each time)."""
+
+    def stray_ack(ack, peer):
+        """An ACK that is no transaction's: the ACK of a 2xx, for the
+        dialog."""
+
+    def stray_response(response, peer):
+        """A response that matches no client transaction (a late 2xx from
+        another fork, or garbage)."""
+
+    def transaction_timeout(transaction):
+        """
+        The transaction timed out: a client's request got no final response
+        (timer B or F), or an INVITE server's final response got no ACK
+        (timer H).
+        """
+
+    def transaction_error(transaction, reason):
+        """The transport failed the transaction (C{reason}: a
+        L{TransportError})."""
+
+    def transaction_terminated(transaction):
+        """The transaction has nothing more for the user (it is over, or
+        lingers only to absorb retransmissions): the last callback about
+        it."""
+
+
+class Transaction:
+    """
+    A live transaction: a machine of L{resource_adaptors.sip.transaction}
+    and the timers and table entry that carry out its effects.
+
+    @ivar id: unique in the process, usable as an activity handle.
+    @ivar peer: where the request came from (server) or goes (client).
+    """
+
+    __slots__ = ("id", "peer", "_layer", "_user", "_machine", "_key", "_timers", "_failure",
+                 "_done")
+
+    def __init__(self, layer, user, machine, peer, key):
+        self.id = layer._new_id()
+        self.peer = peer
+        self._layer = layer
+        # The layer's user, or _UNHEARD for the transactions the layer runs
+        # for itself.
+        self._user = user
+        self._machine = machine
+        self._key = key
+        self._timers = {}
+        # A TransportError raised by a send, handled once the effects at
+        # hand are carried out (they were decided before it).
+        self._failure = None
+        self._done = False
+
+    @property
+    def request(self):
+        return self._machine.request
+
+    @property
+    def state(self):
+        return self._machine.state
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.id} {self.request.method} {self.state.value}>"
+
+    def _execute(self, effects):
+        for effect in effects:
+            if self._done:
+                return   # a callback ended the transaction (or stopped the layer)
+            kind = type(effect)
+            if kind is Send:
+                self._send(effect.message)
+            elif kind is StartTimer:
+                self._start_timer(effect.name, effect.delay)
+            elif kind is StopTimer:
+                call = self._timers.pop(effect.name, None)
+                if call is not None:
+                    call.cancel()
+            elif kind is DeliverToUser:
+                self._deliver(effect.message)
+            elif kind is Linger:
+                self._linger(effect)
+            elif kind is Terminated:
+                self._end()
+            elif kind is Timeout:
+                self._user.transaction_timeout(self)
+            elif kind is TransportFailed:
+                self._user.transaction_error(self, effect.reason)
+            elif kind is SendCancel:
+                self._layer._start_client(effect.cancel, self.peer, _UNHEARD)
+        if self._failure is not None and not self._done:
+            failure, self._failure = self._failure, None
+            self._execute(self._machine.transport_failed(failure))
+
+    def _send(self, message):
+        try:
+            self._transmit(message)
+        except TransportError as error:
+            self._failure = error
+
+    def _start_timer(self, name, delay):
+        running = self._timers.get(name)
+        if running is not None:
+            running.cancel()
+        self._timers[name] = self._layer.clock.callLater(delay, self._timer_fired, name)
+
+    def _timer_fired(self, name):
+        del self._timers[name]
+        self._execute(self._machine.timer_fired(name))
+
+    def _fail(self, reason):
+        self._execute(self._machine.transport_failed(reason))
+
+    def _end(self):
+        self._abandon()
+        self._forget()
+        self._user.transaction_terminated(self)
+
+    def _linger(self, effect):
+        """Leave a small record in the table in our stead (see the module
+        docstring), and end."""
+        if self._failure is not None:
+            return   # what went before failed: the failure ends the transaction instead
+        self._abandon()
+        self._forget()
+        table, record = self._lingering(effect.resend)
+        table[self._key] = record
+        self._layer._linger_queue(effect.delay).add(table, self._key, record)
+        self._user.transaction_terminated(self)
+
+    def _abandon(self):
+        """Stop for good: no timer, no effect any more."""
+        self._done = True
+        for call in self._timers.values():
+            call.cancel()
+        self._timers.clear()
+
+
+class ServerTransaction(Transaction):
+    """A server transaction: the user answers its request with
+    L{respond}."""
+
+    __slots__ = ()
+
+    def respond(self, response):
+        """
+        Send a response to the request: provisional ones first if any, then
+        one final response (an INVITE's 2xx may be sent again).
+
+        @raise TransactionStateError: if the state allows no such response.
+        """
+        self._execute(self._machine.respond(response))
+
+    @property
+    def to_tag(self):
+        """For an INVITE: the To tag of the last response sent, or None."""
+        return self._machine.to_tag
+
+    def _receive(self, request):
+        self._execute(self._machine.receive_request(request))
+
+    def _lingering(self, resend):
+        layer = self._layer
+        return layer._servers, _Lingering(self.state, layer._send_response, resend, self.peer,
+                                          self._machine.response)
+
+    def _transmit(self, response):
+        self._layer.transports.send_response(response, self.peer)
+
+    def _deliver(self, request):
+        self._user.request_received(self, request)
+
+    def _forget(self):
+        del self._layer._servers[self._key]
+
+
+class ClientTransaction(Transaction):
+    """A client transaction: the user may L{cancel} an INVITE."""
+
+    __slots__ = ()
+
+    def cancel(self):
+        """
+        Cancel this INVITE (§9.1): a CANCEL goes to the same destination
+        once a provisional response shows the INVITE arrived, and not at
+        all if a final response came.  The INVITE then ends with its final
+        response (normally 487), or a timeout 64*T1 after the CANCEL.
+        """
+        if self.request.method != "INVITE":
+            raise TransactionStateError(f"cannot cancel a {self.request.method} transaction")
+        self._execute(self._machine.cancel())
+
+    def _receive(self, response):
+        self._execute(self._machine.receive_response(response))
+
+    def _lingering(self, resend):
+        layer = self._layer
+        return layer._clients, _Lingering(self.state, layer._send_request, resend, self.peer, None)
+
+    def _transmit(self, request):
+        self._layer.transports.send_request(request, self.peer)
+
+    def _deliver(self, response):
+        self._user.response_received(self, response)
+
+    def _forget(self):
+        layer = self._layer
+        del layer._clients[self._key]
+        waiting = layer._by_destination[self.peer]
+        waiting.discard(self)
+        if not waiting:
+            del layer._by_destination[self.peer]
+
+
+@dataclass(slots=True)
+class _Lingering:
+    """
+    What the layer keeps of a lingering transaction (see the module
+    docstring): its state, the message to send again (or None) and the
+    function and peer to send it with, and, for a server, its last response
+    (whose To tag CANCEL and RFC 2543 ACK matching need).
+    """
+
+    state: State
+    send: object
+    resend: object
+    peer: object
+    response: object
+
+    @property
+    def to_tag(self):
+        return self.response.to.tag
+
+    def _receive(self, message):
+        """A retransmission: send our answer to it again, if any."""
+        if self.resend is None:
+            return
+        try:
+            self.send(self.resend, self.peer)
+        except TransportError as error:
+            log.debug("could not send a {method} again to {peer}: {error}",
+                      method=message.cseq.method, peer=self.peer, error=error)
+
+
+class _LingerQueue:
+    """
+    The lingering records that last the same time: they end in the order
+    they started, so a FIFO with one C{callLater} for its head replaces a
+    timer each.
+    """
+
+    def __init__(self, clock, delay):
+        self._clock = clock
+        self._delay = delay
+        # (deadline, table, key, record), oldest first.
+        self._entries = collections.deque()
+        self._call = None
+
+    def add(self, table, key, record):
+        self._entries.append((self._clock.seconds() + self._delay, table, key, record))
+        if self._call is None:
+            self._call = self._clock.callLater(self._delay, self._expire)
+
+    def stop(self):
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+        self._entries.clear()
+
+    def _expire(self):
+        now = self._clock.seconds()
+        entries = self._entries
+        while entries and entries[0][0] <= now:
+            _, table, key, record = entries.popleft()
+            if table.get(key) is record:
+                del table[key]
+        self._call = self._clock.callLater(entries[0][0] - now, self._expire) \
+            if entries else None
+
+
+class _Unheard:
+    """
+    The user of the transactions the layer runs for itself: what becomes
+    of a CANCEL shows on its INVITE, so it is only logged.
+    """
+
+    def response_received(self, transaction, response):
+        log.debug("{id}: {method} answered {status}", id=transaction.id,
+                  method=transaction.request.method, status=response.status)
+
+    def transaction_timeout(self, transaction):
+        log.debug("{id}: {method} timed out", id=transaction.id,
+                  method=transaction.request.method)
+
+    def transaction_error(self, transaction, reason):
+        log.debug("{id}: {method} failed: {reason}", id=transaction.id,
+                  method=transaction.request.method, reason=reason)
+
+    def transaction_terminated(self, transaction):
+        pass
+
+
+_UNHEARD = _Unheard()
+
+
+def _new_tag():
+    """A To tag for the answers the layer makes up (400, 481, 487)."""
+    return secrets.token_hex(8)
+
+
+class TransactionLayer:
+    """See the module docstring."""
+
+    def __init__(self, clock, transports, user, timers=TimerSettings()):
+        self.clock = clock
+        self.transports = transports
+        self.user = user
+        self.timers = timers
+        transports.receiver = self
+        # What lingering records resend with.
+        self._send_response = transports.send_response
+        self._send_request = transports.send_request
+        # server_key -> ServerTransaction; client_key -> ClientTransaction.
+        self._servers = {}
+        self._clients = {}
+        # Peer -> the client transactions sending there, for the transport
+        # errors reported after the send.
+        self._by_destination = {}
+        # Lingering duration -> its _LingerQueue.
+        self._linger_queues = {}
+        # Ids: a random prefix per layer, so that two layers (two RA
+        # entities) never share one, and a counter.
+        self._id_prefix = secrets.token_hex(4) + "-"
+        self._ids = itertools.count(1)
+
+    def __len__(self):
+        return len(self._servers) + len(self._clients)
+
+    def _new_id(self):
+        return f"{self._id_prefix}{next(self._ids)}"
+
+    def _linger_queue(self, delay):
+        queue = self._linger_queues.get(delay)
+        if queue is None:
+            queue = self._linger_queues[delay] = _LingerQueue(self.clock, delay)
+        return queue
+
+    # -- from the transports -------------------------------------------------
+
+    def message_received(self, message, peer):
+        if isinstance(message, Response):
+            self._response_received(message, peer)
+        elif message.method == "ACK":
+            self._ack_received(message, peer)
+        else:
+            self._request_received(message, peer)
+
+    def transport_error(self, peer, reason):
+        """A message to C{peer} was not sent after all: fail the client
+        transactions that sent there and have had no answer."""
+        waiting = [transaction for transaction in self._by_destination.get(peer, ())
+                   if transaction.state is State.CALLING or transaction.state is State.TRYING]
+        if not waiting:
+            log.debug("transport error for {peer}, no transaction waiting: {reason}",
+                      peer=peer, reason=reason)
+        for transaction in waiting:
+            transaction._fail(reason)
+
+    def _response_received(self, response, peer):
+        transaction = self._clients.get(client_key(response))
+        if transaction is None:
+            self.user.stray_response(response, peer)
+        else:
+            transaction._receive(response)
+
+    def _ack_received(self, ack, peer):
+        """
+        An ACK belongs to the INVITE server transaction it matches while
+        that one waits for it; otherwise (the ACK of a 2xx) to the user,
+        RFC 6026 §7.1.
+        """
+        if ack.cseq.method != "ACK":
+            log.warn("dropped an ACK with CSeq method {method} from {peer}",
+                     method=ack.cseq.method, peer=peer)
+            return
+        transaction = self._acked(ack)
+        if transaction is None or transaction.state is State.ACCEPTED:
+            self.user.stray_ack(ack, peer)
+        else:
+            transaction._receive(ack)
+
+    def _acked(self, ack):
+        """The INVITE server transaction an ACK matches (§17.2.3), or None."""
+        transaction = self._servers.get(server_key(ack, "INVITE"))
+        if transaction is None and not is_rfc3261_branch(ack.via[0].branch):
+            # RFC 2543: the INVITE had no To tag; its response gave the one
+            # the ACK carries.
+            transaction = self._servers.get(rfc2543_key(ack, "INVITE", None))
+            if transaction is not None and transaction.to_tag != ack.to.tag:
+                return None
+        return transaction
+
+    def _request_received(self, request, peer):
+        method = request.method
+        if request.cseq.method != method:
+            self._answer_statelessly(request, peer, 400,
+                                     "CSeq method does not match the request method")
+            return
+        key = server_key(request, method)
+        transaction = self._servers.get(key)
+        if transaction is not None:
+            transaction._receive(request)
+            return
+        cancelling = method == "CANCEL"   # the layer answers CANCELs itself
+        machine_class = InviteServer if method == "INVITE" else NonInviteServer
+        transaction = ServerTransaction(
+            self, _UNHEARD if cancelling else self.user,
+            machine_class(request, peer.reliable, self.timers), peer, key)
+        self._servers[key] = transaction
+        if cancelling:
+            self._cancel(transaction)
+        else:
+            transaction._execute(transaction._machine.start())
+
+    def _cancel(self, cancel):
+        """Answer a CANCEL, and cancel the INVITE it matches (§9.2)."""
+        request = cancel.request
+        invite = self._servers.get(server_key(request, "INVITE"))
+        if invite is None:
+            cancel.respond(make_response(request, 481, to_tag=_new_tag()))
+            return
+        # The 200 and the 487 carry the tag the INVITE's answers had, if any.
+        tag = invite.to_tag or _new_tag()
+        cancel.respond(make_response(request, 200, to_tag=tag))
+        if invite.state is State.PROCEEDING:
+            invite.respond(make_response(invite.request, 487, to_tag=tag))
+            self.user.cancel_received(invite, request)
+
+    def _answer_statelessly(self, request, peer, status, reason):
+        log.debug("answered {status} to a {method} from {peer}: {reason}", status=status,
+                  method=request.method, peer=peer, reason=reason)
+        try:
+            self.transports.send_response(
+                make_response(request, status, reason, to_tag=_new_tag()), peer)
+        except TransportError as error:
+            log.debug("could not send the {status}: {error}", status=status, error=error)
+
+    # -- from the user -------------------------------------------------------
+
+    def send_request(self, request, destination):
+        """
+        Send a request statefully to C{destination} (a L{Peer}).
+
+        @return: its L{ClientTransaction}.
+        @raise ValueError: for an ACK, or a request whose top Via has no
+            RFC 3261 branch, or one whose branch is in use.
+        @raise TransportError: when there is no listening point for the
+            destination's transport (to build our Via).
+        """
+        if request.method == "ACK":
+            raise ValueError("an ACK has no transaction: send it with the transports")
+        vias = request.via
+        if not vias:
+            request.via = [self.transports.via_for(destination.transport, new_branch())]
+        elif not is_rfc3261_branch(vias[0].branch):
+            raise ValueError(f"the top Via needs a branch starting with z9hG4bK: {vias[0]}")
+        return self._start_client(request, destination, self.user)
+
+    def _start_client(self, request, destination, user):
+        key = client_key(request)
+        if key in self._clients:
+            raise ValueError(f"branch {key[0]} is in use by a {key[1]} transaction")
+        machine_class = InviteClient if request.method == "INVITE" else NonInviteClient
+        transaction = ClientTransaction(
+            self, user, machine_class(request, destination.reliable, self.timers),
+            destination, key)
+        self._clients[key] = transaction
+        waiting = self._by_destination.get(destination)
+        if waiting is None:
+            waiting = self._by_destination[destination] = set()
+        waiting.add(transaction)
+        transaction._execute(transaction._machine.start())
+        return transaction
+
+    def stop(self):
+        """Cancel every timer and forget every transaction, silently."""
+        for transaction in [*self._servers.values(), *self._clients.values()]:
+            if isinstance(transaction, Transaction):
+                transaction._abandon()
+        for queue in self._linger_queues.values():
+            queue.stop()
+        self._servers.clear()
+        self._clients.clear()
+        self._by_destination.clear()
