@@ -1,0 +1,113 @@
+"""
+SIP over WebSocket (RFC 7118), the server side, on autobahn.
+
+A WebSocket connection is a reliable flow like TCP (a L{Connection} in the
+transport layer's table) but frames like UDP: each WebSocket message holds
+exactly one SIP message (RFC 7118 §5), so it is parsed whole with
+C{parse_message}.  The clients are browsers: they cannot be connected to,
+and put C{.invalid} hosts in their Via and Contact, so responses and
+requests reach them only on the connection they opened (the transport
+layer sees to that).
+
+The opening handshake must offer the C{sip} subprotocol (§4.1); one that
+does not is refused.  A text message of a double CRLF is a keep-alive ping,
+as on TCP (RFC 5626 §4.4.1; SIP.js and JsSIP send them), answered with a
+CRLF; a lone CRLF is ignored.  Messages go out as text frames when they are UTF-8, as binary ones
+otherwise (§4.2.1).  A message over the parser's C{max_message_size} closes
+the connection (autobahn enforces it before buffering more).
+"""
+
+from autobahn.exception import Disconnected
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
+
+from resource_adaptors.sip.parser import KEEPALIVE, ParseError, parse_message
+from resource_adaptors.sip.transport import TransportError
+
+SUBPROTOCOL = "sip"
+PING = b"\r\n\r\n"
+
+CLOSE_NORMAL = 1000  # RFC 6455 §7.4.1: for idle connections and when stopping
+
+
+class SipWebSocketFactory(WebSocketServerFactory):
+    """Accepts WebSocket connections (ws or wss) for one listening point."""
+
+    def __init__(self, transports, transport):
+        super().__init__(reactor=transports.reactor)
+        self.transports = transports
+        self.transport = transport
+        self.point = None
+        limit = transports.limits.max_message_size
+        self.setProtocolOptions(maxFramePayloadSize=limit, maxMessagePayloadSize=limit)
+
+    def buildProtocol(self, address):
+        protocol = self.transports.accept(SipWebSocketProtocol, self.transport, address,
+                                          self.point)
+        protocol.factory = self
+        return protocol
+
+
+class SipWebSocketProtocol(WebSocketServerProtocol):
+    """One browser's connection, and the pipe of its L{Connection}."""
+
+    def __init__(self, connection, limits):
+        super().__init__()
+        self.connection = connection
+        self.limits = limits
+
+    def onConnect(self, request):
+        if SUBPROTOCOL not in request.protocols:
+            raise ConnectionDeny(ConnectionDeny.BAD_REQUEST,
+                                 "SIP over WebSocket needs the 'sip' subprotocol")
+        return SUBPROTOCOL
+
+    def connectionMade(self):
+        super().connectionMade()
+        self.connection.attached(self)
+
+    def onOpen(self):
+        self.connection.opened()
+
+    def onMessage(self, payload, isBinary):
+        if payload == PING:
+            self.connection.received(KEEPALIVE)
+            return
+        if not payload.strip(b"\r\n"):
+            return  # a lone CRLF: a pong, or padding
+        try:
+            message = parse_message(payload, self.limits)
+        except ParseError as error:
+            self.connection.malformed(error)
+        else:
+            self.connection.received(message)
+
+    def write(self, data):
+        try:
+            self.sendMessage(data, isBinary=not _is_utf8(data))
+        except Disconnected as error:  # the browser is closing the connection
+            raise TransportError(str(error)) from error
+
+    def close(self):
+        self.sendClose(CLOSE_NORMAL)
+
+    def abort(self):
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        # autobahn leaves its close-handshake timer running when the TCP
+        # connection goes before the peer answered our close: nothing is
+        # left for it to do.
+        if self.closeHandshakeTimeoutCall is not None:
+            self.closeHandshakeTimeoutCall.cancel()
+            self.closeHandshakeTimeoutCall = None
+        self.connection.lost(reason)
+
+
+def _is_utf8(data):
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
