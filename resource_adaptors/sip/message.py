@@ -1,0 +1,487 @@
+"""
+SIP messages (RFC 3261 §7): L{Headers}, L{Request}, L{Response}, their
+serialization, L{make_response}, and the checks a transaction user makes
+on a request before acting on it (L{validate_request}).
+
+A received message keeps every header field as it came (its raw line, with
+any folding) and writes it back byte-for-byte unless it was changed, so a
+proxy forwards unknown headers and parameters untouched.  Typed values
+(C{message.via}, C{message.cseq}...) are parsed on first access and cached
+in the L{Headers}; any change to a header drops its cached value.  A
+malformed header raises L{ParseError} when it is read, not before.
+
+Typed values are mutable objects, but changing one in place does not
+change the message: assign it back (C{vias = msg.via; vias[0].received =
+host; msg.via = vias}), which rewrites the header from the value.
+"""
+
+from resource_adaptors.sip.headers import (
+    CSeq, Challenge, ContentType, Event, NameAddr, SubscriptionState, Via, header_key,
+    header_name, is_list_header, parse_tokens)
+from resource_adaptors.sip.syntax import ParseError, parse_int, split_list
+from resource_adaptors.sip.uri import parse_uri
+
+__all__ = ["Headers", "Message", "Request", "Response", "make_response", "answerable",
+           "validate_request", "REASON_PHRASES"]
+
+REASON_PHRASES = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 199: "Early Dialog Terminated",
+    200: "OK", 202: "Accepted", 204: "No Notification",
+    300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
+    305: "Use Proxy", 380: "Alternative Service",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    412: "Conditional Request Failed", 413: "Request Entity Too Large",
+    414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 417: "Unknown Resource-Priority", 420: "Bad Extension",
+    421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
+    428: "Use Identity Header", 429: "Provide Referrer Identity", 433: "Anonymity Disallowed",
+    436: "Bad Identity-Info", 437: "Unsupported Certificate", 438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support", 440: "Max-Breadth Exceeded",
+    469: "Bad Info Package", 470: "Consent Needed",
+    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
+    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
+    489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
+    494: "Security Agreement Required",
+    500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Server Time-out", 505: "Version Not Supported",
+    513: "Message Too Large", 580: "Precondition Failure",
+    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
+    606: "Not Acceptable", 607: "Unwanted",
+}
+
+
+class Headers:
+    """
+    The header fields of a message: an ordered multi-map from header name to
+    value.  Names may be given in any case and in long or compact form
+    (C{"v"}, C{"Via"} and C{"VIA"} are one header).  Values are the unfolded
+    text of each field.
+
+    Fields of list headers (Via, Contact, Allow...) may hold several
+    comma-separated values: L{get_all} splits them at top-level commas;
+    other headers (WWW-Authenticate, Date, unknown ones) are never split.
+    """
+
+    __slots__ = ("_fields", "_typed")
+
+    def __init__(self, fields=()):
+        """@param fields: (name, value) pairs, in order."""
+        #: (key, name, value, raw) tuples: raw is the field's line(s) as
+        #: received, or None for a field set in code.
+        self._fields = [(header_key(name), header_name(name), _checked(value), None)
+                        for name, value in fields]
+        #: header key -> typed value parsed from (or assigned to) that header.
+        self._typed = {}
+
+    @classmethod
+    def received(cls, fields):
+        """Headers from the parser's (key, name, value, raw) tuples, kept as they are."""
+        headers = cls.__new__(cls)
+        headers._fields = fields
+        headers._typed = {}
+        return headers
+
+    def get(self, name):
+        """@return: the first value of header C{name} (as L{get_all} would give it), or None."""
+        key = header_key(name)
+        for field in self._fields:
+            if field[0] == key:
+                if is_list_header(key):
+                    values = split_list(field[2])
+                    return values[0] if values else ""
+                return field[2]
+        return None
+
+    def get_all(self, name):
+        """@return: every value of header C{name}, list headers split at top-level commas."""
+        return self._values(header_key(name))
+
+    def field_values(self, name):
+        """@return: the value of each field of header C{name}, unsplit."""
+        return self._field_values(header_key(name))
+
+    def _values(self, key):
+        if not is_list_header(key):
+            return self._field_values(key)
+        values = []
+        for field in self._fields:
+            if field[0] == key:
+                values += split_list(field[2])
+        return values
+
+    def _field_values(self, key):
+        return [field[2] for field in self._fields if field[0] == key]
+
+    def add(self, name, value):
+        """Append a field."""
+        key = header_key(name)
+        self._fields.append((key, header_name(name), _checked(value), None))
+        self._typed.pop(key, None)
+
+    def set(self, name, value):
+        """
+        Replace every field of header C{name} by one field per value, where the
+        first field was (or at the end).
+
+        @param value: a str, or a list of str for several fields.
+        """
+        key = header_key(name)
+        new = [(key, header_name(name), _checked(text), None)
+               for text in ([value] if isinstance(value, str) else value)]
+        fields = self._fields
+        for index, field in enumerate(fields):
+            if field[0] == key:
+                fields[index:] = new + [field for field in fields[index:] if field[0] != key]
+                break
+        else:
+            fields += new
+        self._typed.pop(key, None)
+
+    def remove(self, name):
+        """Remove every field of header C{name} (there may be none)."""
+        key = header_key(name)
+        self._fields = [field for field in self._fields if field[0] != key]
+        self._typed.pop(key, None)
+
+    def copy_from(self, other, name):
+        """Append the fields of header C{name} of Headers C{other}, byte-for-byte."""
+        key = header_key(name)
+        self._fields += [field for field in other._fields if field[0] == key]
+        self._typed.pop(key, None)
+
+    def __contains__(self, name):
+        key = header_key(name)
+        return any(field[0] == key for field in self._fields)
+
+    def __iter__(self):
+        """Yield (name, value) for each field, in order, names as received or set."""
+        return ((field[1], field[2]) for field in self._fields)
+
+    def __len__(self):
+        return len(self._fields)
+
+    def serialize(self, start_line, body):
+        """
+        @return: the message's bytes: C{start_line}, the fields (received ones
+            as received), a Content-Length equal to C{len(body)} (where the
+            received one was, else last), an empty line and C{body}.
+        """
+        lines = [start_line]
+        length_written = False
+        for key, name, value, raw in self._fields:
+            if key == "content-length":
+                if not length_written:
+                    length = str(len(body))
+                    lines.append(raw if raw is not None and value == length
+                                 else f"{name}: {length}")
+                    length_written = True
+            elif raw is not None:
+                lines.append(raw)
+            else:
+                lines.append(name + ": " + value)
+        if not length_written:
+            lines.append(f"Content-Length: {len(body)}")
+        lines += ("", "")
+        # surrogateescape gives back the bytes of received non-UTF-8 text.
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+
+    def __repr__(self):
+        return f"Headers({list(self)!r})"
+
+
+def _checked(value):
+    """@return: C{value}, a field value set in code, unless it would break the framing."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"a header value cannot hold a line break: {value!r}")
+    return value
+
+
+def _header_error(key):
+    return ParseError(f"Bad {header_name(key)} header")
+
+
+def _single(parse_value):
+    """A header with one value: None when absent, an error when repeated."""
+    def parse(headers, key):
+        values = headers._field_values(key)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise ParseError(f"Multiple {header_name(key)} headers")
+        try:
+            return parse_value(values[0])
+        except ParseError as error:
+            raise _header_error(key) from error
+    return parse
+
+
+def _listed(parse_value):
+    """
+    A header with several values: every value of every field, parsed (the
+    values of a header that is not a list, like WWW-Authenticate, are its
+    fields).
+    """
+    def parse(headers, key):
+        try:
+            return [parse_value(value) for value in headers._values(key)]
+        except ParseError as error:
+            raise _header_error(key) from error
+    return parse
+
+
+def _one_field_each(values):
+    return [str(value) for value in values]
+
+
+def _joined(values):
+    return ", ".join(values)
+
+
+def _word(text):
+    """A Call-ID, SIP-ETag or SIP-If-Match: one word, no white space."""
+    if not text or " " in text or "\t" in text:
+        raise ParseError("Bad word")
+    return text
+
+
+def _parse_contact(text):
+    return NameAddr.parse(text, allow_star=True)
+
+
+def _integer(limit):
+    return lambda text: parse_int(text, "number", limit)
+
+
+_NOT_PARSED = object()
+
+
+class _TypedHeader:
+    """
+    A typed, read/write view of one header on a message: parsed on first
+    access and cached in the message's L{Headers}; assigning serializes the
+    value into the header (None removes it).
+    """
+
+    def __init__(self, name, parse, format=str):
+        self.key = header_key(name)
+        self.parse = parse
+        self.format = format
+
+    def __get__(self, message, owner=None):
+        if message is None:
+            return self
+        headers = message.headers
+        value = headers._typed.get(self.key, _NOT_PARSED)
+        if value is _NOT_PARSED:
+            value = headers._typed[self.key] = self.parse(headers, self.key)
+        return value
+
+    def __set__(self, message, value):
+        headers = message.headers
+        if value is None:
+            headers.remove(self.key)
+        else:
+            headers.set(self.key, self.format(value))
+        headers._typed[self.key] = value
+
+
+_DELTA_SECONDS = 2 ** 32 - 1
+
+
+class Message:
+    """
+    What requests and responses share: headers, body, typed header access
+    and serialization (C{bytes(message)}).
+    """
+
+    __slots__ = ("headers", "body")
+
+    via = _TypedHeader("Via", _listed(Via.parse), _one_field_each)
+    from_ = _TypedHeader("From", _single(NameAddr.parse))
+    to = _TypedHeader("To", _single(NameAddr.parse))
+    call_id = _TypedHeader("Call-ID", _single(_word))
+    cseq = _TypedHeader("CSeq", _single(CSeq.parse))
+    max_forwards = _TypedHeader("Max-Forwards", _single(_integer(255)))
+    contact = _TypedHeader("Contact", _listed(_parse_contact), _one_field_each)
+    route = _TypedHeader("Route", _listed(NameAddr.parse), _one_field_each)
+    record_route = _TypedHeader("Record-Route", _listed(NameAddr.parse), _one_field_each)
+    expires = _TypedHeader("Expires", _single(_integer(_DELTA_SECONDS)))
+    min_expires = _TypedHeader("Min-Expires", _single(_integer(_DELTA_SECONDS)))
+    event = _TypedHeader("Event", _single(Event.parse))
+    allow_events = _TypedHeader("Allow-Events", _listed(parse_tokens), _joined)
+    subscription_state = _TypedHeader("Subscription-State", _single(SubscriptionState.parse))
+    sip_etag = _TypedHeader("SIP-ETag", _single(_word))
+    sip_if_match = _TypedHeader("SIP-If-Match", _single(_word))
+    content_type = _TypedHeader("Content-Type", _single(ContentType.parse))
+    accept = _TypedHeader("Accept", _listed(ContentType.parse), _one_field_each)
+    allow = _TypedHeader("Allow", _listed(parse_tokens), _joined)
+    require = _TypedHeader("Require", _listed(parse_tokens), _joined)
+    proxy_require = _TypedHeader("Proxy-Require", _listed(parse_tokens), _joined)
+    supported = _TypedHeader("Supported", _listed(parse_tokens), _joined)
+    unsupported = _TypedHeader("Unsupported", _listed(parse_tokens), _joined)
+    www_authenticate = _TypedHeader("WWW-Authenticate", _listed(Challenge.parse),
+                                    _one_field_each)
+    authorization = _TypedHeader("Authorization", _listed(Challenge.parse), _one_field_each)
+    proxy_authenticate = _TypedHeader("Proxy-Authenticate", _listed(Challenge.parse),
+                                      _one_field_each)
+    proxy_authorization = _TypedHeader("Proxy-Authorization", _listed(Challenge.parse),
+                                       _one_field_each)
+    content_length = _TypedHeader("Content-Length", _single(_integer(_DELTA_SECONDS)))
+
+    def __init__(self, headers=None, body=b""):
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+
+    def start_line(self):
+        """@return: the request line or status line, without CRLF."""
+        raise NotImplementedError
+
+    def __bytes__(self):
+        return self.headers.serialize(self.start_line(), self.body)
+
+
+#: The names of the typed properties of messages.
+_TYPED_HEADERS = [name for name, value in vars(Message).items()
+                  if isinstance(value, _TypedHeader)]
+
+
+class Request(Message):
+    """
+    A request.
+
+    @ivar method: as received: methods are case-sensitive (RFC 3261 §7.1).
+    @ivar uri: the Request-URI, a L{SipURI} or L{AbsoluteURI}.
+    """
+
+    __slots__ = ("method", "uri")
+
+    def __init__(self, method, uri, headers=None, body=b""):
+        """@param uri: a L{SipURI}, an L{AbsoluteURI} or the text of one."""
+        super().__init__(headers, body)
+        self.method = method
+        self.uri = parse_uri(uri) if isinstance(uri, str) else uri
+
+    def start_line(self):
+        return f"{self.method} {self.uri} SIP/2.0"
+
+    def __repr__(self):
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(Message):
+    """
+    A response.
+
+    @ivar status: the status code, an int from 100 to 699.
+    @ivar reason: the reason phrase.
+    """
+
+    __slots__ = ("status", "reason")
+
+    def __init__(self, status, reason=None, headers=None, body=b""):
+        """@param reason: the default phrase for C{status} when None."""
+        super().__init__(headers, body)
+        self.status = status
+        self.reason = reason if reason is not None else REASON_PHRASES.get(status, "")
+
+    @property
+    def is_final(self):
+        """Whether this response ends its transaction (not 1xx)."""
+        return self.status >= 200
+
+    @property
+    def status_class(self):
+        """1 for provisional responses, 2 for success... 6 for global failures."""
+        return self.status // 100
+
+    def start_line(self):
+        return f"SIP/2.0 {self.status} {self.reason}"
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.reason}>"
+
+
+# The headers a response copies from its request (RFC 3261 §8.2.6.2), and
+# Timestamp too in a 100 (§8.2.6.1).
+_COPIED_TO_RESPONSES = frozenset(("via", "from", "to", "call-id", "cseq"))
+_COPIED_TO_100 = _COPIED_TO_RESPONSES | {"timestamp"}
+
+
+def make_response(request, status, reason=None, to_tag=None):
+    """
+    Build a response to C{request} (RFC 3261 §8.2.6): its Via fields (all, in
+    order), From, To, Call-ID and CSeq copied byte-for-byte, and Timestamp
+    for a 100.
+
+    @param to_tag: added to the To header unless it has a tag already (the
+        request was in a dialog).
+    @raise ParseError: when C{to_tag} is given and the To is malformed.
+    """
+    copied = _COPIED_TO_100 if status == 100 else _COPIED_TO_RESPONSES
+    fields = [field for field in request.headers._fields if field[0] in copied]
+    if to_tag is not None:
+        to = request.to
+        if to is not None and to.tag is None:
+            # In the addr-spec form as well as the name-addr form, a
+            # parameter after the value is a header parameter.
+            fields = [(key, name, value + ";tag=" + to_tag, None) if key == "to"
+                      else (key, name, value, raw) for key, name, value, raw in fields]
+    return Response(status, reason, Headers.received(fields))
+
+
+def answerable(request):
+    """
+    @return: whether a response to C{request} can be built and sent back:
+        its Via is readable (it routes the response) and From, To, Call-ID
+        and CSeq are there (the response copies them as they are).
+    """
+    headers = request.headers
+    if not all(name in headers for name in ("From", "To", "Call-ID", "CSeq")):
+        return False
+    try:
+        return bool(request.via)
+    except ParseError:
+        return False
+
+
+def validate_request(request, methods=None, uri_schemes=("sip", "sips"), content_types=None):
+    """
+    The checks of RFC 3261 §8.2 that need more than the syntax
+    L{parser.parse_message} checked, in the order §8.2 makes them: the
+    transaction user calls this before acting on a request, and answers a
+    failure with C{make_response(request, error.status, error.reason)}.
+
+    @param methods: the methods this element implements, or None to accept
+        any method.
+    @param uri_schemes: the Request-URI schemes this element handles.
+    @param content_types: the media types (C{"type/subtype"}, lower case)
+        this element understands in a body, or None not to check.
+    @raise ParseError: 501 for a method not in C{methods}; 416 for a
+        Request-URI of another scheme; 400 when the CSeq method is not the
+        request's or when a header of a type this stack knows is malformed
+        (Contact, Expires, Event...); 415 for a body of a type not in
+        C{content_types}.
+    """
+    def refuse(reason, status=400):
+        return ParseError(reason, status, request if answerable(request) else None)
+
+    if methods is not None and request.method not in methods:
+        raise refuse("Not Implemented", 501)
+    if request.uri.scheme not in uri_schemes:
+        raise refuse("Unsupported URI Scheme", 416)
+    if request.cseq.method != request.method:
+        raise refuse("CSeq method does not match the request")
+    for name in _TYPED_HEADERS:
+        try:
+            getattr(request, name)
+        except ParseError as error:
+            raise refuse(error.reason) from error
+    if content_types is not None and request.body:
+        content_type = request.content_type
+        if content_type is None or content_type.mime not in content_types:
+            raise refuse("Unsupported Media Type", 415)
+

@@ -1,0 +1,377 @@
+"""
+From bytes to messages: L{parse_message} for a datagram (or any whole
+message), L{StreamParser} for a TCP, TLS or WebSocket byte stream.
+
+Parsing is eager only where it must be: the start line, the split into
+header fields (one decode per message), the framing (Content-Length), the
+presence of the headers every message needs (Via, From, To, Call-ID, CSeq)
+and the two that every layer reads at once: Via (the transport stamps
+received/rport on it, the transaction layer matches on its branch) and CSeq.
+Every other header is parsed when first read; L{message.validate_request}
+reads them all for the transaction user.
+
+Every limit of L{Limits} is checked before the work it guards: the size
+of a message before looking into it, the number and length of lines before
+parsing fields, a Content-Length before waiting for (or slicing) the body.
+"""
+
+import re
+from dataclasses import dataclass
+
+from resource_adaptors.sip.headers import header_key, header_name
+from resource_adaptors.sip.message import Headers, Request, Response, answerable
+from resource_adaptors.sip.syntax import TOKEN_CHARS, ParseError
+from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
+
+__all__ = ["Limits", "ParseError", "FramingError", "parse_message", "StreamParser", "KEEPALIVE"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """
+    How big a message may be.  A message over C{max_message_size}, with more
+    than C{max_headers} fields or a line longer than C{max_line_length} is
+    refused with 513; a body over C{max_body_size} with 413.
+    """
+
+    max_message_size: int = 65536
+    max_headers: int = 128
+    max_line_length: int = 8192
+    max_body_size: int = 65536
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class FramingError(ParseError):
+    """
+    A byte stream that cannot be cut into messages any more (missing or bad
+    Content-Length, a message over the limits): the connection must close.
+    """
+
+
+class _Keepalive:
+    """The type of L{KEEPALIVE}."""
+
+    def __repr__(self):
+        return "KEEPALIVE"
+
+
+#: What L{StreamParser.feed} returns for a CRLFCRLF "ping" between
+#: messages (RFC 5626 §4.4.1); the transport answers it with a CRLF "pong".
+KEEPALIVE = _Keepalive()
+
+_TOO_LARGE = 513
+_BODY_TOO_LARGE = 413
+
+
+def parse_message(data, limits=DEFAULT_LIMITS):
+    """
+    Parse one message from C{data}, a datagram: without a Content-Length the
+    body is the rest of the datagram; a Content-Length shorter than what is
+    there truncates the body (what follows is ignored); a longer one is an
+    error.  CRLFs before the start line are ignored (RFC 3261 §7.5).
+
+    @return: a L{Request} or L{Response}.
+    @raise ParseError: see L{ParseError} for how to answer it.
+    """
+    if len(data) > limits.max_message_size:
+        raise ParseError("Message Too Large", _TOO_LARGE)
+    start = 0
+    while data.startswith(b"\r\n", start):
+        start += 2
+    head_end = data.find(b"\r\n\r\n", start)
+    if head_end < 0:
+        raise ParseError("No empty line after the headers")
+    return _parse(data, start, head_end, limits)
+
+
+def _parse(data, start, head_end, limits):
+    """Parse the message whose header section is C{data[start:head_end]}."""
+    if data.find(b"\0", start, head_end) >= 0 and not _nuls_are_quoted(data[start:head_end]):
+        raise ParseError("NUL byte in the headers")
+    # One decode for the whole header section; surrogateescape keeps bytes
+    # that are not UTF-8 so that they serialize back unchanged.
+    lines = data[start:head_end].decode("utf-8", "surrogateescape").split("\r\n")
+    if len(lines) > limits.max_headers + 1:
+        raise ParseError("Too many header fields", _TOO_LARGE)
+    if head_end - start > limits.max_line_length \
+            and max(map(len, lines)) > limits.max_line_length:
+        raise ParseError("Header line too long", _TOO_LARGE)
+    fields = _fields(lines)
+    headers = Headers.received(fields)
+    start_line = lines[0]
+    if start_line[:4].upper() == "SIP/":
+        message, start_line_error = _response(start_line, headers), None
+    else:
+        message, start_line_error = _request(start_line, headers)
+    try:
+        message.body = _body(data, head_end + 4, fields, limits)
+        if start_line_error is not None:
+            raise start_line_error
+        _check_headers(message, fields)
+    except ParseError as error:
+        if isinstance(message, Request) and answerable(message):
+            error.request = message
+        raise
+    return message
+
+
+def _nuls_are_quoted(head):
+    """
+    Whether every NUL of a header section is a quoted-pair (C{\\} NUL), the
+    one place RFC 3261 lets a NUL appear in headers (in a quoted string).
+    """
+    return head.count(b"\0") == head.count(b"\\\0")
+
+
+def _fields(lines):
+    """
+    @return: the (key, name, value, raw) tuples of the header lines
+        C{lines[1:]}: a line starting with SP or HT continues the one before
+        (folding): the value gets one space for it, raw keeps it.
+    """
+    fields = []
+    append = fields.append
+    names = _NAMES
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        known = names.get(name)
+        if known is not None and colon:
+            append((known[0], known[1], value.strip(" \t"), line))
+        elif line[:1] in (" ", "\t"):
+            if not fields:
+                raise ParseError("Continuation line before the first header")
+            key, name, value, raw = fields[-1]
+            fields[-1] = (key, name, (value + " " + line.strip(" \t")).strip(" \t"),
+                          raw + "\r\n" + line)
+        elif colon and name:
+            known = _learn_name(name)
+            append((known[0], known[1], value.strip(" \t"), line))
+        else:
+            raise ParseError("Header line without a colon")
+    return fields
+
+
+#: Header names as they appear before the colon -> (key, name without the
+#: white space before the colon).  Messages use few spellings; this saves
+#: validating and lowering each name of each message.
+_NAMES = {}
+
+
+def _learn_name(spelling):
+    name = spelling.rstrip(" \t")
+    if not name or name.strip(TOKEN_CHARS):
+        raise ParseError("Bad header name")
+    known = (header_key(name), name)
+    if len(_NAMES) < 4096:      # bounded: names come from the network
+        _NAMES[spelling] = known
+    return known
+
+
+def _request(line, headers):
+    """
+    @return: the request of request line C{line}, and the error in its
+        version or Request-URI if any: it is raised once the headers are
+        read, so that the request can be answered.
+    """
+    parts = line.split(" ")
+    if len(parts) != 3 or not parts[0] or not parts[1] or parts[0].strip(TOKEN_CHARS):
+        raise ParseError("Bad request line")
+    method, uri_text, version = parts
+    error = None
+    try:
+        uri = parse_uri(uri_text)
+    except ParseError:
+        uri = AbsoluteURI(uri_text)
+        error = ParseError("Bad Request-URI")
+    else:
+        if isinstance(uri, SipURI) and uri.headers:
+            # RFC 3261 §19.1.5: headers are for building a request from a
+            # URI, never part of a Request-URI.
+            error = ParseError("Headers in the Request-URI")
+    if version != "SIP/2.0":
+        try:
+            _check_version(version)
+        except ParseError as version_error:
+            error = version_error
+    return Request(method, uri, headers), error
+
+
+_VERSION = re.compile(r"SIP/([0-9]+)\.([0-9]+)", re.IGNORECASE)
+
+
+def _check_version(version):
+    """@raise ParseError: unless C{version} is SIP/2.0 (in any case, RFC 3261 §7.1)."""
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        raise ParseError("Bad SIP version")
+    if (int(match.group(1)), int(match.group(2))) != (2, 0):
+        raise ParseError("Version Not Supported", 505)
+
+
+def _response(line, headers):
+    parts = line.split(" ", 2)
+    if len(parts) < 2:
+        raise ParseError("Bad status line")
+    if parts[0] != "SIP/2.0":
+        _check_version(parts[0])
+    code = parts[1]
+    if len(code) != 3 or not code.isdigit() or not "100" <= code <= "699":
+        raise ParseError("Bad status code")
+    return Response(int(code), parts[2] if len(parts) == 3 else "", headers)
+
+
+def _body(data, body_start, fields, limits):
+    """@return: the body of a message whose body starts at C{body_start}."""
+    lengths = [field[2] for field in fields if field[0] == "content-length"]
+    available = len(data) - body_start
+    if not lengths:
+        if available > limits.max_body_size:
+            raise ParseError("Body too large", _BODY_TOO_LARGE)
+        return data[body_start:]
+    length = _content_length(lengths)
+    if length > available:
+        raise ParseError("Content-Length larger than the message")
+    if length > limits.max_body_size:
+        raise ParseError("Body too large", _BODY_TOO_LARGE)
+    return data[body_start:body_start + length]
+
+
+def _content_length(values):
+    """
+    @return: the length that Content-Length values say, as an int.
+    @raise ParseError: when they are not all the same number.
+    """
+    text = values[0]
+    if not (text.isascii() and text.isdigit()) or any(value != text for value in values):
+        raise ParseError("Bad Content-Length")
+    # Over 18 digits cannot be a length we accept: do not convert it.
+    return int(text) if len(text) <= 18 else 1 << 62
+
+
+# The headers without which no layer can handle a message (RFC 3261 §8.1.1,
+# §8.2.6.2).  Max-Forwards is not among them: RFC 2543 requests, which
+# RFC 3261 elements accept, have none.
+_REQUIRED = frozenset(("via", "from", "to", "call-id", "cseq"))
+
+
+def _check_headers(message, fields):
+    """
+    Raise ParseError unless the headers every message needs are there, and
+    its Via and CSeq readable.
+    """
+    missing = _REQUIRED.difference([field[0] for field in fields])
+    if missing:
+        raise ParseError("Missing " + header_name(min(missing)))
+    message.via     # noqa: B018 -- read to check them
+    message.cseq    # noqa: B018
+
+
+class StreamParser:
+    """
+    Cuts a byte stream into messages by their Content-Length (mandatory on
+    streams, RFC 3261 §18.3).
+
+    It keeps where the search for the end of the header section stopped, so
+    that a message arriving a byte at a time costs linear time.
+    """
+
+    def __init__(self, limits=DEFAULT_LIMITS):
+        self.limits = limits
+        self._buffer = bytearray()
+        #: where to resume the search for CRLFCRLF in the buffer.
+        self._searched = 0
+        #: the buffer offsets of the end of the header section and of the
+        #: message, once the header section is complete.
+        self._head_end = None
+        self._message_end = None
+        #: messages parsed before a malformed one, returned by the next feed.
+        self._pending = []
+
+    def feed(self, data):
+        """
+        Add bytes received.
+
+        @return: the L{Request}s and L{Response}s completed, and L{KEEPALIVE}
+            for each CRLFCRLF ping, in order.
+        @raise FramingError: the stream is beyond repair; close it.
+        @raise ParseError: a message was framed but is malformed: answer or
+            drop it, then call C{feed(b"")} to get what followed it (the
+            messages before it are returned by that call too).
+        """
+        self._buffer += data
+        out, self._pending = self._pending, []
+        while True:
+            if self._head_end is None:
+                item = self._next_head()
+                if item is None:
+                    break
+                if item is KEEPALIVE:
+                    out.append(KEEPALIVE)
+                    continue
+            if len(self._buffer) < self._message_end:
+                break
+            try:
+                out.append(self._next_message())
+            except ParseError:
+                self._pending = out
+                raise
+        return out
+
+    def _next_head(self):
+        """
+        Skip CRLFs before a message (a CRLFCRLF is a ping, a lone CRLF a pong
+        or mere padding) and look for the end of the header section.
+
+        @return: KEEPALIVE, True when the header section is complete (and its
+            Content-Length known), None when more bytes are needed.
+        """
+        buffer = self._buffer
+        while buffer.startswith(b"\r"):
+            if buffer.startswith(b"\r\n\r\n"):
+                del buffer[:4]
+                return KEEPALIVE
+            if b"\r\n\r\n".startswith(buffer):
+                return None     # maybe a ping still arriving
+            if not buffer.startswith(b"\r\n"):
+                break
+            del buffer[:2]
+        head_end = buffer.find(b"\r\n\r\n", max(self._searched - 3, 0))
+        if head_end < 0:
+            self._searched = len(buffer)
+            if len(buffer) > self.limits.max_message_size:
+                raise FramingError("Message Too Large", _TOO_LARGE)
+            return None
+        message_end = head_end + 4 + self._framing_length(head_end)
+        if message_end > self.limits.max_message_size:
+            raise FramingError("Message Too Large", _TOO_LARGE)
+        self._searched = 0
+        self._head_end = head_end
+        self._message_end = message_end
+        return True
+
+    def _framing_length(self, head_end):
+        """@return: the Content-Length of the header section ending at C{head_end}."""
+        lengths = []
+        for line in bytes(self._buffer[:head_end]).split(b"\r\n")[1:]:
+            name, colon, value = line.partition(b":")
+            if colon and name.rstrip(b" \t").lower() in (b"content-length", b"l"):
+                lengths.append(value.strip(b" \t").decode("ascii", "replace"))
+        if not lengths:
+            raise FramingError("Missing Content-Length")
+        try:
+            length = _content_length(lengths)
+        except ParseError:
+            raise FramingError("Bad Content-Length") from None
+        if length > self.limits.max_body_size:
+            raise FramingError("Body too large", _BODY_TOO_LARGE)
+        return length
+
+    def _next_message(self):
+        """Cut the complete message off the buffer and parse it."""
+        data = bytes(self._buffer[:self._message_end])
+        head_end = self._head_end
+        del self._buffer[:self._message_end]
+        self._head_end = self._message_end = None
+        return _parse(data, 0, head_end, self.limits)

@@ -1,0 +1,326 @@
+"""
+The lexical grammar that SIP URIs and header values share (RFC 3261 §25.1):
+tokens, quoted strings, parameter lists and top-level comma lists, and the
+L{ParseError} raised when text does not follow it.
+
+It sits below L{uri} and L{headers} (both use L{Params}), so that neither has
+to import the other to parse parameters.  L{headers} and L{parser} re-export
+what their users need from here.
+
+Values reach these functions unfolded: line folding (CRLF followed by SP or
+HT) has already been replaced by a single space, so "white space" here is
+only SP and HT.
+"""
+
+import re
+from collections.abc import MutableMapping
+
+WHITESPACE = " \t"
+TOKEN_CHARS = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+               "0123456789-.!%*_+`'~")
+#: A token, as a regular expression.
+TOKEN = f"[{re.escape(TOKEN_CHARS)}]+"
+
+#: A parameter value that needs no quotes: anything without white space or
+#: the separators of the grammars around it.  That is more than tokens and
+#: hosts, which keeps odd but harmless values of real devices.
+_PLAIN = r'[^\s",;<>=\\]+'
+_PLAIN_VALUE = re.compile(_PLAIN)
+
+
+class ParseError(ValueError):
+    """
+    Text or bytes that are not a well-formed SIP message, URI or header value.
+
+    @ivar reason: a short phrase saying what is wrong; the transport uses it as
+        the reason phrase of the error response and in its log.
+    @ivar status: the response code that answers it: 400 for bad syntax, 413
+        for a body over the limit, 513 for a message over the limits, 505 for
+        an unsupported SIP version, 416 for an unsupported URI scheme.
+    @ivar request: when the error is in a request that can be answered (its
+        request line could be split, its Via read, its From, To, Call-ID and
+        CSeq are there: see L{message.answerable}), that partially parsed
+        request, so that the error can be answered statelessly with
+        C{make_response(error.request, error.status, error.reason)}; None
+        when there is nothing to answer (the message is dropped).
+    """
+
+    def __init__(self, reason, status=400, request=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.request = request
+
+
+def is_token(text):
+    """@return: whether C{text} is a non-empty RFC 3261 token."""
+    # str.strip runs in C: it leaves something only if a character is
+    # outside the token set.
+    return bool(text) and not text.strip(TOKEN_CHARS)
+
+
+def parse_int(text, name, limit):
+    """
+    @return: C{text} (1*DIGIT, leading zeros allowed) as an int.
+    @raise ParseError: naming C{name} when C{text} is not digits or the
+        value is over C{limit} (at most 2**32 - 1).
+    """
+    text = text.strip(WHITESPACE)
+    # isdigit alone would accept non-ASCII digits; the length check keeps
+    # int() away from huge strings.
+    if not (text.isascii() and text.isdigit()) \
+            or len(text) > 10 and len(text.lstrip("0")) > 10:
+        raise ParseError(f"Bad {name}")
+    value = int(text)
+    if value > limit:
+        raise ParseError(f"Bad {name}")
+    return value
+
+
+def quote(text):
+    """@return: C{text} as a quoted-string, with C{"} and C{\\} escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def read_quoted(text, start):
+    """
+    Read the quoted-string that opens at C{text[start]} (a C{"}).
+
+    @return: (its content with quoted-pairs resolved, the index just past
+        the closing quote).
+    @raise ParseError: when the string is not terminated.
+    """
+    pieces = []
+    pos = start + 1
+    while True:
+        quote_at = text.find('"', pos)
+        if quote_at < 0:
+            raise ParseError("Unterminated quoted string")
+        backslash_at = text.find("\\", pos, quote_at)
+        if backslash_at < 0:
+            pieces.append(text[pos:quote_at])
+            return "".join(pieces), quote_at + 1
+        if backslash_at + 1 >= len(text):
+            raise ParseError("Unterminated quoted string")
+        pieces.append(text[pos:backslash_at])
+        pieces.append(text[backslash_at + 1])
+        pos = backslash_at + 2
+
+
+def skip_whitespace(text, pos):
+    """@return: the index of the first character at or after C{pos} that is not SP or HT."""
+    length = len(text)
+    while pos < length and text[pos] in WHITESPACE:
+        pos += 1
+    return pos
+
+
+def split_list(text):
+    """
+    Split a list header value at its top-level commas: commas inside quoted
+    strings and inside C{<...>} do not separate values.
+
+    @return: the stripped values; an empty C{text} is an empty list.
+    @raise ParseError: for an empty element (C{a,,b}) or an unterminated
+        quoted string.
+    """
+    if "," not in text:
+        text = text.strip(WHITESPACE)
+        return [text] if text else []
+    if '"' not in text and "<" not in text:
+        values = [value.strip(WHITESPACE) for value in text.split(",")]
+    else:
+        values = _split_outside_quotes_and_brackets(text)
+    if "" in values:
+        raise ParseError("Empty element in a list")
+    return values
+
+
+def _split_outside_quotes_and_brackets(text):
+    values = []
+    start = pos = 0
+    in_brackets = False
+    length = len(text)
+    while pos < length:
+        char = text[pos]
+        if char == '"' and not in_brackets:
+            pos = read_quoted(text, pos)[1]
+            continue
+        if char == "<":
+            in_brackets = True
+        elif char == ">":
+            in_brackets = False
+        elif char == "," and not in_brackets:
+            values.append(text[start:pos].strip(WHITESPACE))
+            start = pos + 1
+        pos += 1
+    values.append(text[start:].strip(WHITESPACE))
+    return values
+
+
+class Params(MutableMapping):
+    """
+    The parameters of a URI or header value: an ordered mapping of name to
+    value, C{None} for a flag parameter (C{;lr}).
+
+    Lookups ignore case (C{params["Tag"]} finds C{;tag=...}), as RFC 3261
+    makes parameter names case-insensitive; serialization keeps the spelling
+    and order they were received or set with.  Values are kept as received
+    (a URI parameter keeps its %-escapes); a value received as a quoted
+    string is kept without its quotes and quoted again when serialized.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items=(), **named):
+        #: [name, value, quoted] triples, in order.
+        self._items = []
+        if items or named:
+            for name, value in (items.items() if hasattr(items, "items") else items):
+                self[name] = value
+            for name, value in named.items():
+                self[name] = value
+
+    @classmethod
+    def from_validated(cls, text):
+        """
+        The parameters of C{text} (C{;name=value;flag}, no white space, no
+        quoted string), which the caller has checked against its grammar.
+        """
+        params = cls()
+        items = params._items
+        for piece in text[1:].split(";"):
+            name, equals, value = piece.partition("=")
+            items.append([name, value if equals else None, False])
+        return params
+
+    def _index(self, name):
+        lowered = name.lower()
+        for index, item in enumerate(self._items):
+            if item[0] == name or item[0].lower() == lowered:
+                return index
+        return -1
+
+    def __getitem__(self, name):
+        index = self._index(name)
+        if index < 0:
+            raise KeyError(name)
+        return self._items[index][1]
+
+    def get(self, name, default=None):
+        # Mapping.get goes through __getitem__ and KeyError: this is the
+        # hot path of .tag and .branch.
+        index = self._index(name)
+        return default if index < 0 else self._items[index][1]
+
+    def __setitem__(self, name, value):
+        """Replace the value in place (keeping spelling and quoting), or append."""
+        index = self._index(name)
+        if index >= 0:
+            item = self._items[index]
+            item[1] = value
+            item[2] = item[2] or _needs_quotes(value)
+        else:
+            self._items.append([name, value, _needs_quotes(value)])
+
+    def set(self, name, value, quoted):
+        """Set C{name}, choosing whether its value is serialized as a quoted string."""
+        self[name] = value
+        self._items[self._index(name)][2] = quoted
+
+    def is_quoted(self, name):
+        """@return: whether the value of C{name} is serialized as a quoted string."""
+        index = self._index(name)
+        return index >= 0 and self._items[index][2]
+
+    def __delitem__(self, name):
+        index = self._index(name)
+        if index < 0:
+            raise KeyError(name)
+        del self._items[index]
+
+    def __iter__(self):
+        return (item[0] for item in self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __contains__(self, name):
+        return self._index(name) >= 0
+
+    def serialize(self, separator=";", leading=True):
+        """
+        @param separator: what goes before each parameter (C{","} for
+            authentication parameters).
+        @param leading: whether the first parameter gets a separator too.
+        """
+        pieces = []
+        for name, value, quoted in self._items:
+            if value is None:
+                pieces.append(name)
+            elif quoted:
+                pieces.append(name + "=" + quote(value))
+            else:
+                pieces.append(name + "=" + value)
+        text = separator.join(pieces)
+        return separator + text if leading and pieces else text
+
+    def __str__(self):
+        return self.serialize()
+
+    def __repr__(self):
+        return f"Params({dict(self.items())!r})"
+
+
+def _needs_quotes(value):
+    return value is not None and _PLAIN_VALUE.fullmatch(value) is None
+
+
+def _param_grammar(separator):
+    """
+    @return: (an expression matching a whole parameter list, one matching a
+        parameter): a separator, a token name, and optionally C{=} and a
+        quoted string or a plain value, white space allowed around each.
+        Only the white space before a separator is matched, once, and each
+        character class excludes what ends its part: neither expression
+        backtracks more than linearly.
+    """
+    one = (rf'[ \t]*{separator}[ \t]*({TOKEN})'
+           rf'(?:[ \t]*(=)[ \t]*(?:"((?:[^"\\]|\\.)*)"|({_PLAIN})))?')
+    return re.compile(rf"(?:{one})*[ \t]*", re.S), re.compile(one, re.S)
+
+
+_PARAM_GRAMMARS = {";": _param_grammar(";"), ",": _param_grammar(",")}
+#: The usual parameters: no white space, no quoted string.
+_COMPACT_PARAMS = re.compile(rf"(?:;{TOKEN}(?:={_PLAIN})?)*")
+_QUOTED_PAIR = re.compile(r"\\(.)", re.S)
+
+
+def parse_params(text, separator=";", leading=True):
+    """
+    Parse generic parameters (C{;name=value;flag}) as they follow a header
+    value, with optional white space around the separators and C{=}.
+
+    @param separator: C{";"} for header parameters, C{","} for
+        authentication parameters.
+    @param leading: whether the first parameter is preceded by a separator.
+    @raise ParseError: for an empty parameter (C{;;}), a name that is not a
+        token, an empty value or a value that is neither a token, a host nor a
+        quoted string.
+    """
+    params = Params()
+    if not text.strip(WHITESPACE):
+        return params
+    if not leading:
+        text = separator + text
+    if separator == ";" and _COMPACT_PARAMS.fullmatch(text):
+        return Params.from_validated(text)
+    whole, one = _PARAM_GRAMMARS[separator]
+    if whole.fullmatch(text) is None:
+        raise ParseError("Bad parameters")
+    params._items = [
+        [name, None, False] if not equals
+        else [name, plain, False] if plain
+        else [name, _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted, True]
+        for name, equals, quoted, plain in one.findall(text)]
+    return params
