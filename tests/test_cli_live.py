@@ -75,8 +75,13 @@ class Cli:
 
 @pytest.fixture
 def container(tmp_path, processes):
-    """A container on a fresh var directory, not yet started."""
-    return processes(tmp_path, tmp_path / "var")
+    """
+    A container on a fresh var directory, not yet started, with an empty
+    deploy directory (so none of the shipped units): the test deploys its own.
+    """
+    empty = tmp_path / "deploy"
+    empty.mkdir()
+    return processes(tmp_path, tmp_path / "var", deploy_dir=empty)
 
 
 def copy_unit(name, tmp_path):

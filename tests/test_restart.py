@@ -107,11 +107,15 @@ class SleeProcess:
         its log once it is L{ready}.
     """
 
-    def __init__(self, base, var, deploy_dir=None, admin=ADMIN_ENDPOINT):
+    #: Where the shipped SIP RA listens unless told: never a fixed port.
+    SIP = ("udp:0:interface=127.0.0.1",)
+
+    def __init__(self, base, var, deploy_dir=None, admin=ADMIN_ENDPOINT, sip=SIP):
         self.base = Path(base)
         self.var = Path(var)
         self.deploy_dir = deploy_dir
         self.admin = admin
+        self.sip = sip
         self.runs = 0
         self.process = None
         self.log_path = None
@@ -130,6 +134,8 @@ class SleeProcess:
                 "slee", "--var", str(self.var), "--admin", self.admin]
         if self.deploy_dir is not None:
             argv += ["--deploy-dir", str(self.deploy_dir)]
+        for endpoint in self.sip:
+            argv += ["--sip", endpoint]
         with open(self.out_path, "wb") as out:
             self.process = subprocess.Popen(argv, cwd=self.base, env=child_env(),
                                             stdin=subprocess.DEVNULL, stdout=out,

@@ -15,7 +15,7 @@ import zodburi
 from twisted.python import usage
 
 from slee.errors import ConfigurationError, SleeError
-from slee.settings import Settings, load_settings
+from slee.settings import Settings, load_settings, shipped_units
 from slee.tap import Options
 
 
@@ -46,7 +46,9 @@ def test_defaults(cwd):
     assert settings.var == cwd / "var"
     assert settings.var.is_absolute()
     assert settings.db == f"file://{cwd}/var/slee.fs"
-    assert settings.deploy_dir is None
+    assert settings.deploy_dir == shipped_units()
+    assert (settings.deploy_dir / "sip" / "deployable.toml").is_file()
+    assert settings.ra_properties == {}
     assert settings.admin == "tcp:8787:interface=127.0.0.1"
     assert settings.log_levels == {}
     assert settings.batch_max == 256
@@ -351,7 +353,8 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("deploy_dir", "did you mean 'deploy-dir'?"),
         ("log-level", "did you mean 'log-levels'?"),
         ("batch_max", "did you mean 'batch-max'?"),
-        ("sip", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, queue-max, var"),
+        ("xcap", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, queue-max, "
+                 "sip, var"),
     ],
 )
 def test_unknown_config_key(tmp_path, cwd, key, hint):
@@ -447,3 +450,39 @@ def test_options_help_documents_every_option():
     assert "[default: tcp:8787:interface=127.0.0.1]" in text
     assert "[default: 256]" in text
     assert "[default: 100000]" in text
+
+
+# -- options resource adaptors add (--sip) --------------------------------------
+
+
+def test_sip_option_sets_the_sip_entity_endpoints(cwd):
+    options = parse("--sip", "udp:0:interface=127.0.0.1", "--sip", "tcp:5070")
+    assert options.settings.ra_properties == {
+        "sip": {"endpoints": ["udp:0:interface=127.0.0.1", "tcp:5070"]}}
+
+
+def test_sip_option_in_the_config_file(cwd):
+    config = write_config(cwd, 'sip = ["ws:8088", "udp:5062"]\n')
+    settings = load_settings({}, config)
+    assert settings.ra_properties == {"sip": {"endpoints": ["ws:8088", "udp:5062"]}}
+    # The command line wins.
+    assert load_settings({"sip": ["tcp:5071"]}, config).ra_properties == {
+        "sip": {"endpoints": ["tcp:5071"]}}
+
+
+@pytest.mark.parametrize("value", ["carrier-pigeon:5060", "udp:notaport", "udp:70000",
+                                   "tls:5061"])
+def test_sip_option_bad_value_names_the_option(cwd, value):
+    with pytest.raises(usage.UsageError) as info:
+        parse("--sip", value)
+    assert str(info.value).startswith("--sip: "), str(info.value)
+
+
+def test_sip_option_bad_value_in_the_file_names_the_file_and_key(cwd):
+    config = write_config(cwd, 'sip = ["udp:5060", 7]\n')
+    with pytest.raises(ConfigurationError, match=r"slee\.toml: sip: "):
+        load_settings({}, config)
+
+
+def test_sip_option_is_in_the_help():
+    assert "--sip=" in Options().__str__()

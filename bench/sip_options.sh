@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+#
+# OPTIONS per second over UDP: slee against the ceiling of one Python process.
+#
+# SIPp sends OPTIONS (tests/sip/scenarios/options_uac.xml: a call succeeds on a
+# 200 with an Allow header field within 2 s, SIPp retransmitting meanwhile as a
+# UDP client does) at rising rates, one step of --seconds per rate: -m (rate x
+# seconds calls) and -timeout (the step's length plus a grace period) end the
+# traffic, -recv_timeout ends each call (SIPp's -timeout alone would wait for
+# every open call to run its retransmissions out, 32 s), first to
+#
+#   (a) twistd -n slee with --sip udp:PORT and its OPTIONS service, then to
+#   (b) bench/udp_responder.py, which answers 200 without parsing: the ceiling.
+#
+# For each server it prints every step, then the highest rate with fewer than
+# 0.1% failed calls, and the ratio slee / ceiling (target: at least 50%).  The
+# rate counted is the one SIPp reached (its calls over the step's whole time):
+# below the rate asked when the server, or SIPp itself, cannot keep up, since
+# SIPp holds back new calls while too many are open.  The rates climb until two
+# steps in a row fail.
+#
+# Usage, from the repository root, with the virtualenv in .venv:
+#
+#   bench/sip_options.sh [--only-ceiling] [--seconds N] [--rates "R1 R2 ..."]
+#
+# --only-ceiling measures the responder alone.  slee runs from the working tree
+# (PYTHONPATH), not from the copy installed in .venv.  Every process the script
+# starts is killed when it ends, however it ends.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SCENARIO=$ROOT/tests/sip/scenarios/options_uac.xml
+PYTHON=$ROOT/.venv/bin/python
+TWISTD=$ROOT/.venv/bin/twistd
+RATES="2000 4000 6000 8000 10000 12000 15000 20000 25000 30000 40000 50000 60000"
+SECONDS_PER_STEP=5
+GRACE=5              # seconds SIPp may take past a step's length to start its calls
+ANSWER_WITHIN=2000   # milliseconds a call may wait for its 200 before it counts as failed
+READY_TIMEOUT=30     # seconds a server may take to answer its first OPTIONS
+ONLY_CEILING=no
+
+usage() {
+    sed -n '/^# Usage/,/^#   bench/p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --only-ceiling) ONLY_CEILING=yes ;;
+        --seconds) SECONDS_PER_STEP=${2:?}; shift ;;
+        --rates) RATES=${2:?}; shift ;;
+        *) usage ;;
+    esac
+    shift
+done
+
+command -v sipp >/dev/null || { echo "sipp is not installed" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+SERVER_PID=
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A UDP port free on 127.0.0.1 now (slee is told its port; the responder says
+# which one it took).
+free_udp_port() {
+    "$PYTHON" -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# sipp_run PORT RATE CALLS TIMEOUT: one SIPp run; its final screens on stdout.
+# -nd: a call that times out just fails (no CANCEL or BYE sent for it).
+sipp_run() {
+    (cd "$WORK" && sipp "127.0.0.1:$1" -sf "$SCENARIO" -t u1 -r "$2" -m "$3" \
+        -timeout "$4s" -recv_timeout "$ANSWER_WITHIN" -nd -nostdin </dev/null 2>&1) || true
+}
+
+# The cumulative value of a line of SIPp's statistics screen.
+cumulative() {
+    awk -F'|' -v name="$1" '$1 ~ "^ *" name " *$" { gsub(/[^0-9.]/, "", $3); print $3; exit }'
+}
+
+# wait_ready NAME PORT: until the server answers one OPTIONS, or give up.
+wait_ready() {
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    while [ $SECONDS -lt $deadline ]; do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "$1 exited before answering; its output:" >&2
+            cat "$WORK/$1.log" >&2
+            exit 1
+        fi
+        if [ "$(sipp_run "$2" 1 1 2 | cumulative 'Successful call')" = 1 ]; then
+            return
+        fi
+    done
+    echo "$1 did not answer OPTIONS within ${READY_TIMEOUT}s; its output:" >&2
+    cat "$WORK/$1.log" >&2
+    exit 1
+}
+
+start_responder() {
+    "$PYTHON" "$ROOT/bench/udp_responder.py" >"$WORK/responder.log" 2>&1 &
+    SERVER_PID=$!
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    until [ -s "$WORK/responder.log" ] || [ $SECONDS -ge $deadline ]; do
+        sleep 0.1
+    done
+    PORT=$(head -n 1 "$WORK/responder.log")
+}
+
+start_slee() {
+    PORT=$(free_udp_port)
+    # PYTHONPATH: the working tree's slee, not the copy installed in .venv.
+    PYTHONPATH=$ROOT "$TWISTD" -n --pidfile= slee --var "$WORK/var" --db memory:// \
+        --admin tcp:0:interface=127.0.0.1 --sip "udp:$PORT:interface=127.0.0.1" \
+        >"$WORK/slee.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+# measure NAME: the steps against the running server on $PORT; sets BEST to
+# the highest rate reached with < 0.1% failed calls (0 if none).
+measure() {
+    local name=$1 rate calls screen ok failed reached failing=0
+    BEST=0
+    echo "== $name (udp 127.0.0.1:$PORT)"
+    printf '   %8s %10s %10s %9s %8s\n' asked/s reached/s calls failed failed%
+    for rate in $RATES; do
+        calls=$((rate * SECONDS_PER_STEP))
+        screen=$(sipp_run "$PORT" "$rate" "$calls" $((SECONDS_PER_STEP + GRACE)))
+        ok=$(cumulative 'Successful call' <<<"$screen")
+        reached=$(cumulative 'Call Rate' <<<"$screen")
+        failed=$((calls - ${ok:-0}))
+        printf '   %8d %10.0f %10d %9d %8.3f\n' "$rate" "${reached:-0}" "$calls" "$failed" \
+            "$(awk -v f="$failed" -v c="$calls" 'BEGIN { print 100 * f / c }')"
+        if [ $((failed * 1000)) -lt "$calls" ]; then
+            failing=0
+            BEST=$(awk -v a="$BEST" -v b="${reached:-0}" 'BEGIN { print (b > a) ? b : a }')
+        else
+            failing=$((failing + 1))
+            [ $failing -lt 2 ] || break
+        fi
+    done
+    printf '   highest rate with < 0.1%% failed calls: %.0f/s\n\n' "$BEST"
+}
+
+SLEE_BEST=
+if [ $ONLY_CEILING = no ]; then
+    start_slee
+    wait_ready slee "$PORT"
+    measure slee
+    SLEE_BEST=$BEST
+    stop_server
+fi
+
+start_responder
+wait_ready responder "$PORT"
+measure "udp_responder.py (ceiling)"
+CEILING=$BEST
+stop_server
+
+echo "== OPTIONS over UDP, $(nproc) CPUs, ${SECONDS_PER_STEP}s steps"
+printf '   ceiling (udp_responder.py): %.0f/s\n' "$CEILING"
+if [ -n "$SLEE_BEST" ]; then
+    printf '   slee:                       %.0f/s\n' "$SLEE_BEST"
+    awk -v s="$SLEE_BEST" -v c="$CEILING" 'BEGIN {
+        if (c == 0) { print "   slee / ceiling: n/a (no ceiling)"; exit }
+        r = 100 * s / c
+        printf "   slee / ceiling:             %.0f%% (target >= 50%%: %s)\n", r, (r >= 50) ? "met" : "NOT met"
+    }'
+fi

@@ -1,0 +1,536 @@
+"""
+The SIP resource adaptor: the SIP stack as activities and events.
+
+Server transactions, client transactions and dialogs are activities.  An
+incoming request outside any dialog starts its server transaction's
+activity and fires the request's event there (one event type per method,
+L{resource_adaptors.sip.events}); a request within a dialog the RA knows is
+fired on the dialog's activity; a response on its client transaction's.
+
+The RA answers what no SBB answers, so that a client never meets silence:
+
+- before any service sees it: what L{validate_request} refuses (400 for a
+  malformed header, 416 for a Request-URI scheme other than sip, sips and
+  tel, ...), 481 for a request naming a dialog that does not exist, 420 for
+  a Require the stack does not support, 503 when the container is
+  overloaded;
+- after the event was processed without any SBB handling it: 501 for a
+  method the stack does not know, 489 for a SUBSCRIBE or PUBLISH whose event
+  package no service took (when some service serves the method), else 405;
+  all with Allow (and Allow-Events);
+- 500 when the handler that took it rolled back.
+
+A server transaction's activity ends once its final response is sent (the
+transaction layer absorbs retransmissions on its own) or when the
+transaction ends; a client transaction's once its final response, timeout
+or transport error was fired.
+
+Properties (all checked when the unit is deployed):
+
+- C{endpoints}: listening endpoints (C{udp:5060}, C{tcp:...}, C{tls:...},
+  C{ws:...}, C{wss:...}); C{--sip} sets them;
+- C{t1}, C{t2}, C{t4}: RFC 3261 timer values in seconds;
+- C{max-message-size}, C{max-headers}, C{max-line-length},
+  C{max-body-size}: parser limits;
+- C{max-connections}, C{idle-timeout}: stream connection limits;
+- C{supported}: the option tags answered in Supported (and accepted in
+  Require).
+"""
+
+import uuid
+
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from slee.errors import OverloadError
+from slee.resources import Property, ResourceAdaptor
+
+from resource_adaptors.sip import events
+from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_endpoint
+from resource_adaptors.sip.dialog import (
+    DIALOG_CREATING_METHODS, Dialog, DialogState, DialogTable, new_tag)
+from resource_adaptors.sip.headers import NameAddr, Params
+from resource_adaptors.sip.message import Request, make_response, validate_request
+from resource_adaptors.sip.parser import Limits, ParseError
+from resource_adaptors.sip.provider import ISipProvider
+from resource_adaptors.sip.transaction_layer import TransactionLayer
+from resource_adaptors.sip.transaction import TimerSettings, TransactionStateError
+from resource_adaptors.sip.transport import Peer, SipTransports
+from resource_adaptors.sip.uri import SipURI, parse_uri
+
+SUPPORTED_SCHEMES = frozenset(("sip", "sips", "tel"))
+#: Methods whose requests name an event package (RFC 6665, RFC 3903).
+EVENT_METHODS = frozenset(("SUBSCRIBE", "PUBLISH", "NOTIFY"))
+#: Methods a UA serving INVITE must also accept.
+INVITE_COMPANIONS = ("ACK", "CANCEL", "BYE")
+DIALOG_PREFIX = "dialog:"
+SECURE_TRANSPORTS = frozenset(("tls", "wss"))
+
+
+def _positive(value):
+    return None if value > 0 else f"must be > 0, not {value}"
+
+
+def _endpoints(value):
+    if not value:
+        return "needs at least one endpoint"
+    for item in value:
+        try:
+            check_endpoint(item)
+        except ValueError as e:
+            return str(e)
+    return None
+
+
+def _option_tags(value):
+    bad = [tag for tag in value if not isinstance(tag, str) or not tag or " " in tag]
+    return f"not an option tag: {bad[0]!r}" if bad else None
+
+
+@implementer(ISipProvider)
+class SipResourceAdaptor(ResourceAdaptor):
+    """See the module docstring.  SBBs use it through L{ISipProvider}."""
+
+    log = Logger(namespace="resource_adaptors.sip.adaptor")
+
+    properties = {
+        "endpoints": Property(list, list(DEFAULT_ENDPOINTS), _endpoints),
+        "t1": Property(float, 0.5, _positive),
+        "t2": Property(float, 4.0, _positive),
+        "t4": Property(float, 5.0, _positive),
+        "max-message-size": Property(int, Limits().max_message_size, _positive),
+        "max-headers": Property(int, Limits().max_headers, _positive),
+        "max-line-length": Property(int, Limits().max_line_length, _positive),
+        "max-body-size": Property(int, Limits().max_body_size, _positive),
+        "max-connections": Property(int, 1024, _positive),
+        "idle-timeout": Property(float, 300.0, _positive),
+        "supported": Property(list, [], _option_tags),
+    }
+    event_types = events.EVENT_TYPES
+
+    def __init__(self):
+        super().__init__()
+        self.transports = None
+        self.layer = None
+        #: server transaction id -> transaction, while it may be answered.
+        self.server_transactions = {}
+        #: the ids of the server transactions that are activities.
+        self.server_activities = set()
+        #: client transaction handle -> transaction, while it is an activity.
+        self.client_transactions = {}
+        self.client_handles = {}
+        self.dialogs = DialogTable()
+        #: dialog id -> the peer its requests go to (connection reuse).
+        self.dialog_peers = {}
+        self.event_packages = set()
+        self.accepted_types = set()
+
+    # -- life cycle ----------------------------------------------------------
+
+    def configure(self, properties):
+        super().configure(properties)
+        config = self.config
+        try:
+            self.timer_settings = TimerSettings(config["t1"], config["t2"], config["t4"])
+        except ValueError as e:
+            from slee.errors import ConfigurationError
+            raise ConfigurationError(f"properties t1, t2, t4: {e}") from None
+        self.limits = Limits(max_message_size=config["max-message-size"],
+                             max_headers=config["max-headers"],
+                             max_line_length=config["max-line-length"],
+                             max_body_size=config["max-body-size"])
+
+    async def activate(self, endpoint):
+        from twisted.internet import reactor
+        super().activate(endpoint)
+        self.transports = SipTransports(reactor, None, self.limits,
+                                        max_connections=self.config["max-connections"],
+                                        idle_timeout=self.config["idle-timeout"])
+        self.layer = TransactionLayer(reactor, self.transports, self, self.timer_settings)
+        for description in self.config["endpoints"]:
+            point = await self.transports.listen(description)
+            self.log.info("SIP listening on {transport} {host}:{port}",
+                          transport=point.transport, host=point.host, port=point.port)
+
+    async def stop(self):
+        if self.layer is not None:
+            self.layer.stop()
+        if self.transports is not None:
+            await self.transports.stop()
+        self.server_transactions.clear()
+        self.server_activities.clear()
+        self.client_transactions.clear()
+        self.client_handles.clear()
+
+    def status(self):
+        return {"listening": [f"{p.transport}:{p.host}:{p.port}"
+                              for p in self.transports.listening],
+                "transactions": len(self.server_transactions) + len(self.client_transactions),
+                "dialogs": len(self.dialogs)}
+
+    def get_activity(self, handle):
+        if handle.startswith(DIALOG_PREFIX):
+            return self.dialogs.get(handle[len(DIALOG_PREFIX):])
+        return self.server_transactions.get(handle) or self.client_transactions.get(handle)
+
+    # -- incoming requests (the transaction user) ----------------------------
+
+    def request_received(self, transaction, request):
+        try:
+            validate_request(request, uri_schemes=SUPPORTED_SCHEMES)
+        except ParseError as error:
+            self._answer(transaction, error.status, error.reason)
+            return
+        refusal = self._refusal(request)
+        if refusal is not None:
+            self._answer(transaction, *refusal)
+            return
+        dialog = None
+        if request.to.tag is not None:
+            dialog = self.dialogs.match(request) or self._dialog_from_notify(transaction)
+            if dialog is None:
+                self._answer(transaction, 481, "Call/Transaction Does Not Exist")
+                return
+            if dialog.receive_request(request) is not None:
+                self._answer(transaction, 500, "Server Internal Error",
+                             [("Retry-After", "1")])  # an out-of-order CSeq (§12.2.2)
+                return
+        self.server_transactions[transaction.id] = transaction
+        event = events.RequestEvent(request, transaction.id, transaction.peer,
+                                    None if dialog is None else dialog.id)
+        if dialog is None:
+            self.endpoint.start_activity(transaction.id)
+            self.server_activities.add(transaction.id)
+            handle = transaction.id
+        else:
+            handle = DIALOG_PREFIX + dialog.id
+        event_type = events.request_event_type(request.method)
+        try:
+            self.endpoint.fire_event(handle, event_type, event,
+                                     on_processed=self._processed(transaction, event_type))
+        except OverloadError:
+            self._answer(transaction, 503, "Service Unavailable", [("Retry-After", "5")])
+
+    def _dialog_from_notify(self, transaction):
+        """
+        The dialog a NOTIFY creates for a SUBSCRIBE we sent (it may come
+        before the SUBSCRIBE's 2xx, RFC 6665 §4.1.2.4), with its activity.
+        """
+        try:
+            dialog = self.dialogs.dialog_from_notify(transaction.request,
+                                                     transaction.peer.transport in SECURE_TRANSPORTS)
+        except ParseError:
+            return None
+        if dialog is not None:
+            self._dialog_started(dialog, transaction.peer)
+        return dialog
+
+    def _dialog_started(self, dialog, peer):
+        """A dialog the stack made (as UAC): its activity starts now."""
+        self.dialog_peers[dialog.id] = peer
+        self.endpoint.start_activity(DIALOG_PREFIX + dialog.id)
+
+    def _refusal(self, request):
+        """
+        @return: (status, reason, headers) for a request the RA refuses
+            before any service sees it, or C{None}.
+        """
+        if request.method in DIALOG_CREATING_METHODS and request.to.tag is None \
+                and not request.contact:
+            return 400, "Missing Contact header", ()
+        if request.method not in ("ACK", "CANCEL"):
+            unsupported = [tag for tag in request.require
+                           if tag not in self.config["supported"]]
+            if unsupported:
+                return 420, "Bad Extension", [("Unsupported", ", ".join(unsupported))]
+        return None
+
+    def _processed(self, transaction, event_type):
+        """
+        @return: the C{on_processed} callback of a request's event: it
+            answers what no SBB took, or what rolled back.
+        """
+        def processed(committed, handlers):
+            if self.server_transactions.get(transaction.id) is not transaction:
+                return
+            if not committed:
+                self._answer(transaction, 500, "Server Internal Error")
+            elif not handlers:
+                self._answer(transaction, *self._unserved(transaction.request, event_type))
+        return processed
+
+    def _unserved(self, request, event_type):
+        """@return: (status, reason, headers) for a request no service took."""
+        allow = [("Allow", ", ".join(self.allowed_methods()))]
+        if event_type is events.UNKNOWN_REQUEST:
+            return 501, "Not Implemented", allow
+        if request.method in EVENT_METHODS and event_type.id in self.endpoint.initial_event_types():
+            return 489, "Bad Event", [("Allow-Events", ", ".join(sorted(self.event_packages)))]
+        return 405, "Method Not Allowed", allow
+
+    def _answer(self, transaction, status, reason, headers=()):
+        """Answer a request here and now, outside any SBB."""
+        response = make_response(transaction.request, status, reason, to_tag=self._to_tag(
+            transaction.request, status))
+        for name, value in headers:
+            response.headers.add(name, value)
+        self._send_response(transaction, response)
+
+    def cancel_received(self, transaction, cancel):
+        """The layer answered the INVITE 487 already: tell its SBBs, then end it."""
+        if transaction.id in self.server_transactions:
+            event = events.RequestEvent(cancel, None, transaction.peer)
+            self._fire_quietly(transaction.id, events.REQUEST["CANCEL"], event)
+            self._server_gone(transaction)
+
+    def stray_ack(self, request, peer):
+        dialog = self.dialogs.match(request)
+        if dialog is not None:
+            event = events.RequestEvent(request, None, peer, dialog.id)
+            self._fire_quietly(DIALOG_PREFIX + dialog.id, events.REQUEST["ACK"], event)
+
+    def stray_response(self, response, peer):
+        self.log.debug("dropped a response matching no transaction: {status} {call_id}",
+                       status=response.status, call_id=response.headers.get("Call-ID"))
+
+    # -- transaction ends ----------------------------------------------------
+
+    def response_received(self, transaction, response):
+        handle = self.client_handles.get(transaction)
+        if handle is None:
+            return
+        known = len(self.dialogs)
+        dialog = self.dialogs.handle_response(transaction.request, response,
+                                              transaction.peer.transport in SECURE_TRANSPORTS)
+        if dialog is not None and len(self.dialogs) > known:
+            self._dialog_started(dialog, transaction.peer)
+        event = events.ResponseEvent(response, handle, None if dialog is None else dialog.id)
+        self._fire_quietly(handle, events.RESPONSE[response.status // 100], event)
+        if dialog is not None and dialog.state is DialogState.TERMINATED:
+            self._forget_dialog(dialog)
+        if response.status >= 200:
+            self._end_client(transaction)
+
+    def transaction_timeout(self, transaction):
+        self._client_failed(transaction, events.TRANSACTION_TIMEOUT,
+                            lambda handle: events.TransactionTimeoutEvent(
+                                handle, transaction.request))
+        self._server_gone(transaction)
+
+    def transaction_error(self, transaction, reason):
+        self._client_failed(transaction, events.TRANSPORT_ERROR,
+                            lambda handle: events.TransportErrorEvent(
+                                handle, transaction.request, str(reason)))
+        self._server_gone(transaction)
+
+    def transaction_terminated(self, transaction):
+        if transaction in self.client_handles:
+            self._end_client(transaction)
+        self._server_gone(transaction)
+
+    def _client_failed(self, transaction, event_type, make_event):
+        handle = self.client_handles.get(transaction)
+        if handle is not None:
+            self._fire_quietly(handle, event_type, make_event(handle))
+            self._end_client(transaction)
+
+    def _end_client(self, transaction):
+        handle = self.client_handles.pop(transaction, None)
+        if handle is not None:
+            del self.client_transactions[handle]
+            self.endpoint.end_activity(handle)
+
+    def _server_gone(self, transaction):
+        self.server_transactions.pop(transaction.id, None)
+        self._end_server_activity(transaction)
+
+    def _end_server_activity(self, transaction):
+        if transaction.id in self.server_activities:
+            self.server_activities.remove(transaction.id)
+            self.endpoint.end_activity(transaction.id)
+
+    def _fire_quietly(self, handle, event_type, event):
+        """Fire an event the RA has no way to refuse; log it if the queue is full."""
+        try:
+            self.endpoint.fire_event(handle, event_type, event)
+        except OverloadError:
+            self.log.warn("overloaded: dropped {event_type} on {handle}",
+                          event_type=event_type.name, handle=handle)
+
+    # -- the SBB interface (ISipProvider) ------------------------------------
+
+    def respond(self, transaction, status, reason=None, headers=(), body=b"", content_type=None,
+                dialog=None):
+        if not 100 <= int(status) <= 699:
+            raise ValueError(f"not a SIP status code: {status!r}")
+        handle = getattr(transaction, "transaction", transaction)
+        server = self.server_transactions.get(handle)
+        if server is None:
+            raise KeyError(f"no server transaction {handle!r} waiting for an answer")
+        dialog = self._dialog(dialog)
+        to_tag = dialog.local_tag if dialog is not None else self._to_tag(server.request, status)
+        response = make_response(server.request, status, reason, to_tag=to_tag)
+        for name, value in headers:
+            response.headers.add(name, value)
+        if dialog is not None and not response.contact:
+            response.headers.set("Contact", f"<{self.local_contact(server.peer)}>")
+        self._set_body(response, body, content_type)
+        self.endpoint.after_commit(lambda: self._send_response(server, response, dialog))
+        return response
+
+    def _send_response(self, transaction, response, dialog=None):
+        if dialog is not None:
+            dialog.response_sent(response)
+        try:
+            transaction.respond(response)
+        except TransactionStateError as e:
+            self.log.warn("response {status} to {id} not sent: {error}",
+                          status=response.status, id=transaction.id, error=str(e))
+            return
+        if response.status >= 200:
+            self._server_gone(transaction)
+
+    @staticmethod
+    def _to_tag(request, status):
+        """
+        The To tag of a response we make: RFC 3261 §8.2.6.2 wants one on
+        every response but 100 when the request had none.  (Retransmitted
+        answers are the transaction layer's copies: they keep the tag.)
+        """
+        if status == 100 or request.to.tag is not None:
+            return None
+        return new_tag()
+
+    def capabilities(self):
+        return {"allow": self.allowed_methods(),
+                "allow_events": sorted(self.event_packages),
+                "accept": sorted(self.accepted_types),
+                "supported": list(self.config["supported"])}
+
+    def register_capabilities(self, event_packages=(), accept=()):
+        self.event_packages.update(event_packages)
+        self.accepted_types.update(accept)
+
+    def allowed_methods(self):
+        """The methods some active service serves (as an initial event)."""
+        initial = self.endpoint.initial_event_types()
+        methods = {method for method, event_type in events.REQUEST.items()
+                   if event_type.id in initial}
+        if "INVITE" in methods:
+            methods.update(INVITE_COMPANIONS)
+        return sorted(methods)
+
+    def new_request(self, method, uri, from_uri, to_uri, headers=(), body=b"",
+                    content_type=None):
+        request = Request(method, parse_uri(str(uri)))
+        request.headers.add("Max-Forwards", "70")
+        request.headers.add("From", str(NameAddr(parse_uri(str(from_uri)),
+                                                 params=Params(tag=new_tag()))))
+        request.headers.add("To", str(NameAddr(parse_uri(str(to_uri)))))
+        request.headers.add("Call-ID", uuid.uuid4().hex)
+        request.headers.add("CSeq", f"1 {method}")
+        for name, value in headers:
+            request.headers.add(name, value)
+        self._set_body(request, body, content_type)
+        return request
+
+    def send_request(self, request, destination=None):
+        handle = uuid.uuid4().hex
+        self.endpoint.start_activity(handle)
+
+        def send():
+            peer = destination or self._destination(request)
+            if request.method == "SUBSCRIBE" and request.to.tag is None:
+                self.dialogs.subscription_sent(request)
+            transaction = self.layer.send_request(request, peer)
+            self.client_transactions[handle] = transaction
+            self.client_handles[transaction] = handle
+
+        self.endpoint.after_commit(send)
+        return self.endpoint.activity_context(handle)
+
+    def create_dialog(self, event):
+        server = self.server_transactions.get(event.transaction)
+        if server is None:
+            raise KeyError(f"no server transaction {event.transaction!r} waiting for an answer")
+        dialog = Dialog.from_uas(event.request, new_tag(),
+                                 local_contact=self.local_contact(event.peer),
+                                 over_tls=event.peer.transport in SECURE_TRANSPORTS)
+        handle = DIALOG_PREFIX + dialog.id
+        self.endpoint.start_activity(handle)
+        self.dialogs.add(dialog)
+        self.dialog_peers[dialog.id] = event.peer
+        self.endpoint.on_abort(lambda: (self.dialogs.remove(dialog.id),
+                                        self.dialog_peers.pop(dialog.id, None)))
+        return self.endpoint.activity_context(handle)
+
+    def send_in_dialog(self, dialog, method, headers=(), body=b"", content_type=None):
+        dialog = self._dialog(dialog)
+        request = dialog.create_request(method)
+        for name, value in headers:
+            request.headers.add(name, value)
+        self._set_body(request, body, content_type)
+        return self.send_request(request, self._dialog_destination(dialog, request))
+
+    def end_dialog(self, dialog):
+        dialog = self._dialog(dialog)
+
+        self.endpoint.after_commit(lambda: self._forget_dialog(dialog))
+
+    def dialog_activity(self, dialog_id):
+        if self.dialogs.get(dialog_id) is None:
+            raise KeyError(f"no dialog {dialog_id!r}")
+        return self.endpoint.activity_context(DIALOG_PREFIX + dialog_id)
+
+    def _forget_dialog(self, dialog):
+        if self.dialogs.remove(dialog.id) is not None:
+            self.dialog_peers.pop(dialog.id, None)
+            self.endpoint.end_activity(DIALOG_PREFIX + dialog.id)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _dialog(self, dialog):
+        """A dialog given as an activity context interface, a Dialog or an id."""
+        if dialog is None or isinstance(dialog, Dialog):
+            return dialog
+        activity = getattr(dialog, "activity", None)
+        if isinstance(activity, Dialog):
+            return activity
+        key = getattr(dialog, "key", None)
+        if key is not None:
+            dialog = key.split("/", 1)[1][len(DIALOG_PREFIX):]
+        found = self.dialogs.get(str(dialog))
+        if found is None:
+            raise KeyError(f"no dialog {dialog!r}")
+        return found
+
+    @staticmethod
+    def _set_body(message, body, content_type):
+        if body:
+            if content_type is None:
+                raise ValueError("a body needs a content type")
+            message.headers.set("Content-Type", content_type)
+            message.body = body if isinstance(body, bytes) else body.encode("utf-8")
+
+    def local_contact(self, peer):
+        """Our Contact URI for requests that came in on C{peer}'s transport."""
+        point = self.transports.listening_point(peer.transport)
+        uri = SipURI(scheme="sips" if peer.transport in SECURE_TRANSPORTS else "sip",
+                     host=point.host, port=point.port)
+        if peer.transport != "udp":
+            uri.params["transport"] = peer.transport
+        return uri
+
+    def _destination(self, request):
+        """RFC 3263 in its simplest form: the first Route, else the Request-URI."""
+        route = request.route
+        uri = route[0].uri if route else request.uri
+        transport = uri.transport or ("tls" if uri.scheme == "sips" else "udp")
+        port = uri.port or (5061 if transport in SECURE_TRANSPORTS else 5060)
+        return Peer(transport, uri.host.strip("[]"), port)
+
+    def _dialog_destination(self, dialog, request):
+        peer = self.dialog_peers.get(dialog.id)
+        if peer is not None and peer.connection is not None:
+            return peer
+        return self._destination(request)

@@ -1,0 +1,93 @@
+"""
+What SBBs get from the SIP RA: C{context.resource_adaptor("sip")}, the
+L{resource_adaptors.sip.adaptor.SipResourceAdaptor} itself, seen through
+L{ISipProvider}.
+
+Every method that sends something only builds it at once (so the SBB can
+look at it) and sends it when the SBB's transaction commits; a handler
+that rolls back sends nothing.  Activities an SBB may attach to (client
+transactions, dialogs) come back as activity context interfaces, usable
+in the same transaction.
+
+    class Echo(Sbb):
+        @handler(REQUEST["MESSAGE"], initial=True, select=(Select.ACTIVITY_CONTEXT,))
+        def on_message(self, event, aci):
+            sip = self.context.resource_adaptor("sip")
+            sip.respond(event.transaction, 200)
+            aci.detach(self.context.sbb_local_object)
+"""
+
+from zope.interface import Interface
+
+
+class ISipProvider(Interface):
+    """The SIP RA's SBB interface."""
+
+    def respond(transaction, status, reason=None, headers=(), body=b"", content_type=None,
+                dialog=None):
+        """
+        Answer a request statefully.
+
+        @param transaction: the server transaction: a L{RequestEvent} or its
+            C{transaction} id (what an SBB keeps to answer later).
+        @param headers: (name, value) pairs added to the response.
+        @param dialog: the dialog (activity context interface, L{Dialog} or
+            dialog id) the response belongs to: its local tag becomes the To
+            tag and our Contact is added.
+        @return: the L{Response}, sent when the transaction commits.
+        @raise KeyError: the transaction is unknown or answered already.
+        """
+
+    def capabilities():
+        """
+        @return: a dict of what the services here offer, for OPTIONS and
+            the RA's own error answers: C{allow} (methods), C{allow_events}
+            (event packages), C{accept} (body types), C{supported} (option
+            tags).
+        """
+
+    def register_capabilities(event_packages=(), accept=()):
+        """
+        Announce event packages and body types a service serves (at once,
+        not transactional: call it when the service starts).
+        """
+
+    def new_request(method, uri, from_uri, to_uri, headers=(), body=b"", content_type=None):
+        """
+        @return: a new out-of-dialog L{Request} with a fresh Call-ID, From
+            tag, CSeq 1 and Max-Forwards 70; the Via is added when it is sent.
+        """
+
+    def send_request(request, destination=None):
+        """
+        Send a request statefully.
+
+        @param destination: a L{Peer}; by default the first Route or the
+            Request-URI decides (host, port, transport parameter).
+        @return: the activity context interface of the client transaction;
+            its responses, timeout or transport error are fired on it.
+        """
+
+    def create_dialog(event):
+        """
+        Make the UAS dialog of a dialog-creating request (SUBSCRIBE, INVITE).
+
+        @return: its activity context interface; C{aci.activity} is the
+            L{Dialog}.  Answer the request with C{respond(..., dialog=aci)}.
+        """
+
+    def send_in_dialog(dialog, method, headers=(), body=b"", content_type=None):
+        """
+        Send a request within a dialog (NOTIFY, BYE, ...).
+
+        @return: the activity context interface of its client transaction.
+        """
+
+    def dialog_activity(dialog_id):
+        """
+        @return: the activity context interface of a dialog the stack made
+            (a L{ResponseEvent}'s or L{RequestEvent}'s C{dialog}).
+        """
+
+    def end_dialog(dialog):
+        """Forget a dialog and end its activity (when the transaction commits)."""

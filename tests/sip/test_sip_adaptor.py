@@ -1,0 +1,263 @@
+"""
+The SIP resource adaptor in a real container on the real reactor, with
+the shipped C{sip} and C{options} units and the C{sipprobe} test unit,
+driven by SIP peers over real UDP and TCP sockets on 127.0.0.1.
+"""
+
+import pytest
+import pytest_twisted
+from slee.container import Container
+from slee.settings import shipped_units
+
+from sipclient import StreamPeer, UdpPeer, options, reply
+from units import UNITS, memory_db
+
+ENDPOINTS = ["udp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1"]
+
+
+class Slee:
+    """A started container whose SIP RA listens on free ports."""
+
+    def __init__(self, container):
+        self.container = container
+        self.sip = container.registry.ra_entities["sip"].adaptor
+        self.ports = {p.transport: p.port for p in self.sip.transports.listening}
+        import sipprobe_unit
+        self.journal = sipprobe_unit.JOURNAL
+        self.journal.clear()
+
+
+@pytest_twisted.async_yield_fixture
+async def slee(tmp_path):
+    from twisted.internet import reactor
+    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
+        "sip": {"endpoints": ENDPOINTS, "t1": 0.02}})
+    await container.start()
+    for unit in (shipped_units() / "sip", shipped_units() / "options", UNITS / "sipprobe"):
+        described = await container.deploy(str(unit))
+        for service in described["services"]:
+            container.activate(service)
+    yield Slee(container)
+    await container.stop()
+
+
+@pytest_twisted.async_yield_fixture
+async def udp(slee):
+    from twisted.internet import reactor
+    peer = UdpPeer(reactor, slee.ports["udp"])
+    port = reactor.listenUDP(0, peer, interface="127.0.0.1")
+    yield peer
+    await port.stopListening()
+
+
+async def ask(peer, **kwargs):
+    """Send a request from C{peer}; @return: the final response."""
+    peer.send(options(peer.server[1] if hasattr(peer, "server") else 0,
+                      local_port=peer.port, **kwargs))
+    while True:
+        response = await peer.next()
+        if response.status >= 200:
+            return response
+
+
+@pytest_twisted.ensureDeferred
+async def test_options_over_udp_lists_what_the_services_offer(udp):
+    response = await ask(udp)
+    assert response.status == 200
+    assert response.to.tag
+    assert {"OPTIONS", "MESSAGE", "SUBSCRIBE"} <= set(response.allow)
+    assert "REGISTER" not in response.allow
+    assert [accept.mime for accept in response.accept] == ["text/plain"]
+    assert response.allow_events == ["test"]
+    assert "Supported" in response.headers
+    # RFC 3581: the server filled in rport and answered to the source port.
+    assert response.via[0].rport == udp.port
+
+
+@pytest_twisted.ensureDeferred
+async def test_options_over_tcp(slee):
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+    peer = StreamPeer(reactor)
+    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", slee.ports["tcp"]), peer)
+    try:
+        peer.send(options(slee.ports["tcp"], transport="TCP", local_port=peer.port))
+        response = await peer.next()
+        assert response.status == 200
+        assert "OPTIONS" in response.allow
+    finally:
+        peer.transport.loseConnection()
+        await peer.closed
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_service_answers_and_a_retransmission_is_absorbed(udp, slee):
+    request = options(udp.server[1], local_port=udp.port, method="MESSAGE", body="ok",
+                      headers="Content-Type: text/plain\r\n")
+    udp.send(request)
+    first = await udp.next()
+    udp.send(request)
+    again = await udp.next()
+    assert first.status == again.status == 200
+    assert first.to.tag == again.to.tag
+    assert slee.journal == [("message", "ok")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_handler_that_fails_is_answered_500(udp, slee):
+    response = await ask(udp, method="MESSAGE", body="fail",
+                         headers="Content-Type: text/plain\r\n")
+    assert response.status == 500
+    assert slee.container.sbb_entities() == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_service_answers_later_from_a_timer(udp, slee):
+    response = await ask(udp, method="MESSAGE", body="later",
+                         headers="Content-Type: text/plain\r\n")
+    assert response.status == 202
+    assert slee.container.sbb_entities() == []
+
+
+@pytest.mark.parametrize("method, headers, status, header, expected", [
+    ("FROB", "", 501, "Allow", "OPTIONS"),
+    ("REGISTER", "", 405, "Allow", "MESSAGE"),
+    ("SUBSCRIBE", "Event: presence\r\nExpires: 60\r\n", 489, "Allow-Events", "test"),
+    ("OPTIONS", "Require: 100rel, frobnication\r\n", 420, "Unsupported", "100rel, frobnication"),
+])
+@pytest_twisted.ensureDeferred
+async def test_what_no_service_takes_gets_a_standard_answer(udp, method, headers, status,
+                                                           header, expected):
+    response = await ask(udp, method=method, headers=headers)
+    assert response.status == status
+    assert expected in ", ".join(response.headers.get_all(header))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_request_for_an_unknown_dialog_is_answered_481(udp):
+    response = await ask(udp, method="NOTIFY", to_tag="nosuchdialog",
+                         headers="Event: test\r\nSubscription-State: active\r\n")
+    assert response.status == 481
+
+
+@pytest_twisted.ensureDeferred
+async def test_unsupported_request_uri_scheme_is_answered_416(udp):
+    response = await ask(udp, uri="http://example.com/")
+    assert response.status == 416
+
+
+@pytest_twisted.ensureDeferred
+async def test_subscribe_makes_a_dialog_with_notifies_and_ends_it(udp, slee):
+    from twisted.internet import reactor
+    call_id = "dialog-test"
+    udp.send(options(udp.server[1], local_port=udp.port, method="SUBSCRIBE", call_id=call_id,
+                     headers="Event: test\r\nExpires: 60\r\n"))
+    ok = await udp.next()
+    assert ok.status == 200
+    tag = ok.to.tag
+    assert tag and ok.contact, "a dialog-creating 200 has a To tag and a Contact"
+    notify = await udp.next()
+    assert notify.method == "NOTIFY"
+    assert notify.call_id == call_id
+    assert notify.from_.tag == tag
+    assert notify.headers.get("Subscription-State") == "active;expires=60"
+    assert notify.body == b"notify 0"
+    udp.send(reply(notify))
+    # The refresh that ends it, within the dialog.
+    udp.send(_in_dialog(udp, call_id, notify))
+    ok = await udp.next()
+    assert ok.status == 200
+    last = await udp.next()
+    assert last.method == "NOTIFY"
+    assert last.cseq.number == notify.cseq.number + 1
+    assert last.headers.get("Subscription-State").startswith("terminated")
+    udp.send(reply(last))
+    await slee.journal.wait_for(("notify answered", 200), count=2).addTimeout(5, reactor)
+    assert ("subscribe", 60) in slee.journal and ("subscribe", 0) in slee.journal
+    assert not slee.sip.dialogs
+
+
+def _in_dialog(udp, call_id, notify):
+    """A SUBSCRIBE refresh within the dialog the NOTIFY belongs to."""
+    return (f"SUBSCRIBE sip:service@127.0.0.1:{udp.server[1]} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{udp.port};branch=z9hG4bKrefresh{call_id};rport\r\n"
+            f"Max-Forwards: 70\r\n"
+            f"From: {notify.headers.get('To')}\r\n"
+            f"To: {notify.headers.get('From')}\r\n"
+            f"Call-ID: {call_id}\r\n"
+            f"CSeq: 2 SUBSCRIBE\r\n"
+            f"Event: test\r\nExpires: 0\r\n"
+            f"Content-Length: 0\r\n\r\n").encode()
+
+
+@pytest_twisted.async_yield_fixture
+async def target(slee):
+    """A second UDP peer, for the requests the services send."""
+    from twisted.internet import reactor
+    peer = UdpPeer(reactor, slee.ports["udp"])
+    port = reactor.listenUDP(0, peer, interface="127.0.0.1")
+    yield peer
+    await port.stopListening()
+
+
+def send_via_service(udp, target):
+    """Ask MessageSbb to send a MESSAGE to C{target} and relay its answer."""
+    udp.send(options(udp.server[1], local_port=udp.port, method="MESSAGE",
+                     body=f"send sip:target@127.0.0.1:{target.port}",
+                     headers="Content-Type: text/plain\r\n"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_service_sends_a_request_and_relays_the_answer(udp, target):
+    send_via_service(udp, target)
+    request = await target.next()
+    assert request.method == "MESSAGE"
+    assert request.via[0].branch.startswith("z9hG4bK")
+    target.send(reply(request, 202, "Accepted"))
+    response = await udp.next()
+    assert response.status == 202
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_request_that_is_never_answered_times_out(udp, target):
+    send_via_service(udp, target)
+    response = await udp.next()   # Timer F: 64 * T1 = 1.28 s here
+    assert response.status == 408
+    assert len(target.inbox.messages) >= 3, "the request was retransmitted (Timer E)"
+
+
+@pytest_twisted.ensureDeferred
+async def test_garbage_does_not_stop_the_server(udp):
+    for junk in (b"\x00" * 100, b"hello", b"OPTIONS sip:x SIP/2.0\r\n\r\n", b"\r\n\r\n"):
+        udp.send(junk)
+    response = await ask(udp)
+    assert response.status == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_management_shows_where_sip_listens(slee):
+    [entity] = [e for e in slee.container.ra_entities() if e["name"] == "sip"]
+    listening = entity["status"]["listening"]
+    assert f"udp:127.0.0.1:{slee.ports['udp']}" in listening
+    assert f"tcp:127.0.0.1:{slee.ports['tcp']}" in listening
+
+
+def test_bad_endpoint_property_is_refused_naming_it(tmp_path):
+    from slee.errors import DeploymentError
+    from units import ContainerHarness, started
+    harness = ContainerHarness(tmp_path)
+    harness.container.ra_properties = {"sip": {"endpoints": ["carrier-pigeon:1"]}}
+    with pytest.raises(DeploymentError, match=r"ra-entities\[0\]\.properties: property "
+                                              r"'endpoints'"):
+        started(harness.container.deploy(str(shipped_units() / "sip")))
+    harness.stop()
+
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_malformed_header_is_answered_400_naming_it(udp, slee):
+    response = await ask(udp, method="MESSAGE", body="ok",
+                         headers="Content-Type: text/plain\r\nExpires: soon\r\n")
+    assert response.status == 400
+    assert "Expires" in response.reason
+    assert slee.journal == [], "no service saw it"
