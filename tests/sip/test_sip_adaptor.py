@@ -41,13 +41,18 @@ async def slee(tmp_path):
     await container.stop()
 
 
-@pytest_twisted.async_yield_fixture
-async def udp(slee):
+async def listening_peer(slee):
+    """A UDP peer on a free port of 127.0.0.1 that talks to the container."""
     from twisted.internet import reactor
     peer = UdpPeer(reactor, slee.ports["udp"])
     port = reactor.listenUDP(0, peer, interface="127.0.0.1")
     yield peer
     await port.stopListening()
+
+
+#: The client the tests play, and a second peer for the requests services send.
+udp = pytest_twisted.async_yield_fixture(name="udp")(listening_peer)
+target = pytest_twisted.async_yield_fixture(name="target")(listening_peer)
 
 
 async def ask(peer, **kwargs):
@@ -188,16 +193,6 @@ def _in_dialog(udp, call_id, notify):
             f"CSeq: 2 SUBSCRIBE\r\n"
             f"Event: test\r\nExpires: 0\r\n"
             f"Content-Length: 0\r\n\r\n").encode()
-
-
-@pytest_twisted.async_yield_fixture
-async def target(slee):
-    """A second UDP peer, for the requests the services send."""
-    from twisted.internet import reactor
-    peer = UdpPeer(reactor, slee.ports["udp"])
-    port = reactor.listenUDP(0, peer, interface="127.0.0.1")
-    yield peer
-    await port.stopListening()
 
 
 def send_via_service(udp, target):
