@@ -6,7 +6,7 @@ string form ``name:vendor:version`` is the key everything else uses: SBB
 handler tables, event masks, the persistent records.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +19,11 @@ class EventType:
     name: str
     vendor: str
     version: str
+    #: ``name:vendor:version``, made once: every delivery looks it up.
+    id: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def id(self):
-        return f"{self.name}:{self.vendor}:{self.version}"
+    def __post_init__(self):
+        object.__setattr__(self, "id", f"{self.name}:{self.vendor}:{self.version}")
 
     def __str__(self):
         return self.id

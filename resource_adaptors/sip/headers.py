@@ -252,6 +252,10 @@ class Via(HeaderValue):
         return cls(transport, host, None if port is None else parse_int(port, "Via port", 65535),
                    parse_params(params), name + "/" + version)
 
+    def copy(self):
+        """@return: an independent copy."""
+        return Via(self.transport, self.host, self.port, self.params.copy(), self.protocol)
+
     branch = _parameter("branch", "The C{branch} parameter, or None.")
     received = _parameter("received", "The C{received} parameter (RFC 3261 §18.2.1), or None.")
 

@@ -344,9 +344,9 @@ class Message:
         return self.headers.serialize(self.start_line(), self.body)
 
 
-#: The names of the typed properties of messages.
-_TYPED_HEADERS = [name for name, value in vars(Message).items()
-                  if isinstance(value, _TypedHeader)]
+#: Header key -> the name of the typed property of messages that reads it.
+_TYPED_HEADERS = {value.key: name for name, value in vars(Message).items()
+                  if isinstance(value, _TypedHeader)}
 
 
 class Request(Message):
@@ -430,7 +430,13 @@ def make_response(request, status, reason=None, to_tag=None):
             # parameter after the value is a header parameter.
             fields = [(key, name, value + ";tag=" + to_tag, None) if key == "to"
                       else (key, name, value, raw) for key, name, value, raw in fields]
-    return Response(status, reason, Headers.received(fields))
+    response = Response(status, reason, Headers.received(fields))
+    vias = request.headers._typed.get("via")
+    if vias is not None:
+        # Its Vias are the request's: the response is routed by them without
+        # parsing them again.
+        response.headers._typed["via"] = [via.copy() for via in vias]
+    return response
 
 
 def answerable(request):
@@ -475,7 +481,13 @@ def validate_request(request, methods=None, uri_schemes=("sip", "sips"), content
         raise refuse("Unsupported URI Scheme", 416)
     if request.cseq.method != request.method:
         raise refuse("CSeq method does not match the request")
-    for name in _TYPED_HEADERS:
+    # Only the headers present can be malformed: each is parsed once, the
+    # first bad one in the message's order is the one reported.
+    present = dict.fromkeys(field[0] for field in request.headers._fields)
+    for key in present:
+        name = _TYPED_HEADERS.get(key)
+        if name is None:
+            continue
         try:
             getattr(request, name)
         except ParseError as error:

@@ -194,6 +194,12 @@ class Params(MutableMapping):
             items.append([name, value if equals else None, False])
         return params
 
+    def copy(self):
+        """@return: an independent copy, spelling and quoting kept."""
+        params = Params()
+        params._items = [item.copy() for item in self._items]
+        return params
+
     def _index(self, name):
         lowered = name.lower()
         for index, item in enumerate(self._items):

@@ -10,8 +10,9 @@ API::
 
 - C{clock} is an C{IReactorTime} (the reactor, or a C{task.Clock} in
   tests); C{transports} a L{SipTransports} (or anything with
-  C{send_request}, C{send_response}, C{via_for} and a C{receiver}
-  attribute): the layer makes itself its receiver.  C{user} provides
+  C{prepare_request}, C{prepare_response}, C{send}, C{send_response},
+  C{via_for} and a C{receiver} attribute): the layer makes itself its
+  receiver.  C{user} provides
   L{ITransactionUser}.
 - C{layer.message_received(message, peer)} and
   C{layer.transport_error(peer, reason)}: what the transports call.
@@ -57,8 +58,11 @@ each answered request 32 s (timer J), tens of thousands of them under load.
 The user is told C{transaction_terminated} as it starts to linger (the
 handle's C{state} stays what the RFC says, Completed or Confirmed), and the
 layer keeps of it only a small record with the message to send again (the
-last response, or the ACK of a non-2xx to our INVITE), not the request,
-the machine nor the handle.  A resend that fails is only logged then.
+last response, or the ACK of a non-2xx to our INVITE) as the transports
+prepared it (its bytes and route), not the request, the machine, the
+handle nor any parsed message: a few objects for the garbage collector
+to walk per record, where a parsed response would be a dozen.  A resend
+that fails is only logged then.
 
 Transport errors: a send that raises L{TransportError} fails its
 transaction once the effects at hand are carried out.  One reported later
@@ -150,7 +154,7 @@ class Transaction:
     """
 
     __slots__ = ("id", "peer", "_layer", "_user", "_machine", "_key", "_timers", "_failure",
-                 "_done")
+                 "_done", "_sent_message", "_sent")
 
     def __init__(self, layer, user, machine, peer, key):
         self.id = layer._new_id()
@@ -166,6 +170,10 @@ class Transaction:
         # hand are carried out (they were decided before it).
         self._failure = None
         self._done = False
+        # The last message sent and its Outgoing: a retransmission is sent
+        # as it was prepared.
+        self._sent_message = None
+        self._sent = None
 
     @property
     def request(self):
@@ -209,9 +217,16 @@ class Transaction:
 
     def _send(self, message):
         try:
-            self._transmit(message)
+            self._layer.transports.send(self._prepared(message))
         except TransportError as error:
             self._failure = error
+
+    def _prepared(self, message):
+        """@return: the Outgoing of C{message}, prepared once."""
+        if self._sent_message is not message:
+            self._sent = self._prepare(message)
+            self._sent_message = message
+        return self._sent
 
     def _start_timer(self, name, delay):
         running = self._timers.get(name)
@@ -238,7 +253,13 @@ class Transaction:
             return   # what went before failed: the failure ends the transaction instead
         self._abandon()
         self._forget()
-        table, record = self._lingering(effect.resend)
+        try:
+            resend = None if effect.resend is None else self._prepared(effect.resend)
+        except TransportError as error:
+            log.debug("{transaction} lingers with nothing to send again: {error}",
+                      transaction=self, error=error)
+            resend = None
+        table, record = self._lingering(resend)
         table[self._key] = record
         self._layer._linger_queue(effect.delay).add(table, self._key, record)
         self._user.transaction_terminated(self)
@@ -276,11 +297,12 @@ class ServerTransaction(Transaction):
 
     def _lingering(self, resend):
         layer = self._layer
-        return layer._servers, _Lingering(self.state, layer._send_response, resend, self.peer,
-                                          self._machine.response)
+        # Only an INVITE's To tag is asked for (CANCEL, RFC 2543 ACKs).
+        to_tag = self._machine.to_tag if self.request.method == "INVITE" else None
+        return layer._servers, _Lingering(self.state, layer._resend, resend, to_tag)
 
-    def _transmit(self, response):
-        self._layer.transports.send_response(response, self.peer)
+    def _prepare(self, response):
+        return self._layer.transports.prepare_response(response, self.peer)
 
     def _deliver(self, request):
         self._user.request_received(self, request)
@@ -310,10 +332,10 @@ class ClientTransaction(Transaction):
 
     def _lingering(self, resend):
         layer = self._layer
-        return layer._clients, _Lingering(self.state, layer._send_request, resend, self.peer, None)
+        return layer._clients, _Lingering(self.state, layer._resend, resend, None)
 
-    def _transmit(self, request):
-        self._layer.transports.send_request(request, self.peer)
+    def _prepare(self, request):
+        return self._layer.transports.prepare_request(request, self.peer)
 
     def _deliver(self, response):
         self._user.response_received(self, response)
@@ -331,30 +353,25 @@ class ClientTransaction(Transaction):
 class _Lingering:
     """
     What the layer keeps of a lingering transaction (see the module
-    docstring): its state, the message to send again (or None) and the
-    function and peer to send it with, and, for a server, its last response
-    (whose To tag CANCEL and RFC 2543 ACK matching need).
+    docstring): its state, the prepared message to send again (or None)
+    and the function to send it with, and for an INVITE server the To tag
+    of its last response (CANCEL and RFC 2543 ACK matching need it).
     """
 
     state: State
     send: object
     resend: object
-    peer: object
-    response: object
-
-    @property
-    def to_tag(self):
-        return self.response.to.tag
+    to_tag: object
 
     def _receive(self, message):
         """A retransmission: send our answer to it again, if any."""
         if self.resend is None:
             return
         try:
-            self.send(self.resend, self.peer)
+            self.send(self.resend)
         except TransportError as error:
             log.debug("could not send a {method} again to {peer}: {error}",
-                      method=message.cseq.method, peer=self.peer, error=error)
+                      method=message.cseq.method, peer=self.resend.destination, error=error)
 
 
 class _LingerQueue:
@@ -433,8 +450,7 @@ class TransactionLayer:
         self.timers = timers
         transports.receiver = self
         # What lingering records resend with.
-        self._send_response = transports.send_response
-        self._send_request = transports.send_request
+        self._resend = transports.send
         # server_key -> ServerTransaction; client_key -> ClientTransaction.
         self._servers = {}
         self._clients = {}

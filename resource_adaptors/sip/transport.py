@@ -107,6 +107,27 @@ class Peer:
         return self.transport != "udp"
 
 
+@dataclass(slots=True)
+class Outgoing:
+    """
+    A message made ready to send by L{SipTransports.prepare_request} or
+    L{SipTransports.prepare_response}: serialized and routed once, then
+    sent as many times as the transaction needs (retransmissions, answers
+    to retransmitted requests) without keeping the message itself.
+
+    @ivar data: the message's bytes.
+    @ivar destination: the L{Peer} it goes to.
+    @ivar connection: for a response, the connection its request came on,
+        used while it is open; else None.
+    @ivar server: over UDP, the socket it leaves from.
+    """
+
+    data: bytes
+    destination: Peer
+    connection: "Connection | None"
+    server: "_DatagramSocket | None"
+
+
 # -- listening descriptions --------------------------------------------------
 
 
@@ -333,40 +354,58 @@ class SipTransports:
         return Via(transport.upper(), point.host, point.port,
                    Params([("branch", branch), ("rport", None)]))
 
-    def send_request(self, request, destination):
+    def prepare_request(self, request, destination):
         """
-        Send a request to a L{Peer}.  The top Via is made ours if it is not
-        (its transport, host and port set from our listening point), so a
-        caller may put any placeholder there, or use L{via_for}.
+        Make a request ready to go to a L{Peer}: on the connection the peer
+        names (and no other), else on the open connection to its address,
+        else on a new one; over UDP from the socket our top Via names.  The
+        top Via is made ours if it is not (its transport, host and port set
+        from our listening point), so a caller may put any placeholder
+        there, or use L{via_for}.
+
+        @return: an L{Outgoing} for L{send}.
         """
         point = self._own_top_via(request, destination.transport)
-        data = bytes(request)
-        if destination.connection is not None:
-            destination.connection.send(data, destination)
+        server = None if destination.reliable else self._datagram_sockets[point]
+        return Outgoing(bytes(request), destination, None, server)
+
+    def prepare_response(self, response, peer=None):
+        """
+        Make a response ready to go where its top Via says (RFC 3261
+        §18.2.2, RFC 3581); C{peer} is where the request came from: its
+        connection is used while it is open, and a UDP response leaves from
+        the socket the request came to.
+
+        @return: an L{Outgoing} for L{send}.
+        """
+        destination = _response_destination(_top_via(response))
+        server = None
+        if not destination.reliable:
+            server = self._datagram_sockets.get(peer.local) if peer is not None else None
+            if server is None:
+                server = self._datagram_sockets[self.listening_point("udp")]
+        connection = peer.connection if peer is not None else None
+        return Outgoing(bytes(response), destination, connection, server)
+
+    def send(self, outgoing):
+        """Send an L{Outgoing} (again: it is routed once, sent as often as needed)."""
+        data, destination, connection = outgoing.data, outgoing.destination, outgoing.connection
+        if connection is not None and not connection.closed:
+            connection.send(data, destination)
+        elif destination.connection is not None:
+            destination.connection.send(data, destination)   # a request bound to it
         elif destination.reliable:
             self._connection_to(destination).send(data, destination)
         else:
-            self._send_datagram(self._datagram_sockets[point], data, destination)
+            self._send_datagram(outgoing.server, data, destination)
+
+    def send_request(self, request, destination):
+        """Send a request once (see L{prepare_request})."""
+        self.send(self.prepare_request(request, destination))
 
     def send_response(self, response, peer=None):
-        """
-        Send a response where its top Via says (RFC 3261 §18.2.2, RFC 3581);
-        C{peer} is where the request came from: its connection is used
-        while it is open, and a UDP response leaves from the socket the
-        request came to.
-        """
-        data = bytes(response)
-        if peer is not None and peer.connection is not None and not peer.connection.closed:
-            peer.connection.send(data, peer)
-            return
-        destination = _response_destination(_top_via(response))
-        if destination.reliable:
-            self._connection_to(destination).send(data, destination)
-            return
-        server = self._datagram_sockets.get(peer.local) if peer is not None else None
-        if server is None:
-            server = self._datagram_sockets[self.listening_point("udp")]
-        self._send_datagram(server, data, destination)
+        """Send a response once (see L{prepare_response})."""
+        self.send(self.prepare_response(response, peer))
 
     def find_connection(self, connection_id):
         """The open (or opening) L{Connection} with this id, or None: for
@@ -562,8 +601,9 @@ def _response_destination(via):
     maddr = via.params.get("maddr")
     if maddr:
         return Peer(transport, maddr, port)
-    if via.rport is not None and via.rport is not True:
-        port = via.rport
+    rport = via.rport
+    if rport is not None and rport is not True:
+        port = rport
     return Peer(transport, via.received or via.host, port)
 
 

@@ -35,6 +35,15 @@ class FakeTransports:
     def via_for(self, transport, branch):
         return Via(transport.upper(), "203.0.113.5", 5060, Params([("branch", branch)]))
 
+    def prepare_request(self, request, destination):
+        return request, destination
+
+    def prepare_response(self, response, peer=None):
+        return response, peer
+
+    def send(self, outgoing):
+        self._send(*outgoing)
+
     def send_request(self, request, destination):
         self._send(request, destination)
 
