@@ -9,6 +9,10 @@ request.  Whatever slee does on top of this (parsing, transactions, the
 resource adaptor, the service) is the price measured by bench/sip_options.sh,
 which compares the two.
 
+Its socket asks the kernel for the same receive buffer as slee's SIP UDP
+sockets (the SIP RA's C{udp-receive-buffer}), so that both meet the same
+kernel.
+
 Usage: python bench/udp_responder.py [--port N] [--interface ADDRESS]
 
 Prints the port it listens on (one line, the number alone) and answers until
@@ -16,10 +20,15 @@ it is killed.
 """
 
 import argparse
+import socket
 import sys
+from pathlib import Path
 
 from twisted.internet import reactor
 from twisted.internet.protocol import DatagramProtocol
+
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from resource_adaptors.sip.transport import DEFAULT_UDP_RECEIVE_BUFFER  # noqa: E402
 
 # Lower-cased line starts of the header fields a response copies from its
 # request (RFC 3261 §8.2.6.2), long and compact forms.
@@ -62,6 +71,7 @@ def main(argv=None):
     parser.add_argument("--interface", default="127.0.0.1", help="address to bind")
     options = parser.parse_args(argv)
     port = reactor.listenUDP(options.port, Responder(), interface=options.interface)
+    port.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, DEFAULT_UDP_RECEIVE_BUFFER)
     print(port.getHost().port, flush=True)
     reactor.run()
 

@@ -33,6 +33,7 @@ Properties (all checked when the unit is deployed):
 - C{max-message-size}, C{max-headers}, C{max-line-length},
   C{max-body-size}: parser limits;
 - C{max-connections}, C{idle-timeout}: stream connection limits;
+- C{udp-receive-buffer}: the kernel buffer of each UDP socket, in bytes;
 - C{supported}: the option tags answered in Supported (and accepted in
   Require).
 """
@@ -55,7 +56,7 @@ from resource_adaptors.sip.parser import Limits, ParseError
 from resource_adaptors.sip.provider import ISipProvider
 from resource_adaptors.sip.transaction_layer import TransactionLayer
 from resource_adaptors.sip.transaction import TimerSettings, TransactionStateError
-from resource_adaptors.sip.transport import Peer, SipTransports
+from resource_adaptors.sip.transport import DEFAULT_UDP_RECEIVE_BUFFER, Peer, SipTransports
 from resource_adaptors.sip.uri import SipURI, parse_uri
 
 SUPPORTED_SCHEMES = frozenset(("sip", "sips", "tel"))
@@ -104,6 +105,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         "max-body-size": Property(int, Limits().max_body_size, _positive),
         "max-connections": Property(int, 1024, _positive),
         "idle-timeout": Property(float, 300.0, _positive),
+        "udp-receive-buffer": Property(int, DEFAULT_UDP_RECEIVE_BUFFER, _positive),
         "supported": Property(list, [], _option_tags),
     }
     event_types = events.EVENT_TYPES
@@ -145,7 +147,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         super().activate(endpoint)
         self.transports = SipTransports(reactor, None, self.limits,
                                         max_connections=self.config["max-connections"],
-                                        idle_timeout=self.config["idle-timeout"])
+                                        idle_timeout=self.config["idle-timeout"],
+                                        udp_receive_buffer=self.config["udp-receive-buffer"])
         self.layer = TransactionLayer(reactor, self.transports, self, self.timer_settings)
         for description in self.config["endpoints"]:
             point = await self.transports.listen(description)

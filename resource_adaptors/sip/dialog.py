@@ -20,7 +20,6 @@ does not exist (481).
 Nothing here sends anything or keeps time: the resource adaptor does.
 """
 
-import secrets
 from enum import Enum
 
 from twisted.logger import Logger
@@ -28,6 +27,7 @@ from twisted.logger import Logger
 from resource_adaptors.sip.headers import Params
 from resource_adaptors.sip.message import Headers, Request
 from resource_adaptors.sip.parser import ParseError
+from resource_adaptors.sip.randomness import random_hex
 from resource_adaptors.sip.uri import SipURI
 
 log = Logger(namespace="resource_adaptors.sip.dialog")
@@ -53,7 +53,7 @@ def new_tag():
     @return: a new From or To tag: 64 random bits, in hex, so that tags are
         globally unique as RFC 3261 §19.3 asks and cannot be guessed.
     """
-    return secrets.token_hex(8)
+    return random_hex(8)
 
 
 def dialog_id(call_id, local_tag, remote_tag):

@@ -71,10 +71,10 @@ makes on its own: L{make_ack} (§17.1.1.3) and L{make_cancel} (§9.1).
 """
 
 import enum
-import secrets
 from dataclasses import dataclass
 
 from resource_adaptors.sip.message import Headers, Request, make_response
+from resource_adaptors.sip.randomness import random_hex
 
 #: Branches that start with it were made unique by an RFC 3261 client.
 MAGIC_COOKIE = "z9hG4bK"
@@ -87,7 +87,7 @@ TRYING_DELAY = 0.2
 def new_branch():
     """A branch for a new client transaction: the magic cookie and 96
     random bits, so that nobody can guess it and forge responses."""
-    return MAGIC_COOKIE + secrets.token_urlsafe(12)
+    return MAGIC_COOKIE + random_hex(12)
 
 
 @dataclass(frozen=True)

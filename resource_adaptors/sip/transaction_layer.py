@@ -81,13 +81,13 @@ transports nothing.
 
 import collections
 import itertools
-import secrets
 from dataclasses import dataclass
 
 from twisted.logger import Logger
 from zope.interface import Interface
 
 from resource_adaptors.sip.message import Response, make_response
+from resource_adaptors.sip.randomness import random_hex
 from resource_adaptors.sip.transaction import (
     DeliverToUser, InviteClient, InviteServer, Linger, NonInviteClient, NonInviteServer, Send,
     SendCancel, StartTimer, State, StopTimer, Terminated, TimerSettings, Timeout,
@@ -437,7 +437,7 @@ _UNHEARD = _Unheard()
 
 def _new_tag():
     """A To tag for the answers the layer makes up (400, 481, 487)."""
-    return secrets.token_hex(8)
+    return random_hex(8)
 
 
 class TransactionLayer:
@@ -461,7 +461,7 @@ class TransactionLayer:
         self._linger_queues = {}
         # Ids: a random prefix per layer, so that two layers (two RA
         # entities) never share one, and a counter.
-        self._id_prefix = secrets.token_hex(4) + "-"
+        self._id_prefix = random_hex(4) + "-"
         self._ids = itertools.count(1)
 
     def __len__(self):

@@ -62,6 +62,10 @@ WEBSOCKET_TRANSPORTS = frozenset(("ws", "wss"))
 # A CRLF answers a double-CRLF keep-alive ping (RFC 5626 §4.4.1).
 PONG = b"\r\n"
 
+# What UDP sockets ask the kernel to buffer, in bytes: a few thousand
+# requests, a fraction of a second at full load.
+DEFAULT_UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+
 # The biggest UDP payload; a datagram is read whole up to the parser's
 # limit plus one byte, so that an oversized one is seen as oversized.
 MAX_DATAGRAM = 65535
@@ -270,10 +274,15 @@ class SipTransports:
     WebSocket handshake.  C{clock} (default: the reactor) runs these
     timeouts and the log rate limits.  C{trust_root} verifies the servers
     we connect to over TLS (default: the platform's trust store).
+    C{udp_receive_buffer} is the kernel buffer (SO_RCVBUF, bytes) asked for
+    each UDP socket: requests that arrive while the process is busy (a
+    batch commit, a garbage collection) wait there instead of being
+    dropped; the kernel caps it at C{net.core.rmem_max}.
     """
 
     def __init__(self, reactor, receiver, limits=Limits(), max_connections=1024,
-                 idle_timeout=300.0, connect_timeout=10.0, clock=None, trust_root=None):
+                 idle_timeout=300.0, connect_timeout=10.0, clock=None, trust_root=None,
+                 udp_receive_buffer=DEFAULT_UDP_RECEIVE_BUFFER):
         self.reactor = reactor
         self.clock = clock or reactor
         self.receiver = receiver
@@ -282,6 +291,7 @@ class SipTransports:
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.trust_root = trust_root
+        self.udp_receive_buffer = udp_receive_buffer
         self.listening = []
         self._ports = []
         self._datagram_sockets = {}  # ListeningPoint -> its UDP protocol
@@ -306,6 +316,7 @@ class SipTransports:
                 description.port, server, interface=description.interface,
                 maxPacketSize=min(self.limits.max_message_size + 1, MAX_DATAGRAM))
             server.socket_port = port
+            port.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.udp_receive_buffer)
         else:
             server = self._stream_factory(description.transport)
             port = await serverFromString(self.reactor, description.endpoint).listen(server)

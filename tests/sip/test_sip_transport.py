@@ -161,6 +161,21 @@ async def test_udp_response_leaves_from_the_socket_the_request_came_to(network):
 
 
 @pytest_twisted.ensureDeferred
+async def test_udp_sockets_get_the_receive_buffer_asked_for(network):
+    stack = network.stack(udp_receive_buffer=300_000)
+    await stack.listen(f"udp:0:{LOCAL}")
+    (server,) = stack._datagram_sockets.values()
+    # Linux doubles what it is asked for (its bookkeeping), below rmem_max.
+    granted = server.socket_port.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    assert granted >= min(300_000, _rmem_max())
+
+
+def _rmem_max():
+    with open("/proc/sys/net/core/rmem_max") as limit:
+        return int(limit.read())
+
+
+@pytest_twisted.ensureDeferred
 async def test_udp_keepalives_are_ignored(network, warnings):
     stack, point, client = await udp_service(network)
     client.send(b"\r\n\r\n")
