@@ -98,6 +98,7 @@ class Registry:
         self.services = {}
         self.ra_entities = {}
         self.initial = {}
+        self.initial_types = frozenset()
 
     def find_service(self, name):
         """
@@ -121,3 +122,4 @@ class Registry:
                 if spec.initial:
                     initial.setdefault(type_id, []).append((service, spec))
         self.initial = initial
+        self.initial_types = frozenset(initial)

@@ -139,7 +139,9 @@ class ISleeEndpoint(Interface):
     def initial_event_types():
         """
         @return: the ids of the event types some active service takes as
-            initial (a set-like view), e.g. for a SIP 405's Allow header.
+            initial, e.g. for a SIP 405's Allow header: a frozenset, the
+            same object until a service is activated or deactivated, so
+            that what an RA derives from it can be cached by its identity.
         """
 
 

@@ -161,7 +161,7 @@ class SleeEndpoint:
         return self._engine.aci(activity_key(self._ra, handle))
 
     def initial_event_types(self):
-        return self._engine.registry.initial.keys()
+        return self._engine.registry.initial_types
 
 
 class ResourceAdaptorEntity:

@@ -126,6 +126,9 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.dialog_peers = {}
         self.event_packages = set()
         self.accepted_types = set()
+        # allowed_methods() and the initial event types it was made from.
+        self._allowed = []
+        self._allowed_for = None
 
     # -- life cycle ----------------------------------------------------------
 
@@ -415,13 +418,16 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.accepted_types.update(accept)
 
     def allowed_methods(self):
-        """The methods some active service serves (as an initial event)."""
+        """The methods some active service serves (as an initial event):
+        worked out again only when the services change."""
         initial = self.endpoint.initial_event_types()
-        methods = {method for method, event_type in events.REQUEST.items()
-                   if event_type.id in initial}
-        if "INVITE" in methods:
-            methods.update(INVITE_COMPANIONS)
-        return sorted(methods)
+        if initial is not self._allowed_for:
+            methods = {method for method, event_type in events.REQUEST.items()
+                       if event_type.id in initial}
+            if "INVITE" in methods:
+                methods.update(INVITE_COMPANIONS)
+            self._allowed_for, self._allowed = initial, sorted(methods)
+        return list(self._allowed)
 
     def new_request(self, method, uri, from_uri, to_uri, headers=(), body=b"",
                     content_type=None):
