@@ -14,15 +14,17 @@ back to the message is what rewrites the header.
 """
 
 import re
+from functools import lru_cache
 
 from resource_adaptors.sip.syntax import (
-    TOKEN, WHITESPACE, ParseError, Params, is_token, parse_int, parse_params, quote, read_quoted,
-    skip_whitespace)
-from resource_adaptors.sip.uri import parse_uri
+    COMPACT_PARAMS, TOKEN, WHITESPACE, ParseError, Params, is_token, parse_int, parse_params,
+    parse_port, quote, read_quoted, skip_whitespace)
+from resource_adaptors.sip.uri import (
+    HOST, PORT_NUMBER, USUAL_ADDR_SPEC_URI, USUAL_SIP_URI, parse_uri, usual_sip_uri)
 
 __all__ = ["Params", "ParseError", "HeaderValue", "NameAddr", "Via", "CSeq", "Event",
            "SubscriptionState", "ContentType", "Challenge", "header_key", "header_name",
-           "is_list_header"]
+           "header_key_and_name", "is_list_header"]
 
 # Canonical spellings of the headers this stack knows; any other name is
 # written as it was given.
@@ -75,6 +77,15 @@ def header_name(name):
     return _NAME_OF_KEY.get(header_key(name), name)
 
 
+@lru_cache(maxsize=1024)
+def header_key_and_name(name):
+    """
+    @return: (L{header_key}, L{header_name}) of C{name}, remembered: code
+        adds and sets the same few headers on every message.
+    """
+    return header_key(name), header_name(name)
+
+
 def is_list_header(key):
     """@return: whether the header with that key is a comma-separated list."""
     return key in _LIST_HEADERS
@@ -119,6 +130,28 @@ class HeaderValue:
         return f"{type(self).__name__}({str(self)!r})"
 
 
+# The usual From, To, Contact... values, each matched by one expression: a
+# display name (quoted without escapes and not empty, or tokens) and a
+# <URI>, or an addr-spec; then compact parameters.  What they match, the
+# general path of NameAddr.parse accepts and reads the same way with many
+# more steps.  Groups: quoted display name, token display name (two empty
+# ones in the addr-spec), the six of the URI, the parameters.
+_USUAL_NAME_ADDR = re.compile(
+    rf'(?:"([^"\\]+)"|({TOKEN}(?:[ \t]+{TOKEN})*))?[ \t]*<{USUAL_SIP_URI}>({COMPACT_PARAMS})')
+_USUAL_ADDR_SPEC = re.compile(rf"()(){USUAL_ADDR_SPEC_URI}({COMPACT_PARAMS})")
+
+
+@lru_cache(maxsize=256)
+def _usual_groups(text):
+    """
+    @return: the groups of C{text} (stripped) as a usual name-addr or
+        addr-spec, or None.  Remembered: a client sends the same To and
+        Contact in every request.
+    """
+    usual = (_USUAL_NAME_ADDR if "<" in text else _USUAL_ADDR_SPEC).fullmatch(text)
+    return None if usual is None else usual.groups()
+
+
 class NameAddr(HeaderValue):
     """
     A From, To, Contact, Route, Record-Route... value: a URI with an optional
@@ -150,6 +183,10 @@ class NameAddr(HeaderValue):
         @raise ParseError: when C{text} is not a name-addr or addr-spec.
         """
         text = text.strip(WHITESPACE)
+        usual = _usual_groups(text)
+        if usual is not None:       # the fast path; anything else below
+            quoted, tokens, *uri, params = usual
+            return cls(usual_sip_uri(*uri), quoted or tokens or None, Params.from_validated(params))
         if text == "*" and allow_star:
             return cls(None, star=True)
         if text.startswith('"'):
@@ -166,6 +203,17 @@ class NameAddr(HeaderValue):
                 raise ParseError("Bad display name")
             return cls._parse_bracketed(text, less_than, display_name or None)
         return cls._parse_addr_spec(text)
+
+    @staticmethod
+    def is_usual(text):
+        """
+        @return: whether C{text} is a value of the usual shape (see
+            L{_USUAL_NAME_ADDR}): then L{parse} accepts it, and checking
+            that costs one match instead of building the value.  A value
+            of the usual shape has no top-level comma: it is one value
+            of a list header too.
+        """
+        return _usual_groups(text) is not None
 
     @classmethod
     def _parse_bracketed(cls, text, less_than, display_name):
@@ -219,7 +267,17 @@ class NameAddr(HeaderValue):
 # the white space SLASH, COLON and LWS allow.
 _VIA = re.compile(
     rf"({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]+"
-    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?:[ \t]*:[ \t]*([0-9]{1,5}))?(.*)", re.S)
+    rf"({HOST})(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?(.*)", re.S)
+#: The usual Via: SIP/2.0, no white space but before the host, a port of at
+#: most 65535, compact parameters.  What it matches, L{_VIA} and
+#: L{parse_params} would accept and read the same way.
+_USUAL_VIA = re.compile(
+    rf"SIP/2\.0/({TOKEN})[ \t]+({HOST})(?::({PORT_NUMBER}))?({COMPACT_PARAMS})")
+
+
+#: What L{Params.get} returns for a parameter that is not there at all, where
+#: None would mean a parameter without a value.
+_ABSENT = object()
 
 
 class Via(HeaderValue):
@@ -245,11 +303,16 @@ class Via(HeaderValue):
     @classmethod
     def parse(cls, text):
         """@raise ParseError: when C{text} is not a via-parm."""
+        usual = _USUAL_VIA.fullmatch(text)
+        if usual is not None:       # the fast path; anything else below
+            transport, host, port, params = usual.groups()
+            return cls(transport, host, None if port is None else int(port),
+                       Params.from_validated(params))
         match = _VIA.match(text)
         if match is None:
             raise ParseError("Bad Via")
         name, version, transport, host, port, params = match.groups()
-        return cls(transport, host, None if port is None else parse_int(port, "Via port", 65535),
+        return cls(transport, host, None if port is None else parse_port(port, "Via port"),
                    parse_params(params), name + "/" + version)
 
     def copy(self):
@@ -266,10 +329,10 @@ class Via(HeaderValue):
         without a value (the client asks for it), the port as an int once the
         server filled it in.
         """
-        if "rport" not in self.params:
-            return None
-        value = self.params["rport"]
-        return True if value is None else parse_int(value, "rport", 65535)
+        value = self.params.get("rport", _ABSENT)
+        if value is None:
+            return True
+        return None if value is _ABSENT else parse_int(value, "rport", 65535)
 
     @rport.setter
     def rport(self, value):

@@ -17,7 +17,7 @@ host; msg.via = vias}), which rewrites the header from the value.
 
 from resource_adaptors.sip.headers import (
     CSeq, Challenge, ContentType, Event, NameAddr, SubscriptionState, Via, header_key,
-    header_name, is_list_header, parse_tokens)
+    header_key_and_name, header_name, is_list_header, parse_tokens)
 from resource_adaptors.sip.syntax import ParseError, parse_int, split_list
 from resource_adaptors.sip.uri import parse_uri
 
@@ -66,16 +66,20 @@ class Headers:
     other headers (WWW-Authenticate, Date, unknown ones) are never split.
     """
 
-    __slots__ = ("_fields", "_typed")
+    __slots__ = ("_fields", "_typed", "_by_key")
 
     def __init__(self, fields=()):
         """@param fields: (name, value) pairs, in order."""
         #: (key, name, value, raw) tuples: raw is the field's line(s) as
         #: received, or None for a field set in code.
-        self._fields = [(header_key(name), header_name(name), _checked(value), None)
+        self._fields = [(*header_key_and_name(name), _checked(value), None)
                         for name, value in fields]
         #: header key -> typed value parsed from (or assigned to) that header.
         self._typed = {}
+        #: header key -> the values of its fields, in order, keys in the
+        #: order they first appear; made when first needed (see
+        #: L{_values_by_key}), kept up to date by every change to the fields.
+        self._by_key = None
 
     @classmethod
     def received(cls, fields):
@@ -83,18 +87,19 @@ class Headers:
         headers = cls.__new__(cls)
         headers._fields = fields
         headers._typed = {}
+        headers._by_key = None
         return headers
 
     def get(self, name):
         """@return: the first value of header C{name} (as L{get_all} would give it), or None."""
         key = header_key(name)
-        for field in self._fields:
-            if field[0] == key:
-                if is_list_header(key):
-                    values = split_list(field[2])
-                    return values[0] if values else ""
-                return field[2]
-        return None
+        values = self._field_values(key)
+        if not values:
+            return None
+        if is_list_header(key):
+            values = split_list(values[0])
+            return values[0] if values else ""
+        return values[0]
 
     def get_all(self, name):
         """@return: every value of header C{name}, list headers split at top-level commas."""
@@ -102,25 +107,62 @@ class Headers:
 
     def field_values(self, name):
         """@return: the value of each field of header C{name}, unsplit."""
-        return self._field_values(header_key(name))
+        return list(self._field_values(header_key(name)))
 
     def _values(self, key):
+        """@return: the values of header C{key}, a list header's split (not to be changed)."""
         if not is_list_header(key):
             return self._field_values(key)
         values = []
-        for field in self._fields:
-            if field[0] == key:
-                values += split_list(field[2])
+        for value in self._field_values(key):
+            values += split_list(value)
         return values
 
     def _field_values(self, key):
-        return [field[2] for field in self._fields if field[0] == key]
+        """@return: the value of each field of header C{key}, in a list not to be changed."""
+        by_key = self._by_key
+        return (self._values_by_key() if by_key is None else by_key).get(key, ())
+
+    def _values_by_key(self):
+        """
+        @return: header key -> the values of its fields (see C{_by_key}).
+            Reading a message reads most of its headers: one pass files every
+            field by key, instead of one pass over the fields per header.
+        """
+        by_key = self._by_key
+        if by_key is None:
+            by_key = self._by_key = {}
+            for key, _, value, _ in self._fields:
+                values = by_key.get(key)
+                if values is None:
+                    by_key[key] = [value]
+                else:
+                    values.append(value)
+        return by_key
+
+    def _changed(self, key, values=None):
+        """
+        Forget the typed value of header C{key}, whose fields changed, and
+        file them again.  A header keeps its place among the keys: every
+        change puts its first field where the first one was, or at the end.
+
+        @param values: the values of its fields now, when the caller knows them.
+        """
+        self._typed.pop(key, None)
+        by_key = self._by_key
+        if by_key is not None:
+            if values is None:
+                values = [field[2] for field in self._fields if field[0] == key]
+            if values:
+                by_key[key] = values
+            else:
+                by_key.pop(key, None)
 
     def add(self, name, value):
         """Append a field."""
-        key = header_key(name)
-        self._fields.append((key, header_name(name), _checked(value), None))
-        self._typed.pop(key, None)
+        key, name = header_key_and_name(name)
+        self._fields.append((key, name, _checked(value), None))
+        self._changed(key)
 
     def set(self, name, value):
         """
@@ -129,33 +171,32 @@ class Headers:
 
         @param value: a str, or a list of str for several fields.
         """
-        key = header_key(name)
-        new = [(key, header_name(name), _checked(text), None)
-               for text in ([value] if isinstance(value, str) else value)]
+        key, name = header_key_and_name(name)
+        values = [value] if isinstance(value, str) else list(value)
+        new = [(key, name, _checked(text), None) for text in values]
         fields = self._fields
         for index, field in enumerate(fields):
             if field[0] == key:
-                fields[index:] = new + [field for field in fields[index:] if field[0] != key]
+                fields[index:] = new + [field for field in fields[index + 1:] if field[0] != key]
                 break
         else:
             fields += new
-        self._typed.pop(key, None)
+        self._changed(key, values)
 
     def remove(self, name):
         """Remove every field of header C{name} (there may be none)."""
         key = header_key(name)
         self._fields = [field for field in self._fields if field[0] != key]
-        self._typed.pop(key, None)
+        self._changed(key, [])
 
     def copy_from(self, other, name):
         """Append the fields of header C{name} of Headers C{other}, byte-for-byte."""
         key = header_key(name)
         self._fields += [field for field in other._fields if field[0] == key]
-        self._typed.pop(key, None)
+        self._changed(key)
 
     def __contains__(self, name):
-        key = header_key(name)
-        return any(field[0] == key for field in self._fields)
+        return header_key(name) in self._values_by_key()
 
     def __iter__(self):
         """Yield (name, value) for each field, in order, names as received or set."""
@@ -234,7 +275,7 @@ def _listed(parse_value):
 
 
 def _one_field_each(values):
-    return [str(value) for value in values]
+    return list(map(str, values))
 
 
 def _joined(values):
@@ -266,10 +307,16 @@ class _TypedHeader:
     value into the header (None removes it).
     """
 
-    def __init__(self, name, parse, format=str):
+    def __init__(self, name, parse, format=str, is_usual=None):
+        """
+        @param is_usual: None, or a test that a field value has a usual
+            shape: one that C{parse} accepts when it is the header's only
+            field.
+        """
         self.key = header_key(name)
         self.parse = parse
         self.format = format
+        self.is_usual = is_usual
 
     def __get__(self, message, owner=None):
         if message is None:
@@ -279,6 +326,21 @@ class _TypedHeader:
         if value is _NOT_PARSED:
             value = headers._typed[self.key] = self.parse(headers, self.key)
         return value
+
+    def check(self, message):
+        """
+        Raise L{ParseError} if reading the header would.  A header of one
+        field of the usual shape is known to parse without being built:
+        L{validate_request} checks every header, and most are never read.
+        """
+        headers = message.headers
+        if self.key in headers._typed:
+            return
+        if self.is_usual is not None:
+            values = headers._field_values(self.key)
+            if len(values) == 1 and self.is_usual(values[0]):
+                return
+        self.__get__(message)
 
     def __set__(self, message, value):
         headers = message.headers
@@ -301,14 +363,18 @@ class Message:
     __slots__ = ("headers", "body")
 
     via = _TypedHeader("Via", _listed(Via.parse), _one_field_each)
-    from_ = _TypedHeader("From", _single(NameAddr.parse))
+    from_ = _TypedHeader("From", _single(NameAddr.parse), is_usual=NameAddr.is_usual)
+    # Every layer reads the To (transaction and dialog matching,
+    # make_response): checking it builds it, no is_usual.
     to = _TypedHeader("To", _single(NameAddr.parse))
     call_id = _TypedHeader("Call-ID", _single(_word))
     cseq = _TypedHeader("CSeq", _single(CSeq.parse))
     max_forwards = _TypedHeader("Max-Forwards", _single(_integer(255)))
-    contact = _TypedHeader("Contact", _listed(_parse_contact), _one_field_each)
-    route = _TypedHeader("Route", _listed(NameAddr.parse), _one_field_each)
-    record_route = _TypedHeader("Record-Route", _listed(NameAddr.parse), _one_field_each)
+    contact = _TypedHeader("Contact", _listed(_parse_contact), _one_field_each,
+                           NameAddr.is_usual)
+    route = _TypedHeader("Route", _listed(NameAddr.parse), _one_field_each, NameAddr.is_usual)
+    record_route = _TypedHeader("Record-Route", _listed(NameAddr.parse), _one_field_each,
+                                NameAddr.is_usual)
     expires = _TypedHeader("Expires", _single(_integer(_DELTA_SECONDS)))
     min_expires = _TypedHeader("Min-Expires", _single(_integer(_DELTA_SECONDS)))
     event = _TypedHeader("Event", _single(Event.parse))
@@ -344,8 +410,8 @@ class Message:
         return self.headers.serialize(self.start_line(), self.body)
 
 
-#: Header key -> the name of the typed property of messages that reads it.
-_TYPED_HEADERS = {value.key: name for name, value in vars(Message).items()
+#: Header key -> the typed property of messages that reads it.
+_TYPED_HEADERS = {value.key: value for value in vars(Message).values()
                   if isinstance(value, _TypedHeader)}
 
 
@@ -428,14 +494,15 @@ def make_response(request, status, reason=None, to_tag=None):
         if to is not None and to.tag is None:
             # In the addr-spec form as well as the name-addr form, a
             # parameter after the value is a header parameter.
-            fields = [(key, name, value + ";tag=" + to_tag, None) if key == "to"
-                      else (key, name, value, raw) for key, name, value, raw in fields]
+            for index, (key, name, value, _) in enumerate(fields):
+                if key == "to":
+                    fields[index] = (key, name, value + ";tag=" + to_tag, None)
     response = Response(status, reason, Headers.received(fields))
     vias = request.headers._typed.get("via")
     if vias is not None:
         # Its Vias are the request's: the response is routed by them without
         # parsing them again.
-        response.headers._typed["via"] = [via.copy() for via in vias]
+        response.headers._typed["via"] = list(map(Via.copy, vias))
     return response
 
 
@@ -481,15 +548,14 @@ def validate_request(request, methods=None, uri_schemes=("sip", "sips"), content
         raise refuse("Unsupported URI Scheme", 416)
     if request.cseq.method != request.method:
         raise refuse("CSeq method does not match the request")
-    # Only the headers present can be malformed: each is parsed once, the
+    # Only the headers present can be malformed: each is checked once, the
     # first bad one in the message's order is the one reported.
-    present = dict.fromkeys(field[0] for field in request.headers._fields)
-    for key in present:
-        name = _TYPED_HEADERS.get(key)
-        if name is None:
+    for key in request.headers._values_by_key():
+        header = _TYPED_HEADERS.get(key)
+        if header is None:
             continue
         try:
-            getattr(request, name)
+            header.check(request)
         except ParseError as error:
             raise refuse(error.reason) from error
     if content_types is not None and request.body:

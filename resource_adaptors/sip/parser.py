@@ -8,7 +8,7 @@ presence of the headers every message needs (Via, From, To, Call-ID, CSeq)
 and the two that every layer reads at once: Via (the transport stamps
 received/rport on it, the transaction layer matches on its branch) and CSeq.
 Every other header is parsed when first read; L{message.validate_request}
-reads them all for the transaction user.
+checks them all for the transaction user.
 
 Every limit of L{Limits} is checked before the work it guards: the size
 of a message before looking into it, the number and length of lines before
@@ -106,10 +106,10 @@ def _parse(data, start, head_end, limits):
     else:
         message, start_line_error = _request(start_line, headers)
     try:
-        message.body = _body(data, head_end + 4, fields, limits)
+        message.body = _body(data, head_end + 4, headers, limits)
         if start_line_error is not None:
             raise start_line_error
-        _check_headers(message, fields)
+        _check_headers(message)
     except ParseError as error:
         if isinstance(message, Request) and answerable(message):
             error.request = message
@@ -222,9 +222,9 @@ def _response(line, headers):
     return Response(int(code), parts[2] if len(parts) == 3 else "", headers)
 
 
-def _body(data, body_start, fields, limits):
+def _body(data, body_start, headers, limits):
     """@return: the body of a message whose body starts at C{body_start}."""
-    lengths = [field[2] for field in fields if field[0] == "content-length"]
+    lengths = headers._field_values("content-length")
     available = len(data) - body_start
     if not lengths:
         if available > limits.max_body_size:
@@ -244,7 +244,7 @@ def _content_length(values):
     @raise ParseError: when they are not all the same number.
     """
     text = values[0]
-    if not (text.isascii() and text.isdigit()) or any(value != text for value in values):
+    if not (text.isascii() and text.isdigit()) or values.count(text) != len(values):
         raise ParseError("Bad Content-Length")
     # Over 18 digits cannot be a length we accept: do not convert it.
     return int(text) if len(text) <= 18 else 1 << 62
@@ -256,12 +256,12 @@ def _content_length(values):
 _REQUIRED = frozenset(("via", "from", "to", "call-id", "cseq"))
 
 
-def _check_headers(message, fields):
+def _check_headers(message):
     """
     Raise ParseError unless the headers every message needs are there, and
     its Via and CSeq readable.
     """
-    missing = _REQUIRED.difference([field[0] for field in fields])
+    missing = _REQUIRED.difference(message.headers._values_by_key())
     if missing:
         raise ParseError("Missing " + header_name(min(missing)))
     message.via     # noqa: B018 -- read to check them

@@ -77,6 +77,19 @@ def parse_int(text, name, limit):
     return value
 
 
+def parse_port(digits, name="port"):
+    """
+    @param digits: 1 to 5 ASCII digits, as a regular expression matched
+        them: what L{parse_int} would check is known already.
+    @return: C{digits} as a port number.
+    @raise ParseError: naming C{name} when over 65535, as L{parse_int}.
+    """
+    port = int(digits)
+    if port > 65535:
+        raise ParseError(f"Bad {name}")
+    return port
+
+
 def quote(text):
     """@return: C{text} as a quoted-string, with C{"} and C{\\} escaped."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -170,11 +183,14 @@ class Params(MutableMapping):
     string is kept without its quotes and quoted again when serialized.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     def __init__(self, items=(), **named):
         #: [name, value, quoted] triples, in order.
         self._items = []
+        #: the names of C{_items} in lower case, in the same order: a lookup
+        #: lowers the name it is given once and lets C{list.index} search.
+        self._keys = []
         if items or named:
             for name, value in (items.items() if hasattr(items, "items") else items):
                 self[name] = value
@@ -185,27 +201,32 @@ class Params(MutableMapping):
     def from_validated(cls, text):
         """
         The parameters of C{text} (C{;name=value;flag}, no white space, no
-        quoted string), which the caller has checked against its grammar.
+        quoted string, or nothing), which the caller has checked against its
+        grammar, e.g. with L{COMPACT_PARAMS}.
         """
         params = cls()
+        if not text:
+            return params
         items = params._items
+        keys = params._keys
         for piece in text[1:].split(";"):
             name, equals, value = piece.partition("=")
             items.append([name, value if equals else None, False])
+            keys.append(name.lower())
         return params
 
     def copy(self):
         """@return: an independent copy, spelling and quoting kept."""
         params = Params()
-        params._items = [item.copy() for item in self._items]
+        params._items = list(map(list.copy, self._items))
+        params._keys = self._keys.copy()
         return params
 
     def _index(self, name):
+        """@return: the index of the first parameter named C{name} in any case, or -1."""
         lowered = name.lower()
-        for index, item in enumerate(self._items):
-            if item[0] == name or item[0].lower() == lowered:
-                return index
-        return -1
+        keys = self._keys
+        return keys.index(lowered) if lowered in keys else -1
 
     def __getitem__(self, name):
         index = self._index(name)
@@ -215,9 +236,10 @@ class Params(MutableMapping):
 
     def get(self, name, default=None):
         # Mapping.get goes through __getitem__ and KeyError: this is the
-        # hot path of .tag and .branch.
-        index = self._index(name)
-        return default if index < 0 else self._items[index][1]
+        # hot path of .tag, .branch, .rport..., hence _index inlined.
+        lowered = name.lower()
+        keys = self._keys
+        return self._items[keys.index(lowered)][1] if lowered in keys else default
 
     def __setitem__(self, name, value):
         """Replace the value in place (keeping spelling and quoting), or append."""
@@ -228,6 +250,7 @@ class Params(MutableMapping):
             item[2] = item[2] or _needs_quotes(value)
         else:
             self._items.append([name, value, _needs_quotes(value)])
+            self._keys.append(name.lower())
 
     def set(self, name, value, quoted):
         """Set C{name}, choosing whether its value is serialized as a quoted string."""
@@ -244,6 +267,7 @@ class Params(MutableMapping):
         if index < 0:
             raise KeyError(name)
         del self._items[index]
+        del self._keys[index]
 
     def __iter__(self):
         return (item[0] for item in self._items)
@@ -279,7 +303,9 @@ class Params(MutableMapping):
 
 
 def _needs_quotes(value):
-    return value is not None and _PLAIN_VALUE.fullmatch(value) is None
+    # Letters and digits never need quotes: that spares the expression
+    # most values set in code (ports, tags, branches are often alphanumeric).
+    return value is not None and not value.isalnum() and _PLAIN_VALUE.fullmatch(value) is None
 
 
 def _param_grammar(separator):
@@ -297,8 +323,11 @@ def _param_grammar(separator):
 
 
 _PARAM_GRAMMARS = {";": _param_grammar(";"), ",": _param_grammar(",")}
-#: The usual parameters: no white space, no quoted string.
-_COMPACT_PARAMS = re.compile(rf"(?:;{TOKEN}(?:={_PLAIN})?)*")
+#: The usual parameters, as a regular expression: no white space, no quoted
+#: string.  What it matches, L{Params.from_validated} reads; the fast paths
+#: of the header parsers embed it to match a whole value in one go.
+COMPACT_PARAMS = rf"(?:;{TOKEN}(?:={_PLAIN})?)*"
+_COMPACT_PARAMS = re.compile(COMPACT_PARAMS)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 
 
@@ -329,4 +358,5 @@ def parse_params(text, separator=";", leading=True):
         else [name, plain, False] if plain
         else [name, _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted, True]
         for name, equals, quoted, plain in one.findall(text)]
+    params._keys = [item[0].lower() for item in params._items]
     return params

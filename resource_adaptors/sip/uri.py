@@ -9,29 +9,65 @@ matching a Request-URI or a registered contact needs.
 """
 
 import re
+from functools import lru_cache
 from ipaddress import ip_address
 from urllib.parse import unquote
 
-from resource_adaptors.sip.syntax import ParseError, Params, parse_int
+from resource_adaptors.sip.syntax import ParseError, Params, parse_port
 
 # The character classes of RFC 3261 §25.1.  Each component's class excludes
 # the character that ends it, so the expressions below cannot backtrack.
 _UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
 _ESCAPED = r"%[0-9A-Fa-f]{2}"
-_USER = rf"(?:[{_UNRESERVED}&=+$,;?/]|{_ESCAPED})+"
-_PASSWORD = rf"(?:[{_UNRESERVED}&=+$,]|{_ESCAPED})*"
-_HOST = r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+"
-_PARAM_CHARS = rf"(?:[{_UNRESERVED}\[\]/:&+$]|{_ESCAPED})+"
-_HEADER_CHARS = rf"(?:[{_UNRESERVED}\[\]/?:+$]|{_ESCAPED})"
-_HEADER = rf"{_HEADER_CHARS}+={_HEADER_CHARS}*"
+
+
+def _escapable(chars, at_least_one=True):
+    """
+    @return: an expression for a run of C{chars} (a character class without
+        C{%}) and %-escapes, i.e. C{(?:[chars]|%XX)+} (or C{*}), written so
+        that the runs of plain characters are matched by one fast repeat
+        instead of one alternation per character.
+    """
+    run = rf"[{chars}]*(?:{_ESCAPED}[{chars}]*)*"
+    return rf"(?:[{chars}]|{_ESCAPED}){run}" if at_least_one else run
+
+
+_USER = _escapable(rf"{_UNRESERVED}&=+$,;?/")
+_PASSWORD = _escapable(rf"{_UNRESERVED}&=+$,", at_least_one=False)
+#: A host: an IPv6 reference, or a name or IPv4 address (checked no further).
+HOST = r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+"
+_PARAM_CHARS = _escapable(rf"{_UNRESERVED}\[\]/:&+$")
+_HEADER_CHARS = rf"{_UNRESERVED}\[\]/?:+$"
+_HEADER = rf"{_escapable(_HEADER_CHARS)}={_escapable(_HEADER_CHARS, at_least_one=False)}"
 _HOSTPORT_PARAMS_HEADERS = (
-    rf"({_HOST})(?::([0-9]{{1,5}}))?"
+    rf"({HOST})(?::([0-9]{{1,5}}))?"
     rf"((?:;{_PARAM_CHARS}(?:={_PARAM_CHARS})?)*)"
     rf"(?:\?({_HEADER}(?:&{_HEADER})*))?")
 # Whether there is a userinfo is decided by looking for "@" first: trying
 # both shapes in one expression would backtrack over long inputs.
 _WITH_USERINFO = re.compile(rf"({_USER})(?::({_PASSWORD}))?@" + _HOSTPORT_PARAMS_HEADERS)
 _WITHOUT_USERINFO = re.compile(_HOSTPORT_PARAMS_HEADERS)
+
+#: A port number (0 to 65535 in at most 5 digits), as an expression: a fast
+#: path that matches it has no port to refuse.
+PORT_NUMBER = r"6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5]?[0-9]{1,4}"
+
+# The usual SIP URIs, for the fast paths that match a whole value with one
+# expression.  Each matches only what parse_uri accepts and reads the same
+# way: a lower-case scheme, a port of at most 65535, no headers; its groups
+# are scheme, user, password, host, port, params (see usual_sip_uri).  An
+# optional userinfo costs no backtracking here: neither its user nor its
+# password class holds the ":" or "@" that ends it.
+#: Alone, or between <> in a header.
+USUAL_SIP_URI = (rf"(sips?):(?:({_USER})(?::({_PASSWORD}))?@)?({HOST})(?::({PORT_NUMBER}))?"
+                 rf"((?:;{_PARAM_CHARS}(?:={_PARAM_CHARS})?)*)")
+#: In an addr-spec (no <>), where a ";" starts the header's parameters: no
+#: URI parameters (an empty group stands for them), and no ";", "?" or ","
+#: (which would split a list header) in the userinfo.
+USUAL_ADDR_SPEC_URI = (rf"(sips?):(?:({_escapable(rf'{_UNRESERVED}&=+$/')})"
+                       rf"(?::({_escapable(rf'{_UNRESERVED}&=+$', at_least_one=False)}))?@)?"
+                       rf"({HOST})(?::({PORT_NUMBER}))?()")
+_USUAL_SIP_URI = re.compile(USUAL_SIP_URI)
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 # An opaque URI may hold almost anything, but not what would end it in a
@@ -49,6 +85,9 @@ def parse_uri(text):
         other scheme.
     @raise ParseError: when C{text} is not a URI.
     """
+    usual = _usual_groups(text)
+    if usual is not None:       # the fast path; anything else below
+        return usual_sip_uri(*usual)
     if text.startswith("sip:"):
         return _parse_sip_uri("sip", text[4:])
     colon = text.find(":")
@@ -63,6 +102,16 @@ def parse_uri(text):
     return AbsoluteURI(text)
 
 
+@lru_cache(maxsize=256)
+def _usual_groups(text):
+    """
+    @return: the groups of C{text} as a L{USUAL_SIP_URI}, or None.
+        Remembered: a client sends the same Request-URI again and again.
+    """
+    usual = _USUAL_SIP_URI.fullmatch(text)
+    return None if usual is None else usual.groups()
+
+
 def _parse_sip_uri(scheme, rest):
     if "@" in rest:
         match = _WITH_USERINFO.fullmatch(rest)
@@ -75,11 +124,18 @@ def _parse_sip_uri(scheme, rest):
             raise ParseError("Bad SIP URI")
         user = password = None
         host, port, params, headers = match.groups()
-    if port is not None:
-        port = parse_int(port, "port", 65535)
-    return SipURI(scheme, user, password, host, port,
-                  Params.from_validated(params) if params else Params(),
+    return SipURI(scheme, user, password, host, None if port is None else parse_port(port),
+                  Params.from_validated(params),
                   [tuple(header.split("=", 1)) for header in headers.split("&")] if headers else [])
+
+
+def usual_sip_uri(scheme, user, password, host, port, params):
+    """
+    @return: the L{SipURI} of the groups of L{USUAL_SIP_URI} or
+        L{USUAL_ADDR_SPEC_URI}: what L{parse_uri} gives for the text they matched.
+    """
+    return SipURI(scheme, user, password, host, None if port is None else int(port),
+                  Params.from_validated(params), [])
 
 
 def _unescape(text):
