@@ -60,9 +60,13 @@ handle's C{state} stays what the RFC says, Completed or Confirmed), and the
 layer keeps of it only a small record with the message to send again (the
 last response, or the ACK of a non-2xx to our INVITE) as the transports
 prepared it (its bytes and route), not the request, the machine, the
-handle nor any parsed message: a few objects for the garbage collector
-to walk per record, where a parsed response would be a dozen.  A resend
-that fails is only logged then.
+handle nor any parsed message.  A record is a plain tuple of numbers,
+strings and that prepared message, which over UDP is one too: Python's
+garbage collector untracks such tuples, so the 32 s of answered requests
+a loaded UDP server keeps (a quarter of a million at 8,000 a second) cost
+it no work, where objects of ours would be walked by every collection and
+stall the server for tenths of a second.  A resend that fails is only
+logged then.
 
 Transport errors: a send that raises L{TransportError} fails its
 transaction once the effects at hand are carried out.  One reported later
@@ -81,7 +85,6 @@ transports nothing.
 
 import collections
 import itertools
-from dataclasses import dataclass
 
 from twisted.logger import Logger
 from zope.interface import Interface
@@ -170,8 +173,8 @@ class Transaction:
         # hand are carried out (they were decided before it).
         self._failure = None
         self._done = False
-        # The last message sent and its Outgoing: a retransmission is sent
-        # as it was prepared.
+        # The last message sent, and as the transports prepared it: a
+        # retransmission is sent as it was prepared.
         self._sent_message = None
         self._sent = None
 
@@ -222,7 +225,7 @@ class Transaction:
             self._failure = error
 
     def _prepared(self, message):
-        """@return: the Outgoing of C{message}, prepared once."""
+        """@return: C{message} as the transports prepared it, once."""
         if self._sent_message is not message:
             self._sent = self._prepare(message)
             self._sent_message = message
@@ -259,9 +262,11 @@ class Transaction:
             log.debug("{transaction} lingers with nothing to send again: {error}",
                       transaction=self, error=error)
             resend = None
-        table, record = self._lingering(resend)
-        table[self._key] = record
-        self._layer._linger_queue(effect.delay).add(table, self._key, record)
+        deadline = self._layer.clock.seconds() + effect.delay
+        table = self._table()
+        table[self._key] = (deadline, self.state is State.ACCEPTED, self._lingering_to_tag(),
+                            resend)
+        self._layer._linger_queue(effect.delay, table).add(deadline, self._key)
         self._user.transaction_terminated(self)
 
     def _abandon(self):
@@ -295,11 +300,12 @@ class ServerTransaction(Transaction):
     def _receive(self, request):
         self._execute(self._machine.receive_request(request))
 
-    def _lingering(self, resend):
-        layer = self._layer
+    def _table(self):
+        return self._layer._servers
+
+    def _lingering_to_tag(self):
         # Only an INVITE's To tag is asked for (CANCEL, RFC 2543 ACKs).
-        to_tag = self._machine.to_tag if self.request.method == "INVITE" else None
-        return layer._servers, _Lingering(self.state, layer._resend, resend, to_tag)
+        return self._machine.to_tag if self.request.method == "INVITE" else None
 
     def _prepare(self, response):
         return self._layer.transports.prepare_response(response, self.peer)
@@ -308,7 +314,7 @@ class ServerTransaction(Transaction):
         self._user.request_received(self, request)
 
     def _forget(self):
-        del self._layer._servers[self._key]
+        del self._table()[self._key]
 
 
 class ClientTransaction(Transaction):
@@ -330,9 +336,11 @@ class ClientTransaction(Transaction):
     def _receive(self, response):
         self._execute(self._machine.receive_response(response))
 
-    def _lingering(self, resend):
-        layer = self._layer
-        return layer._clients, _Lingering(self.state, layer._resend, resend, None)
+    def _table(self):
+        return self._layer._clients
+
+    def _lingering_to_tag(self):
+        return None
 
     def _prepare(self, request):
         return self._layer.transports.prepare_request(request, self.peer)
@@ -349,47 +357,51 @@ class ClientTransaction(Transaction):
             del layer._by_destination[self.peer]
 
 
-@dataclass(slots=True)
-class _Lingering:
-    """
-    What the layer keeps of a lingering transaction (see the module
-    docstring): its state, the prepared message to send again (or None)
-    and the function to send it with, and for an INVITE server the To tag
-    of its last response (CANCEL and RFC 2543 ACK matching need it).
-    """
+# A lingering record (see the module docstring) is the exact tuple
+#
+#     (deadline, accepted, to_tag, resend)
+#
+# deadline: when it ends (clock seconds); accepted: whether it is an INVITE
+# server in the Accepted state (RFC 6026), which leaves the ACKs of its 2xx
+# to the user; to_tag: an INVITE server's last To tag (CANCEL and RFC 2543
+# ACK matching need it), else None; resend: the prepared message each
+# retransmission gets again, or None.  The tables hold records and live
+# Transactions side by side: the helpers below tell them apart.
+_DEADLINE, _ACCEPTED, _TO_TAG, _RESEND = range(4)
 
-    state: State
-    send: object
-    resend: object
-    to_tag: object
 
-    def _receive(self, message):
-        """A retransmission: send our answer to it again, if any."""
-        if self.resend is None:
-            return
-        try:
-            self.send(self.resend)
-        except TransportError as error:
-            log.debug("could not send a {method} again to {peer}: {error}",
-                      method=message.cseq.method, peer=self.resend.destination, error=error)
+def _is_record(entry):
+    return type(entry) is tuple
+
+
+def _to_tag(entry):
+    """The To tag of an INVITE server, live or lingering."""
+    return entry[_TO_TAG] if _is_record(entry) else entry.to_tag
+
+
+def _leaves_acks_to_the_user(entry):
+    """Whether an INVITE server passes the ACKs it matches on (RFC 6026 §7.1)."""
+    return entry[_ACCEPTED] if _is_record(entry) else entry.state is State.ACCEPTED
 
 
 class _LingerQueue:
     """
-    The lingering records that last the same time: they end in the order
-    they started, so a FIFO with one C{callLater} for its head replaces a
-    timer each.
+    The lingering records of one table that last the same time: they end in
+    the order they started, so a FIFO with one C{callLater} for its head
+    replaces a timer each.  Its entries are (deadline, key) tuples, which
+    the garbage collector untracks too.
     """
 
-    def __init__(self, clock, delay):
+    def __init__(self, clock, delay, table):
         self._clock = clock
         self._delay = delay
-        # (deadline, table, key, record), oldest first.
+        self._table = table
+        # (deadline, key), oldest first.
         self._entries = collections.deque()
         self._call = None
 
-    def add(self, table, key, record):
-        self._entries.append((self._clock.seconds() + self._delay, table, key, record))
+    def add(self, deadline, key):
+        self._entries.append((deadline, key))
         if self._call is None:
             self._call = self._clock.callLater(self._delay, self._expire)
 
@@ -401,10 +413,12 @@ class _LingerQueue:
 
     def _expire(self):
         now = self._clock.seconds()
-        entries = self._entries
+        entries, table = self._entries, self._table
         while entries and entries[0][0] <= now:
-            _, table, key, record = entries.popleft()
-            if table.get(key) is record:
+            deadline, key = entries.popleft()
+            entry = table.get(key)
+            # Not a live transaction, nor a later record, that took the key since.
+            if _is_record(entry) and entry[_DEADLINE] == deadline:
                 del table[key]
         self._call = self._clock.callLater(entries[0][0] - now, self._expire) \
             if entries else None
@@ -449,15 +463,14 @@ class TransactionLayer:
         self.user = user
         self.timers = timers
         transports.receiver = self
-        # What lingering records resend with.
-        self._resend = transports.send
-        # server_key -> ServerTransaction; client_key -> ClientTransaction.
+        # server_key -> ServerTransaction or lingering record; client_key ->
+        # ClientTransaction or lingering record.
         self._servers = {}
         self._clients = {}
         # Peer -> the client transactions sending there, for the transport
         # errors reported after the send.
         self._by_destination = {}
-        # Lingering duration -> its _LingerQueue.
+        # (lingering duration, table is _servers) -> its _LingerQueue.
         self._linger_queues = {}
         # Ids: a random prefix per layer, so that two layers (two RA
         # entities) never share one, and a counter.
@@ -470,11 +483,27 @@ class TransactionLayer:
     def _new_id(self):
         return f"{self._id_prefix}{next(self._ids)}"
 
-    def _linger_queue(self, delay):
-        queue = self._linger_queues.get(delay)
+    def _linger_queue(self, delay, table):
+        which = (delay, table is self._servers)
+        queue = self._linger_queues.get(which)
         if queue is None:
-            queue = self._linger_queues[delay] = _LingerQueue(self.clock, delay)
+            queue = self._linger_queues[which] = _LingerQueue(self.clock, delay, table)
         return queue
+
+    def _receive(self, entry, message):
+        """A message for a live transaction, or a retransmission for a
+        lingering one: its answer, if any, is sent again."""
+        if not _is_record(entry):
+            entry._receive(message)
+            return
+        resend = entry[_RESEND]
+        if resend is None:
+            return
+        try:
+            self.transports.send(resend)
+        except TransportError as error:
+            log.debug("could not answer a retransmitted {method} again: {error}",
+                      method=message.cseq.method, error=error)
 
     # -- from the transports -------------------------------------------------
 
@@ -498,11 +527,11 @@ class TransactionLayer:
             transaction._fail(reason)
 
     def _response_received(self, response, peer):
-        transaction = self._clients.get(client_key(response))
-        if transaction is None:
+        entry = self._clients.get(client_key(response))
+        if entry is None:
             self.user.stray_response(response, peer)
         else:
-            transaction._receive(response)
+            self._receive(entry, response)
 
     def _ack_received(self, ack, peer):
         """
@@ -514,22 +543,23 @@ class TransactionLayer:
             log.warn("dropped an ACK with CSeq method {method} from {peer}",
                      method=ack.cseq.method, peer=peer)
             return
-        transaction = self._acked(ack)
-        if transaction is None or transaction.state is State.ACCEPTED:
+        entry = self._acked(ack)
+        if entry is None or _leaves_acks_to_the_user(entry):
             self.user.stray_ack(ack, peer)
         else:
-            transaction._receive(ack)
+            self._receive(entry, ack)
 
     def _acked(self, ack):
-        """The INVITE server transaction an ACK matches (§17.2.3), or None."""
-        transaction = self._servers.get(server_key(ack, "INVITE"))
-        if transaction is None and not is_rfc3261_branch(ack.via[0].branch):
+        """The INVITE server transaction (or lingering record) an ACK
+        matches (§17.2.3), or None."""
+        entry = self._servers.get(server_key(ack, "INVITE"))
+        if entry is None and not is_rfc3261_branch(ack.via[0].branch):
             # RFC 2543: the INVITE had no To tag; its response gave the one
             # the ACK carries.
-            transaction = self._servers.get(rfc2543_key(ack, "INVITE", None))
-            if transaction is not None and transaction.to_tag != ack.to.tag:
+            entry = self._servers.get(rfc2543_key(ack, "INVITE", None))
+            if entry is not None and _to_tag(entry) != ack.to.tag:
                 return None
-        return transaction
+        return entry
 
     def _request_received(self, request, peer):
         method = request.method
@@ -538,9 +568,9 @@ class TransactionLayer:
                                      "CSeq method does not match the request method")
             return
         key = server_key(request, method)
-        transaction = self._servers.get(key)
-        if transaction is not None:
-            transaction._receive(request)
+        entry = self._servers.get(key)
+        if entry is not None:
+            self._receive(entry, request)
             return
         cancelling = method == "CANCEL"   # the layer answers CANCELs itself
         machine_class = InviteServer if method == "INVITE" else NonInviteServer
@@ -561,9 +591,9 @@ class TransactionLayer:
             cancel.respond(make_response(request, 481, to_tag=_new_tag()))
             return
         # The 200 and the 487 carry the tag the INVITE's answers had, if any.
-        tag = invite.to_tag or _new_tag()
+        tag = _to_tag(invite) or _new_tag()
         cancel.respond(make_response(request, 200, to_tag=tag))
-        if invite.state is State.PROCEEDING:
+        if not _is_record(invite) and invite.state is State.PROCEEDING:
             invite.respond(make_response(invite.request, 487, to_tag=tag))
             self.user.cancel_received(invite, request)
 
@@ -616,7 +646,7 @@ class TransactionLayer:
     def stop(self):
         """Cancel every timer and forget every transaction, silently."""
         for transaction in [*self._servers.values(), *self._clients.values()]:
-            if isinstance(transaction, Transaction):
+            if not _is_record(transaction):
                 transaction._abandon()
         for queue in self._linger_queues.values():
             queue.stop()

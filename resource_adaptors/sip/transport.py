@@ -111,25 +111,21 @@ class Peer:
         return self.transport != "udp"
 
 
-@dataclass(slots=True)
-class Outgoing:
-    """
-    A message made ready to send by L{SipTransports.prepare_request} or
-    L{SipTransports.prepare_response}: serialized and routed once, then
-    sent as many times as the transaction needs (retransmissions, answers
-    to retransmitted requests) without keeping the message itself.
-
-    @ivar data: the message's bytes.
-    @ivar destination: the L{Peer} it goes to.
-    @ivar connection: for a response, the connection its request came on,
-        used while it is open; else None.
-    @ivar server: over UDP, the socket it leaves from.
-    """
-
-    data: bytes
-    destination: Peer
-    connection: "Connection | None"
-    server: "_DatagramSocket | None"
+# A message made ready to send by SipTransports.prepare_request or
+# prepare_response, for SipTransports.send: serialized and routed once, then
+# sent as many times as the transaction needs (retransmissions, answers to
+# retransmitted requests) without keeping the message itself.  It is the
+# exact tuple
+#
+#     (data, transport, host, port, local_host, local_port, connection, bound)
+#
+# where transport, host and port say where it goes; over UDP, local_host and
+# local_port name the listening point it leaves from; connection is the
+# Connection a response's request came on (used while open: bound false) or
+# the one a request was given (used whatever its state: bound true), else
+# None.  Over UDP it holds only bytes, str, int and None: Python's garbage
+# collector untracks such a tuple, so the answers that lingering
+# transactions keep (tens of thousands at full load) cost it no work.
 
 
 # -- listening descriptions --------------------------------------------------
@@ -294,7 +290,7 @@ class SipTransports:
         self.udp_receive_buffer = udp_receive_buffer
         self.listening = []
         self._ports = []
-        self._datagram_sockets = {}  # ListeningPoint -> its UDP protocol
+        self._datagram_sockets = {}  # (host, port) of a listening point -> its UDP protocol
         self._points = {}  # (transport, host, port) -> ListeningPoint, to recognize our Vias
         self._connections = {}  # (transport, host, port) -> Connection
         self._connections_by_id = {}  # every Connection, also those not open yet
@@ -324,7 +320,7 @@ class SipTransports:
                                port.getHost().port)
         server.point = point
         if description.transport == "udp":
-            self._datagram_sockets[point] = server
+            self._datagram_sockets[point.host, point.port] = server
         self._ports.append(port)
         self.listening.append(point)
         self._points.setdefault((point.transport, point.host.lower(), point.port), point)
@@ -374,11 +370,13 @@ class SipTransports:
         from our listening point), so a caller may put any placeholder
         there, or use L{via_for}.
 
-        @return: an L{Outgoing} for L{send}.
+        @return: the prepared message, for L{send}.
         """
         point = self._own_top_via(request, destination.transport)
-        server = None if destination.reliable else self._datagram_sockets[point]
-        return Outgoing(bytes(request), destination, None, server)
+        local_host, local_port = (None, None) if destination.reliable else (point.host, point.port)
+        connection = destination.connection
+        return (bytes(request), destination.transport, destination.host, destination.port,
+                local_host, local_port, connection, connection is not None)
 
     def prepare_response(self, response, peer=None):
         """
@@ -387,28 +385,28 @@ class SipTransports:
         connection is used while it is open, and a UDP response leaves from
         the socket the request came to.
 
-        @return: an L{Outgoing} for L{send}.
+        @return: the prepared message, for L{send}.
         """
-        destination = _response_destination(_top_via(response))
-        server = None
-        if not destination.reliable:
-            server = self._datagram_sockets.get(peer.local) if peer is not None else None
-            if server is None:
-                server = self._datagram_sockets[self.listening_point("udp")]
+        transport, host, port = _response_destination(_top_via(response))
+        local_host = local_port = None
+        if transport == "udp":
+            point = peer.local if peer is not None else None
+            if point is None or (point.host, point.port) not in self._datagram_sockets:
+                point = self.listening_point("udp")
+            local_host, local_port = point.host, point.port
         connection = peer.connection if peer is not None else None
-        return Outgoing(bytes(response), destination, connection, server)
+        return bytes(response), transport, host, port, local_host, local_port, connection, False
 
-    def send(self, outgoing):
-        """Send an L{Outgoing} (again: it is routed once, sent as often as needed)."""
-        data, destination, connection = outgoing.data, outgoing.destination, outgoing.connection
-        if connection is not None and not connection.closed:
-            connection.send(data, destination)
-        elif destination.connection is not None:
-            destination.connection.send(data, destination)   # a request bound to it
-        elif destination.reliable:
+    def send(self, prepared):
+        """Send a prepared message (again: it is routed once, sent as often as needed)."""
+        data, transport, host, port, local_host, local_port, connection, bound = prepared
+        if connection is not None and (bound or not connection.closed):
+            connection.send(data, Peer(transport, host, port))
+        elif local_host is None:
+            destination = Peer(transport, host, port)
             self._connection_to(destination).send(data, destination)
         else:
-            self._send_datagram(outgoing.server, data, destination)
+            self._send_datagram(self._datagram_sockets[local_host, local_port], data, host, port)
 
     def send_request(self, request, destination):
         """Send a request once (see L{prepare_request})."""
@@ -457,12 +455,12 @@ class SipTransports:
         connection.connecting(endpoint.connect(factory))
         return connection
 
-    def _send_datagram(self, server, data, destination):
-        address = (_bare(destination.host), destination.port)
+    def _send_datagram(self, server, data, host, port):
+        address = (_bare(host), port)
         try:
             server.socket_port.write(data, address)
         except InvalidAddressError:
-            self._resolve_and_send(server, data, destination)
+            self._resolve_and_send(server, data, Peer("udp", host, port))
         except (OSError, MessageLengthError) as error:
             raise TransportError(f"cannot send to {address[0]}:{address[1]}: {error}") from error
 
@@ -602,20 +600,23 @@ def _same_host(via_host, address):
 
 
 def _response_destination(via):
-    """Where a response goes when not on the request's connection (§18.2.2)."""
+    """
+    Where a response goes when not on the request's connection (§18.2.2):
+    (transport, host, port).
+    """
     transport = via.transport.lower()
     if transport not in TRANSPORTS:
         raise TransportError(f"cannot send a response over {via.transport}")
     port = via.port or _default_port(transport)
     if transport != "udp":
-        return Peer(transport, via.received or via.host, port)
+        return transport, via.received or via.host, port
     maddr = via.params.get("maddr")
     if maddr:
-        return Peer(transport, maddr, port)
+        return transport, maddr, port
     rport = via.rport
     if rport is not None and rport is not True:
         port = rport
-    return Peer(transport, via.received or via.host, port)
+    return transport, via.received or via.host, port
 
 
 def _default_port(transport):

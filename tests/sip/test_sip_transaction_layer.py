@@ -5,6 +5,8 @@ user is told, retransmissions, CANCEL, ACK, RFC 2543 matching and
 transport errors.
 """
 
+import gc
+
 import pytest
 from twisted.internet.task import Clock
 from zope.interface import implementer
@@ -164,6 +166,18 @@ def test_options_answered_at_once_over_udp_lingers_32_seconds(stack):
     stack.receive(request())   # the transaction is gone: a new one
     assert stack.user.names()[-2:] == ["request_received", "transaction_terminated"]
     stack.settle()
+
+
+def test_lingering_records_cost_the_garbage_collector_nothing(stack):
+    # Transports whose prepared messages are plain bytes, as SipTransports'
+    # are over UDP: then a lingering record is untracked too.
+    stack.transports.prepare_response = lambda response, peer=None: bytes(response)
+    stack.transports.send = stack.transports.sent.append
+    stack.user.answer = 200
+    stack.receive(request())
+    [record] = stack.layer._servers.values()
+    gc.collect()
+    assert not gc.is_tracked(record)
 
 
 def test_lingering_transactions_expire_in_order_with_one_timer(stack):

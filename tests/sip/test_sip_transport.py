@@ -4,6 +4,7 @@ stamping and response routing (RFC 3261 §18, RFC 3581), connection reuse,
 keep-alives, limits, bad input, and sending requests.
 """
 
+import gc
 import socket
 from unittest.mock import ANY
 
@@ -158,6 +159,17 @@ async def test_udp_response_leaves_from_the_socket_the_request_came_to(network):
     client = network.udp_peer(second.port)
     await answered(client, options(second.port, local_port=client.port))
     assert client.sources == [("127.0.0.1", second.port)] and first.port != second.port
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_response_prepared_for_udp_is_untracked_by_the_garbage_collector(network):
+    stack = network.stack()
+    point = await stack.listen(f"udp:0:{LOCAL}")
+    request = parse_message(options(point.port, local_port=5999))
+    prepared = stack.prepare_response(make_response(request, 200), Peer("udp", "127.0.0.1", 5999,
+                                                                        None, point))
+    gc.collect()
+    assert not gc.is_tracked(prepared)
 
 
 @pytest_twisted.ensureDeferred
