@@ -17,11 +17,5 @@ class OptionsSbb(Sbb):
     @handler(REQUEST["OPTIONS"], initial=True, select=(Select.ACTIVITY_CONTEXT,))
     def on_options(self, event, aci):
         sip = self.context.resource_adaptor("sip")
-        offered = sip.capabilities()
-        headers = [("Allow", ", ".join(offered["allow"])),
-                   ("Accept", ", ".join(offered["accept"])),
-                   ("Supported", ", ".join(offered["supported"]))]
-        if offered["allow_events"]:
-            headers.append(("Allow-Events", ", ".join(offered["allow_events"])))
-        sip.respond(event, 200, headers=headers)
+        sip.respond(event, 200, headers=sip.capability_headers())
         aci.detach(self.context.sbb_local_object)

@@ -39,6 +39,7 @@ Properties (all checked when the unit is deployed):
 """
 
 import uuid
+from functools import partial
 
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -81,6 +82,16 @@ def _endpoints(value):
         except ValueError as e:
             return str(e)
     return None
+
+
+def _to_tag(status):
+    """
+    The To tag of a response we make: RFC 3261 §8.2.6.2 wants one on every
+    response but 100 when the request had none (make_response keeps the one
+    it had).  Retransmitted answers are the transaction layer's copies: they
+    keep the tag.
+    """
+    return None if status == 100 else new_tag()
 
 
 def _option_tags(value):
@@ -129,11 +140,16 @@ class SipResourceAdaptor(ResourceAdaptor):
         # allowed_methods() and the initial event types it was made from.
         self._allowed = []
         self._allowed_for = None
+        # capability_headers() and the initial event types it was made from;
+        # None once capabilities change.
+        self._capability_headers = ()
+        self._capability_headers_for = None
 
     # -- life cycle ----------------------------------------------------------
 
     def configure(self, properties):
         super().configure(properties)
+        self._capability_headers_for = None     # Supported may have changed
         config = self.config
         try:
             self.timer_settings = TimerSettings(config["t1"], config["t2"], config["t4"])
@@ -213,7 +229,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         event_type = events.request_event_type(request.method)
         try:
             self.endpoint.fire_event(handle, event_type, event,
-                                     on_processed=self._processed(transaction, event_type))
+                                     on_processed=partial(self._processed, transaction, event_type))
         except OverloadError:
             self._answer(transaction, 503, "Service Unavailable", [("Retry-After", "5")])
 
@@ -244,26 +260,25 @@ class SipResourceAdaptor(ResourceAdaptor):
         if request.method in DIALOG_CREATING_METHODS and request.to.tag is None \
                 and not request.contact:
             return 400, "Missing Contact header", ()
-        if request.method not in ("ACK", "CANCEL"):
+        if request.method not in ("ACK", "CANCEL") and request.require:
             unsupported = [tag for tag in request.require
                            if tag not in self.config["supported"]]
             if unsupported:
                 return 420, "Bad Extension", [("Unsupported", ", ".join(unsupported))]
         return None
 
-    def _processed(self, transaction, event_type):
+    def _processed(self, transaction, event_type, committed, handlers):
         """
-        @return: the C{on_processed} callback of a request's event: it
-            answers what no SBB took, or what rolled back.
+        The C{on_processed} callback of a request's event (with its first
+        two arguments bound): it answers what no SBB took, or what rolled
+        back.
         """
-        def processed(committed, handlers):
-            if self.server_transactions.get(transaction.id) is not transaction:
-                return
-            if not committed:
-                self._answer(transaction, 500, "Server Internal Error")
-            elif not handlers:
-                self._answer(transaction, *self._unserved(transaction.request, event_type))
-        return processed
+        if self.server_transactions.get(transaction.id) is not transaction:
+            return
+        if not committed:
+            self._answer(transaction, 500, "Server Internal Error")
+        elif not handlers:
+            self._answer(transaction, *self._unserved(transaction.request, event_type))
 
     def _unserved(self, request, event_type):
         """@return: (status, reason, headers) for a request no service took."""
@@ -276,8 +291,7 @@ class SipResourceAdaptor(ResourceAdaptor):
 
     def _answer(self, transaction, status, reason, headers=()):
         """Answer a request here and now, outside any SBB."""
-        response = make_response(transaction.request, status, reason, to_tag=self._to_tag(
-            transaction.request, status))
+        response = make_response(transaction.request, status, reason, to_tag=_to_tag(status))
         for name, value in headers:
             response.headers.add(name, value)
         self._send_response(transaction, response)
@@ -347,13 +361,13 @@ class SipResourceAdaptor(ResourceAdaptor):
             self.endpoint.end_activity(handle)
 
     def _server_gone(self, transaction):
-        self.server_transactions.pop(transaction.id, None)
-        self._end_server_activity(transaction)
-
-    def _end_server_activity(self, transaction):
-        if transaction.id in self.server_activities:
-            self.server_activities.remove(transaction.id)
-            self.endpoint.end_activity(transaction.id)
+        """The server transaction may not be answered any more: its
+        activity, if it is one, ends."""
+        handle = transaction.id
+        self.server_transactions.pop(handle, None)
+        if handle in self.server_activities:
+            self.server_activities.remove(handle)
+            self.endpoint.end_activity(handle)
 
     def _fire_quietly(self, handle, event_type, event):
         """Fire an event the RA has no way to refuse; log it if the queue is full."""
@@ -373,15 +387,17 @@ class SipResourceAdaptor(ResourceAdaptor):
         server = self.server_transactions.get(handle)
         if server is None:
             raise KeyError(f"no server transaction {handle!r} waiting for an answer")
-        dialog = self._dialog(dialog)
-        to_tag = dialog.local_tag if dialog is not None else self._to_tag(server.request, status)
+        if dialog is not None:
+            dialog = self._dialog(dialog)
+        to_tag = dialog.local_tag if dialog is not None else _to_tag(status)
         response = make_response(server.request, status, reason, to_tag=to_tag)
+        add = response.headers.add
         for name, value in headers:
-            response.headers.add(name, value)
+            add(name, value)
         if dialog is not None and not response.contact:
             response.headers.set("Contact", f"<{self.local_contact(server.peer)}>")
         self._set_body(response, body, content_type)
-        self.endpoint.after_commit(lambda: self._send_response(server, response, dialog))
+        self.endpoint.after_commit(partial(self._send_response, server, response, dialog))
         return response
 
     def _send_response(self, transaction, response, dialog=None):
@@ -393,19 +409,10 @@ class SipResourceAdaptor(ResourceAdaptor):
             self.log.warn("response {status} to {id} not sent: {error}",
                           status=response.status, id=transaction.id, error=str(e))
             return
-        if response.status >= 200:
+        # A final response ends the transaction's activity, unless the layer
+        # said already that the transaction is over (it lingers).
+        if response.status >= 200 and transaction.id in self.server_transactions:
             self._server_gone(transaction)
-
-    @staticmethod
-    def _to_tag(request, status):
-        """
-        The To tag of a response we make: RFC 3261 §8.2.6.2 wants one on
-        every response but 100 when the request had none.  (Retransmitted
-        answers are the transaction layer's copies: they keep the tag.)
-        """
-        if status == 100 or request.to.tag is not None:
-            return None
-        return new_tag()
 
     def capabilities(self):
         return {"allow": self.allowed_methods(),
@@ -413,9 +420,29 @@ class SipResourceAdaptor(ResourceAdaptor):
                 "accept": sorted(self.accepted_types),
                 "supported": list(self.config["supported"])}
 
+    def capability_headers(self):
+        """
+        @return: Allow, Accept, Supported and Allow-Events (when services
+            serve event packages) as (name, value) pairs: what an answer to
+            OPTIONS says.  Made again only when the services or their
+            capabilities change: an OPTIONS keep-alive is the commonest
+            request there is.
+        """
+        initial = self.endpoint.initial_event_types()
+        if initial is not self._capability_headers_for:
+            offered = self.capabilities()
+            headers = [("Allow", ", ".join(offered["allow"])),
+                       ("Accept", ", ".join(offered["accept"])),
+                       ("Supported", ", ".join(offered["supported"]))]
+            if offered["allow_events"]:
+                headers.append(("Allow-Events", ", ".join(offered["allow_events"])))
+            self._capability_headers_for, self._capability_headers = initial, tuple(headers)
+        return self._capability_headers
+
     def register_capabilities(self, event_packages=(), accept=()):
         self.event_packages.update(event_packages)
         self.accepted_types.update(accept)
+        self._capability_headers_for = None
 
     def allowed_methods(self):
         """The methods some active service serves (as an initial event):

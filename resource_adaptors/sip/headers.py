@@ -141,6 +141,11 @@ _USUAL_NAME_ADDR = re.compile(
 _USUAL_ADDR_SPEC = re.compile(rf"()(){USUAL_ADDR_SPEC_URI}({COMPACT_PARAMS})")
 
 
+def _usual_match(text):
+    """@return: the match of C{text} (stripped) as a usual name-addr or addr-spec, or None."""
+    return (_USUAL_NAME_ADDR if "<" in text else _USUAL_ADDR_SPEC).fullmatch(text)
+
+
 @lru_cache(maxsize=256)
 def _usual_groups(text):
     """
@@ -148,7 +153,7 @@ def _usual_groups(text):
         addr-spec, or None.  Remembered: a client sends the same To and
         Contact in every request.
     """
-    usual = (_USUAL_NAME_ADDR if "<" in text else _USUAL_ADDR_SPEC).fullmatch(text)
+    usual = _usual_match(text)
     return None if usual is None else usual.groups()
 
 
@@ -168,10 +173,13 @@ class NameAddr(HeaderValue):
         bindings.
     """
 
-    __slots__ = ("uri", "display_name", "params", "star")
+    __slots__ = ("_uri", "_uri_groups", "display_name", "params", "star")
 
     def __init__(self, uri, display_name=None, params=None, star=False):
-        self.uri = uri
+        self._uri = uri
+        # The groups of USUAL_SIP_URI that make the URI when it is first
+        # read, or None (see parse).
+        self._uri_groups = None
         self.display_name = display_name
         self.params = Params() if params is None else params
         self.star = star
@@ -186,7 +194,11 @@ class NameAddr(HeaderValue):
         usual = _usual_groups(text)
         if usual is not None:       # the fast path; anything else below
             quoted, tokens, *uri, params = usual
-            return cls(usual_sip_uri(*uri), quoted or tokens or None, Params.from_validated(params))
+            # The URI is made when first read: the To of every request is
+            # read for its tag alone.
+            address = cls(None, quoted or tokens or None, Params.from_validated(params))
+            address._uri_groups = uri
+            return address
         if text == "*" and allow_star:
             return cls(None, star=True)
         if text.startswith('"'):
@@ -211,9 +223,11 @@ class NameAddr(HeaderValue):
             L{_USUAL_NAME_ADDR}): then L{parse} accepts it, and checking
             that costs one match instead of building the value.  A value
             of the usual shape has no top-level comma: it is one value
-            of a list header too.
+            of a list header too.  Not remembered: most values checked are
+            never parsed (a From, with a tag new in every request), and
+            would only push out of L{_usual_groups} those that are.
         """
-        return _usual_groups(text) is not None
+        return _usual_match(text) is not None
 
     @classmethod
     def _parse_bracketed(cls, text, less_than, display_name):
@@ -231,6 +245,19 @@ class NameAddr(HeaderValue):
             raise ParseError("URI with headers or spaces must be enclosed in <>")
         params = Params() if semicolon < 0 else parse_params(text[semicolon:])
         return cls(parse_uri(uri_text), None, params)
+
+    @property
+    def uri(self):
+        """A L{SipURI} or L{AbsoluteURI}; None for the C{*} contact."""
+        if self._uri_groups is not None:
+            self._uri = usual_sip_uri(*self._uri_groups)
+            self._uri_groups = None
+        return self._uri
+
+    @uri.setter
+    def uri(self, uri):
+        self._uri = uri
+        self._uri_groups = None
 
     tag = _parameter("tag", "The C{tag} parameter, or None.")
 
@@ -443,6 +470,13 @@ class SubscriptionState(_TokenAndParams):
         return None if value is None else parse_int(value, name, 2 ** 32 - 1)
 
 
+#: The usual Accept value: media types with compact parameters, separated by
+#: commas.  What it matches, splitting the list and L{ContentType.parse}
+#: accept: no element is empty, no parameter holds a comma.
+_USUAL_MEDIA_TYPES = re.compile(
+    rf"{TOKEN}/{TOKEN}{COMPACT_PARAMS}(?:[ \t]*,[ \t]*{TOKEN}/{TOKEN}{COMPACT_PARAMS})*")
+
+
 class ContentType(HeaderValue):
     """
     A media type with parameters: a Content-Type value, or an Accept value
@@ -466,6 +500,15 @@ class ContentType(HeaderValue):
             raise ParseError("Bad media type")
         return cls(type_, subtype, params)
 
+    @staticmethod
+    def is_usual_list(text):
+        """
+        @return: whether C{text} is a list of media types of the usual shape
+            (see L{_USUAL_MEDIA_TYPES}), which checks an Accept field in one
+            match instead of building its values.
+        """
+        return _USUAL_MEDIA_TYPES.fullmatch(text) is not None
+
     @property
     def mime(self):
         """C{"type/subtype"} in lower case, for comparisons."""
@@ -473,7 +516,6 @@ class ContentType(HeaderValue):
 
     def __str__(self):
         return f"{self.type}/{self.subtype}{self.params.serialize()}"
-
 
 
 # Digest parameters that RFC 2617 always writes as quoted strings, whatever

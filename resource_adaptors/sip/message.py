@@ -15,6 +15,8 @@ change the message: assign it back (C{vias = msg.via; vias[0].received =
 host; msg.via = vias}), which rewrites the header from the value.
 """
 
+from operator import itemgetter
+
 from resource_adaptors.sip.headers import (
     CSeq, Challenge, ContentType, Event, NameAddr, SubscriptionState, Via, header_key,
     header_key_and_name, header_name, is_list_header, parse_tokens)
@@ -70,24 +72,28 @@ class Headers:
 
     def __init__(self, fields=()):
         """@param fields: (name, value) pairs, in order."""
-        #: (key, name, value, raw) tuples: raw is the field's line(s) as
-        #: received, or None for a field set in code.
-        self._fields = [(*header_key_and_name(name), _checked(value), None)
-                        for name, value in fields]
+        #: (key, name, value, line) tuples: line is the field as written:
+        #: as received (with any folding), or C{name: value} for a field
+        #: set in code.
+        self._fields = [_field(*header_key_and_name(name), value) for name, value in fields]
         #: header key -> typed value parsed from (or assigned to) that header.
         self._typed = {}
-        #: header key -> the values of its fields, in order, keys in the
-        #: order they first appear; made when first needed (see
+        #: header key -> the values of its fields, in order, in a tuple;
+        #: keys in the order they first appear; made when first needed (see
         #: L{_values_by_key}), kept up to date by every change to the fields.
         self._by_key = None
 
     @classmethod
-    def received(cls, fields):
-        """Headers from the parser's (key, name, value, raw) tuples, kept as they are."""
+    def received(cls, fields, by_key=None):
+        """
+        Headers from the parser's (key, name, value, line) tuples, kept as
+        they are, and (when the parser made it) the index of their values
+        by key (see C{_by_key}).
+        """
         headers = cls.__new__(cls)
         headers._fields = fields
         headers._typed = {}
-        headers._by_key = None
+        headers._by_key = by_key
         return headers
 
     def get(self, name):
@@ -103,7 +109,7 @@ class Headers:
 
     def get_all(self, name):
         """@return: every value of header C{name}, list headers split at top-level commas."""
-        return self._values(header_key(name))
+        return list(self._values(header_key(name)))
 
     def field_values(self, name):
         """@return: the value of each field of header C{name}, unsplit."""
@@ -111,15 +117,10 @@ class Headers:
 
     def _values(self, key):
         """@return: the values of header C{key}, a list header's split (not to be changed)."""
-        if not is_list_header(key):
-            return self._field_values(key)
-        values = []
-        for value in self._field_values(key):
-            values += split_list(value)
-        return values
+        return _split_values(key, self._field_values(key))
 
     def _field_values(self, key):
-        """@return: the value of each field of header C{key}, in a list not to be changed."""
+        """@return: the value of each field of header C{key}, in a tuple."""
         by_key = self._by_key
         return (self._values_by_key() if by_key is None else by_key).get(key, ())
 
@@ -128,16 +129,16 @@ class Headers:
         @return: header key -> the values of its fields (see C{_by_key}).
             Reading a message reads most of its headers: one pass files every
             field by key, instead of one pass over the fields per header.
+            Tuples: most headers have one field, and a tuple of strings is
+            one allocation, which the garbage collector soon stops tracking.
         """
         by_key = self._by_key
         if by_key is None:
             by_key = self._by_key = {}
+            get = by_key.get
             for key, _, value, _ in self._fields:
-                values = by_key.get(key)
-                if values is None:
-                    by_key[key] = [value]
-                else:
-                    values.append(value)
+                values = get(key)
+                by_key[key] = (value,) if values is None else values + (value,)
         return by_key
 
     def _changed(self, key, values=None):
@@ -154,14 +155,14 @@ class Headers:
             if values is None:
                 values = [field[2] for field in self._fields if field[0] == key]
             if values:
-                by_key[key] = values
+                by_key[key] = tuple(values)
             else:
                 by_key.pop(key, None)
 
     def add(self, name, value):
         """Append a field."""
         key, name = header_key_and_name(name)
-        self._fields.append((key, name, _checked(value), None))
+        self._fields.append(_field(key, name, value))
         self._changed(key)
 
     def set(self, name, value):
@@ -173,11 +174,15 @@ class Headers:
         """
         key, name = header_key_and_name(name)
         values = [value] if isinstance(value, str) else list(value)
-        new = [(key, name, _checked(text), None) for text in values]
+        new = [_field(key, name, text) for text in values]
         fields = self._fields
         for index, field in enumerate(fields):
             if field[0] == key:
-                fields[index:] = new + [field for field in fields[index + 1:] if field[0] != key]
+                if len(self._field_values(key)) == 1:     # no other field to remove
+                    fields[index:index + 1] = new
+                else:
+                    rest = [field for field in fields[index + 1:] if field[0] != key]
+                    fields[index:] = new + rest
                 break
         else:
             fields += new
@@ -211,21 +216,19 @@ class Headers:
             as received), a Content-Length equal to C{len(body)} (where the
             received one was, else last), an empty line and C{body}.
         """
-        lines = [start_line]
-        length_written = False
-        for key, name, value, raw in self._fields:
-            if key == "content-length":
-                if not length_written:
+        fields = self._fields
+        if "content-length" not in map(_KEY, fields):
+            lines = [start_line, *map(_LINE, fields), f"Content-Length: {len(body)}"]
+        else:
+            lines = [start_line]
+            length_written = False
+            for key, name, value, line in fields:
+                if key != "content-length":
+                    lines.append(line)
+                elif not length_written:
                     length = str(len(body))
-                    lines.append(raw if raw is not None and value == length
-                                 else f"{name}: {length}")
+                    lines.append(line if value == length else f"{name}: {length}")
                     length_written = True
-            elif raw is not None:
-                lines.append(raw)
-            else:
-                lines.append(name + ": " + value)
-        if not length_written:
-            lines.append(f"Content-Length: {len(body)}")
         lines += ("", "")
         # surrogateescape gives back the bytes of received non-UTF-8 text.
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
@@ -234,11 +237,31 @@ class Headers:
         return f"Headers({list(self)!r})"
 
 
-def _checked(value):
-    """@return: C{value}, a field value set in code, unless it would break the framing."""
+_KEY = itemgetter(0)
+_LINE = itemgetter(3)
+
+
+def _field(key, name, value):
+    """
+    @return: the field tuple of a field set in code (see C{Headers._fields}).
+    @raise ValueError: for a value that would break the framing.
+    """
     if "\r" in value or "\n" in value:
         raise ValueError(f"a header value cannot hold a line break: {value!r}")
-    return value
+    return key, name, value, name + ": " + value
+
+
+def _split_values(key, field_values):
+    """
+    @return: the values of header C{key} whose fields have values
+        C{field_values}: those of a list header split at top-level commas.
+    """
+    if not field_values or not is_list_header(key):
+        return field_values
+    values = []
+    for value in field_values:
+        values += split_list(value)
+    return values
 
 
 def _header_error(key):
@@ -247,8 +270,7 @@ def _header_error(key):
 
 def _single(parse_value):
     """A header with one value: None when absent, an error when repeated."""
-    def parse(headers, key):
-        values = headers._field_values(key)
+    def parse(key, values):
         if not values:
             return None
         if len(values) > 1:
@@ -266,9 +288,9 @@ def _listed(parse_value):
     values of a header that is not a list, like WWW-Authenticate, are its
     fields).
     """
-    def parse(headers, key):
+    def parse(key, values):
         try:
-            return [parse_value(value) for value in headers._values(key)]
+            return list(map(parse_value, _split_values(key, values)))
         except ParseError as error:
             raise _header_error(key) from error
     return parse
@@ -293,10 +315,6 @@ def _parse_contact(text):
     return NameAddr.parse(text, allow_star=True)
 
 
-def _integer(limit):
-    return lambda text: parse_int(text, "number", limit)
-
-
 _NOT_PARSED = object()
 
 
@@ -309,6 +327,9 @@ class _TypedHeader:
 
     def __init__(self, name, parse, format=str, is_usual=None):
         """
+        @param parse: C{parse(key, values)} makes the typed value of the
+            header C{key} from the values of its fields (see L{_single} and
+            L{_listed}).
         @param is_usual: None, or a test that a field value has a usual
             shape: one that C{parse} accepts when it is the header's only
             field.
@@ -324,23 +345,20 @@ class _TypedHeader:
         headers = message.headers
         value = headers._typed.get(self.key, _NOT_PARSED)
         if value is _NOT_PARSED:
-            value = headers._typed[self.key] = self.parse(headers, self.key)
+            key = self.key
+            value = headers._typed[key] = self.parse(key, headers._field_values(key))
         return value
 
-    def check(self, message):
+    def check(self, headers, values):
         """
-        Raise L{ParseError} if reading the header would.  A header of one
-        field of the usual shape is known to parse without being built:
-        L{validate_request} checks every header, and most are never read.
+        Raise L{ParseError} if reading the header, not read yet, would;
+        C{values} are its field values.  A header of one field of the usual
+        shape is known to parse without being built: L{validate_request}
+        checks every header, and most are never read.
         """
-        headers = message.headers
-        if self.key in headers._typed:
+        if len(values) == 1 and self.is_usual is not None and self.is_usual(values[0]):
             return
-        if self.is_usual is not None:
-            values = headers._field_values(self.key)
-            if len(values) == 1 and self.is_usual(values[0]):
-                return
-        self.__get__(message)
+        headers._typed[self.key] = self.parse(self.key, values)
 
     def __set__(self, message, value):
         headers = message.headers
@@ -352,6 +370,19 @@ class _TypedHeader:
 
 
 _DELTA_SECONDS = 2 ** 32 - 1
+
+
+def _number(name, limit):
+    """
+    The typed header of a number up to C{limit}.  Its usual shape: fewer
+    digits than C{limit} has, which makes a smaller number.
+    """
+    digits = len(str(limit)) - 1
+
+    def is_usual(text):
+        return len(text) <= digits and text.isascii() and text.isdigit()
+    return _TypedHeader(name, _single(lambda text: parse_int(text, "number", limit)),
+                        is_usual=is_usual)
 
 
 class Message:
@@ -369,21 +400,22 @@ class Message:
     to = _TypedHeader("To", _single(NameAddr.parse))
     call_id = _TypedHeader("Call-ID", _single(_word))
     cseq = _TypedHeader("CSeq", _single(CSeq.parse))
-    max_forwards = _TypedHeader("Max-Forwards", _single(_integer(255)))
+    max_forwards = _number("Max-Forwards", 255)
     contact = _TypedHeader("Contact", _listed(_parse_contact), _one_field_each,
                            NameAddr.is_usual)
     route = _TypedHeader("Route", _listed(NameAddr.parse), _one_field_each, NameAddr.is_usual)
     record_route = _TypedHeader("Record-Route", _listed(NameAddr.parse), _one_field_each,
                                 NameAddr.is_usual)
-    expires = _TypedHeader("Expires", _single(_integer(_DELTA_SECONDS)))
-    min_expires = _TypedHeader("Min-Expires", _single(_integer(_DELTA_SECONDS)))
+    expires = _number("Expires", _DELTA_SECONDS)
+    min_expires = _number("Min-Expires", _DELTA_SECONDS)
     event = _TypedHeader("Event", _single(Event.parse))
     allow_events = _TypedHeader("Allow-Events", _listed(parse_tokens), _joined)
     subscription_state = _TypedHeader("Subscription-State", _single(SubscriptionState.parse))
     sip_etag = _TypedHeader("SIP-ETag", _single(_word))
     sip_if_match = _TypedHeader("SIP-If-Match", _single(_word))
     content_type = _TypedHeader("Content-Type", _single(ContentType.parse))
-    accept = _TypedHeader("Accept", _listed(ContentType.parse), _one_field_each)
+    accept = _TypedHeader("Accept", _listed(ContentType.parse), _one_field_each,
+                          ContentType.is_usual_list)
     allow = _TypedHeader("Allow", _listed(parse_tokens), _joined)
     require = _TypedHeader("Require", _listed(parse_tokens), _joined)
     proxy_require = _TypedHeader("Proxy-Require", _listed(parse_tokens), _joined)
@@ -396,7 +428,7 @@ class Message:
                                       _one_field_each)
     proxy_authorization = _TypedHeader("Proxy-Authorization", _listed(Challenge.parse),
                                        _one_field_each)
-    content_length = _TypedHeader("Content-Length", _single(_integer(_DELTA_SECONDS)))
+    content_length = _number("Content-Length", _DELTA_SECONDS)
 
     def __init__(self, headers=None, body=b""):
         self.headers = Headers() if headers is None else headers
@@ -490,13 +522,14 @@ def make_response(request, status, reason=None, to_tag=None):
     copied = _COPIED_TO_100 if status == 100 else _COPIED_TO_RESPONSES
     fields = [field for field in request.headers._fields if field[0] in copied]
     if to_tag is not None:
-        to = request.to
+        to = request.to     # it parsed: there is one To field
         if to is not None and to.tag is None:
             # In the addr-spec form as well as the name-addr form, a
             # parameter after the value is a header parameter.
             for index, (key, name, value, _) in enumerate(fields):
                 if key == "to":
-                    fields[index] = (key, name, value + ";tag=" + to_tag, None)
+                    fields[index] = _field(key, name, value + ";tag=" + to_tag)
+                    break
     response = Response(status, reason, Headers.received(fields))
     vias = request.headers._typed.get("via")
     if vias is not None:
@@ -548,16 +581,23 @@ def validate_request(request, methods=None, uri_schemes=("sip", "sips"), content
         raise refuse("Unsupported URI Scheme", 416)
     if request.cseq.method != request.method:
         raise refuse("CSeq method does not match the request")
-    # Only the headers present can be malformed: each is checked once, the
-    # first bad one in the message's order is the one reported.
-    for key in request.headers._values_by_key():
-        header = _TYPED_HEADERS.get(key)
-        if header is None:
-            continue
-        try:
-            header.check(request)
-        except ParseError as error:
-            raise refuse(error.reason) from error
+    # Only the headers present can be malformed, and not those read already
+    # (they parsed).  The others are checked in any order; the message's
+    # order, in which the first bad one is the one reported, is followed
+    # only to find it.
+    headers = request.headers
+    by_key = headers._values_by_key()
+    unread = (by_key.keys() & _TYPED_HEADERS.keys()) - headers._typed.keys()
+    try:
+        for key in unread:
+            _TYPED_HEADERS[key].check(headers, by_key[key])
+    except ParseError:
+        for key in by_key:
+            if key in unread:
+                try:
+                    _TYPED_HEADERS[key].check(headers, by_key[key])
+                except ParseError as error:
+                    raise refuse(error.reason) from error
     if content_types is not None and request.body:
         content_type = request.content_type
         if content_type is None or content_type.mime not in content_types:

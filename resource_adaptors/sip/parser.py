@@ -98,8 +98,7 @@ def _parse(data, start, head_end, limits):
     if head_end - start > limits.max_line_length \
             and max(map(len, lines)) > limits.max_line_length:
         raise ParseError("Header line too long", _TOO_LARGE)
-    fields = _fields(lines)
-    headers = Headers.received(fields)
+    headers = Headers.received(*_fields(lines))
     start_line = lines[0]
     if start_line[:4].upper() == "SIP/":
         message, start_line_error = _response(start_line, headers), None
@@ -127,30 +126,47 @@ def _nuls_are_quoted(head):
 
 def _fields(lines):
     """
-    @return: the (key, name, value, raw) tuples of the header lines
-        C{lines[1:]}: a line starting with SP or HT continues the one before
-        (folding): the value gets one space for it, raw keeps it.
+    @return: the (key, name, value, line) tuples of the header lines
+        C{lines[1:]}, and the values of each key (the index of
+        L{Headers.received}, made in the same pass).  A line starting with
+        SP or HT continues the one before (folding): the value gets one
+        space for it, line keeps it.
     """
     fields = []
     append = fields.append
+    by_key = {}
     names = _NAMES
     for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        known = names.get(name)
-        if known is not None and colon:
-            append((known[0], known[1], value.strip(" \t"), line))
-        elif line[:1] in (" ", "\t"):
-            if not fields:
-                raise ParseError("Continuation line before the first header")
-            key, name, value, raw = fields[-1]
-            fields[-1] = (key, name, (value + " " + line.strip(" \t")).strip(" \t"),
-                          raw + "\r\n" + line)
-        elif colon and name:
-            known = _learn_name(name)
-            append((known[0], known[1], value.strip(" \t"), line))
+        spelling, colon, value = line.partition(":")
+        try:
+            key, name = names[spelling]
+        except KeyError:
+            if line[:1] in (" ", "\t"):
+                _unfold(fields, by_key, line)
+                continue
+            if not colon or not spelling:
+                raise ParseError("Header line without a colon") from None
+            key, name = _learn_name(spelling)
         else:
-            raise ParseError("Header line without a colon")
-    return fields
+            if not colon:
+                raise ParseError("Header line without a colon")
+        value = value.strip(" \t")
+        append((key, name, value, line))
+        if key in by_key:
+            by_key[key] += (value,)
+        else:
+            by_key[key] = (value,)
+    return fields, by_key
+
+
+def _unfold(fields, by_key, line):
+    """Add continuation line C{line} to the last field (see L{_fields})."""
+    if not fields:
+        raise ParseError("Continuation line before the first header")
+    key, name, value, written = fields[-1]
+    value = (value + " " + line.strip(" \t")).strip(" \t")
+    fields[-1] = (key, name, value, written + "\r\n" + line)
+    by_key[key] = by_key[key][:-1] + (value,)
 
 
 #: Header names as they appear before the colon -> (key, name without the
@@ -235,6 +251,9 @@ def _body(data, body_start, headers, limits):
         raise ParseError("Content-Length larger than the message")
     if length > limits.max_body_size:
         raise ParseError("Body too large", _BODY_TOO_LARGE)
+    if len(lengths) == 1:
+        # What message.content_length would parse: validate_request need not.
+        headers._typed["content-length"] = length
     return data[body_start:body_start + length]
 
 

@@ -46,6 +46,14 @@ class ISipProvider(Interface):
             tags).
         """
 
+    def capability_headers():
+        """
+        @return: what C{capabilities()} says, as the (name, value) pairs of
+            the Allow, Accept, Supported and Allow-Events (when there are
+            event packages) headers of an answer to OPTIONS (RFC 3261
+            §11.2); kept until the capabilities change.
+        """
+
     def register_capabilities(event_packages=(), accept=()):
         """
         Announce event packages and body types a service serves (at once,

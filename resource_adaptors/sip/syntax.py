@@ -186,16 +186,27 @@ class Params(MutableMapping):
     __slots__ = ("_items", "_keys")
 
     def __init__(self, items=(), **named):
-        #: [name, value, quoted] triples, in order.
-        self._items = []
-        #: the names of C{_items} in lower case, in the same order: a lookup
-        #: lowers the name it is given once and lets C{list.index} search.
-        self._keys = []
+        #: (name, value, quoted) triples, in order, and (in C{_keys}) their
+        #: names in lower case: a lookup lowers the name it is given once
+        #: and lets C{index} search.  Both are tuples as parsed, and lists
+        #: from the first change on: most parameters are only ever read,
+        #: an empty tuple costs nothing, a copy shares them, and the garbage
+        #: collector stops tracking tuples of strings.
+        self._items = self._keys = ()
         if items or named:
             for name, value in (items.items() if hasattr(items, "items") else items):
                 self[name] = value
             for name, value in named.items():
                 self[name] = value
+
+    @classmethod
+    def _of(cls, items, keys):
+        """@return: the parameters of C{items} and C{keys} (see C{__init__}),
+        made without C{__init__}: every parsed URI and header value has them."""
+        params = cls.__new__(cls)
+        params._items = items
+        params._keys = keys
+        return params
 
     @classmethod
     def from_validated(cls, text):
@@ -204,23 +215,26 @@ class Params(MutableMapping):
         quoted string, or nothing), which the caller has checked against its
         grammar, e.g. with L{COMPACT_PARAMS}.
         """
-        params = cls()
         if not text:
-            return params
-        items = params._items
-        keys = params._keys
+            return cls._of((), ())
+        items = []
+        keys = []
         for piece in text[1:].split(";"):
             name, equals, value = piece.partition("=")
-            items.append([name, value if equals else None, False])
+            items.append((name, value if equals else None, False))
             keys.append(name.lower())
-        return params
+        return cls._of(tuple(items), tuple(keys))
 
     def copy(self):
         """@return: an independent copy, spelling and quoting kept."""
-        params = Params()
-        params._items = list(map(list.copy, self._items))
-        params._keys = self._keys.copy()
-        return params
+        return Params._of(tuple(self._items), tuple(self._keys))
+
+    def _writable(self):
+        """@return: C{_items} as a list, C{_keys} one too, before a change."""
+        if type(self._items) is tuple:
+            self._items = list(self._items)
+            self._keys = list(self._keys)
+        return self._items
 
     def _index(self, name):
         """@return: the index of the first parameter named C{name} in any case, or -1."""
@@ -244,18 +258,19 @@ class Params(MutableMapping):
     def __setitem__(self, name, value):
         """Replace the value in place (keeping spelling and quoting), or append."""
         index = self._index(name)
+        items = self._writable()
         if index >= 0:
-            item = self._items[index]
-            item[1] = value
-            item[2] = item[2] or _needs_quotes(value)
+            spelling, _, quoted = items[index]
+            items[index] = (spelling, value, quoted or _needs_quotes(value))
         else:
-            self._items.append([name, value, _needs_quotes(value)])
+            items.append((name, value, _needs_quotes(value)))
             self._keys.append(name.lower())
 
     def set(self, name, value, quoted):
         """Set C{name}, choosing whether its value is serialized as a quoted string."""
         self[name] = value
-        self._items[self._index(name)][2] = quoted
+        index = self._index(name)
+        self._items[index] = (self._items[index][0], value, quoted)
 
     def is_quoted(self, name):
         """@return: whether the value of C{name} is serialized as a quoted string."""
@@ -266,7 +281,7 @@ class Params(MutableMapping):
         index = self._index(name)
         if index < 0:
             raise KeyError(name)
-        del self._items[index]
+        del self._writable()[index]
         del self._keys[index]
 
     def __iter__(self):
@@ -343,9 +358,8 @@ def parse_params(text, separator=";", leading=True):
         token, an empty value or a value that is neither a token, a host nor a
         quoted string.
     """
-    params = Params()
     if not text.strip(WHITESPACE):
-        return params
+        return Params()
     if not leading:
         text = separator + text
     if separator == ";" and _COMPACT_PARAMS.fullmatch(text):
@@ -353,10 +367,9 @@ def parse_params(text, separator=";", leading=True):
     whole, one = _PARAM_GRAMMARS[separator]
     if whole.fullmatch(text) is None:
         raise ParseError("Bad parameters")
-    params._items = [
-        [name, None, False] if not equals
-        else [name, plain, False] if plain
-        else [name, _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted, True]
+    items = [
+        (name, None, False) if not equals
+        else (name, plain, False) if plain
+        else (name, _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted, True)
         for name, equals, quoted, plain in one.findall(text)]
-    params._keys = [item[0].lower() for item in params._items]
-    return params
+    return Params._of(tuple(items), tuple([item[0].lower() for item in items]))

@@ -193,19 +193,20 @@ class Transaction:
         for effect in effects:
             if self._done:
                 return   # a callback ended the transaction (or stopped the layer)
+            # The effects of every request first: deliver, send, linger.
             kind = type(effect)
-            if kind is Send:
+            if kind is DeliverToUser:
+                self._deliver(effect.message)
+            elif kind is Send:
                 self._send(effect.message)
+            elif kind is Linger:
+                self._linger(effect)
             elif kind is StartTimer:
                 self._start_timer(effect.name, effect.delay)
             elif kind is StopTimer:
                 call = self._timers.pop(effect.name, None)
                 if call is not None:
                     call.cancel()
-            elif kind is DeliverToUser:
-                self._deliver(effect.message)
-            elif kind is Linger:
-                self._linger(effect)
             elif kind is Terminated:
                 self._end()
             elif kind is Timeout:
@@ -262,11 +263,12 @@ class Transaction:
             log.debug("{transaction} lingers with nothing to send again: {error}",
                       transaction=self, error=error)
             resend = None
-        deadline = self._layer.clock.seconds() + effect.delay
+        layer = self._layer
+        deadline = layer.clock.seconds() + effect.delay
         table = self._table()
-        table[self._key] = (deadline, self.state is State.ACCEPTED, self._lingering_to_tag(),
-                            resend)
-        self._layer._linger_queue(effect.delay, table).add(deadline, self._key)
+        table[self._key] = (deadline, self._machine.state is State.ACCEPTED,
+                            self._lingering_to_tag(), resend)
+        layer._linger_queue(effect.delay, table).add(deadline, self._key)
         self._user.transaction_terminated(self)
 
     def _abandon(self):

@@ -37,9 +37,10 @@ import ipaddress
 import socket
 import uuid
 from dataclasses import dataclass, field
+from errno import ECONNREFUSED, EINTR, EMSGSIZE
 from functools import partial
 
-from twisted.internet import defer
+from twisted.internet import defer, udp
 from twisted.internet.endpoints import HostnameEndpoint, serverFromString, wrapClientTLS
 from twisted.internet.error import InvalidAddressError, MessageLengthError
 from twisted.internet.interfaces import IHandshakeListener
@@ -308,9 +309,10 @@ class SipTransports:
         description = parse_listen_description(text)
         if description.transport == "udp":
             server = _DatagramSocket(self)
-            port = self.reactor.listenUDP(
-                description.port, server, interface=description.interface,
-                maxPacketSize=min(self.limits.max_message_size + 1, MAX_DATAGRAM))
+            port = _DatagramPort(description.port, server, description.interface,
+                                 min(self.limits.max_message_size + 1, MAX_DATAGRAM),
+                                 self.reactor)
+            port.startListening()
             server.socket_port = port
             port.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.udp_receive_buffer)
         else:
@@ -791,27 +793,71 @@ def _failure_text(reason):
 # -- Twisted protocols ---------------------------------------------------------
 
 
+#: How many source addresses a UDP listening point keeps the L{Peer} of.
+_KNOWN_PEERS = 4096
+
+
 class _DatagramSocket(DatagramProtocol):
     """
     One UDP listening point: each datagram is a message.  This is the hot
-    path: no logging, one parse, one Peer.
+    path: no logging, one parse, and the Peer of the source address made
+    once, not for each datagram (clients send again and again).
     """
 
     def __init__(self, transports):
         self.transports = transports
         self.socket_port = None
         self.point = None
+        self._peers = {}    # source address -> its Peer
 
     def datagramReceived(self, data, address):
         if data[:1] in (b"\r", b"\n") and not data.strip(b"\r\n"):
             return  # a keep-alive: there is nothing to answer over UDP
-        peer = Peer("udp", address[0], address[1], None, self.point)
+        peer = self._peers.get(address) or self._new_peer(address)
         try:
             message = parse_message(data, self.transports.limits)
         except ParseError as error:
             self.transports._reject(error, peer)
             return
         self.transports._deliver(message, peer)
+
+    def _new_peer(self, address):
+        """@return: the Peer of a source address, kept; all are forgotten
+        when there are too many (addresses come from the network)."""
+        if len(self._peers) >= _KNOWN_PEERS:
+            self._peers.clear()
+        peer = self._peers[address] = Peer("udp", address[0], address[1], None, self.point)
+        return peer
+
+
+class _DatagramPort(udp.Port):
+    """
+    The UDP port of a listening point (what C{reactor.listenUDP} makes),
+    whose C{write} sends to an IP address of the socket's family at once.
+    Twisted's tests the address up to five ways before it sends, some 1.5 us
+    a datagram; one C{inet_pton} says the same of the addresses answers go
+    to, the sources of requests.  Anything else (a name, an address of the
+    other family) goes to Twisted's C{write}, which refuses it as it should.
+    """
+
+    def write(self, datagram, addr=None):
+        if addr is None or self._connectedAddr:
+            return super().write(datagram, addr)
+        try:
+            socket.inet_pton(self.addressFamily, addr[0])
+        except (OSError, ValueError):
+            return super().write(datagram, addr)
+        try:
+            return self.socket.sendto(datagram, addr)
+        except OSError as error:
+            # What udp.Port.write does with them.
+            if error.errno == EINTR:
+                return self.write(datagram, addr)
+            if error.errno == EMSGSIZE:
+                raise MessageLengthError("message too long") from error
+            if error.errno == ECONNREFUSED:
+                return None
+            raise
 
 
 class _StreamFactory(Factory):

@@ -9,6 +9,9 @@ import pytest_twisted
 from slee.container import Container
 from slee.settings import shipped_units
 
+from resource_adaptors.sip.adaptor import SipResourceAdaptor
+from resource_adaptors.sip.events import REQUEST
+
 from sipclient import StreamPeer, UdpPeer, options, reply
 from units import UNITS, memory_db
 
@@ -256,3 +259,35 @@ async def test_a_malformed_header_is_answered_400_naming_it(udp, slee):
     assert response.status == 400
     assert "Expires" in response.reason
     assert slee.journal == [], "no service saw it"
+
+
+class Endpoint:
+    """What capability_headers asks of the SLEE: the initial event types."""
+
+    def __init__(self, *methods):
+        self.serve(*methods)
+
+    def serve(self, *methods):
+        """Services change: a new set, as the SLEE makes one then."""
+        self.initial = frozenset(REQUEST[method].id for method in methods)
+
+    def initial_event_types(self):
+        return self.initial
+
+
+def test_capability_headers_are_made_again_only_when_capabilities_change():
+    sip = SipResourceAdaptor()
+    sip.configure({"supported": ["timer"]})
+    sip.endpoint = Endpoint("OPTIONS")
+    first = sip.capability_headers()
+    assert first == (("Allow", "OPTIONS"), ("Accept", ""), ("Supported", "timer"))
+    assert sip.capability_headers() is first
+
+    sip.register_capabilities(event_packages=["presence"], accept=["application/pidf+xml"])
+    assert dict(sip.capability_headers()) == {
+        "Allow": "OPTIONS", "Accept": "application/pidf+xml", "Supported": "timer",
+        "Allow-Events": "presence"}
+    sip.endpoint.serve("OPTIONS", "INVITE")
+    assert dict(sip.capability_headers())["Allow"] == "ACK, BYE, CANCEL, INVITE, OPTIONS"
+    sip.configure({})
+    assert dict(sip.capability_headers())["Supported"] == ""

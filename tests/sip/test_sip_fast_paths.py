@@ -14,8 +14,8 @@ import pytest
 
 from resource_adaptors.sip import headers as headers_module
 from resource_adaptors.sip import uri as uri_module
-from resource_adaptors.sip.headers import NameAddr, Via
-from resource_adaptors.sip.message import Headers, validate_request
+from resource_adaptors.sip.headers import ContentType, NameAddr, Via
+from resource_adaptors.sip.message import Headers, Message, validate_request
 from resource_adaptors.sip.parser import ParseError, parse_message
 from resource_adaptors.sip.syntax import Params, split_list
 from resource_adaptors.sip.uri import PORT_NUMBER, SipURI, parse_uri
@@ -357,3 +357,91 @@ def test_params_lookups_ignore_case_after_every_change():
     first = Params.from_validated(";Tag=1;tag=2")
     assert first.get("tag") == first["TAG"] == "1"
     assert Params.from_validated("") == Params() and not Params.from_validated("")
+
+
+# --- the usual shapes of numbers and Accept lists -----------------------------
+
+NUMBERS = ["0", "70", "99", "255", "256", "070", "0070", "", " ", "7 0", "-1", "+1", "٧٠",
+           "4294967295", "4294967296", "000000000", "999999999", "1" * 11]
+
+
+@pytest.mark.parametrize("header, limit", [
+    (Message.max_forwards, 255), (Message.expires, 2 ** 32 - 1)])
+def test_a_number_of_the_usual_shape_parses(header, limit):
+    for text in NUMBERS + [str(number) for number in range(1000)]:
+        if header.is_usual(text):
+            assert header.parse(header.key, (text,)) == int(text) <= limit, text
+
+
+ACCEPTS = ["application/sdp", "application/sdp, text/plain;charset=utf-8",
+           "application/sdp,text/plain", "*/*", "text/*;q=0.5, */*;q=0.1",
+           "application/sdp,", ",application/sdp", "application/sdp,,text/plain",
+           "application", "application/", "/sdp", "a/b;c", "a/b;=c", 'a/b;c="d"',
+           "a/b ; c=d", "a/b;c=d e", ""]
+
+
+def test_an_accept_list_of_the_usual_shape_parses_as_the_general_path_reads_it():
+    header = Message.accept
+    for text in ACCEPTS + mutations(ACCEPTS, 1500):
+        if ContentType.is_usual_list(text):
+            values = header.parse(header.key, (text,))
+            assert [str(value) for value in values] == \
+                [value.strip(" \t") for value in text.split(",")], text
+
+
+# --- what the parser files, and changes to it ---------------------------------
+
+FOLDED = (
+    b"OPTIONS sip:service@127.0.0.1 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n"
+    b"v: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-2\r\n"
+    b"From: <sip:a@b>;tag=1\r\n"
+    b"To: <sip:c@d>\r\n"
+    b"Subject: a\r\n"
+    b"  folded\r\n"
+    b"\tagain\r\n"
+    b"Call-ID: x\r\n"
+    b"CSeq: 1 OPTIONS\r\n"
+    b"Content-Length: 0\r\n"
+    b"\r\n")
+
+
+def test_the_index_the_parser_makes_is_the_index_of_its_fields():
+    headers = parse_message(FOLDED).headers
+    for name in ("Via", "From", "Subject", "Content-Length", "Absent"):
+        assert headers.field_values(name) == scanned(headers, name)
+    assert headers.field_values("Subject") == ["a folded again"]
+    first_seen = list(dict.fromkeys(field[0] for field in headers._fields))
+    assert list(headers._values_by_key()) == first_seen
+
+
+def test_setting_a_header_of_one_field_puts_the_new_ones_where_it_was():
+    message = request()
+    message.headers.set("To", ["<sip:a@b>", "<sip:c@d>"])
+    message.headers.set("Call-ID", "y")
+    assert [name for name, _ in message.headers] == [
+        "Via", "From", "To", "To", "Call-ID", "CSeq", "Contact", "Content-Length"]
+    assert message.headers.field_values("To") == ["<sip:a@b>", "<sip:c@d>"]
+    assert b"\r\nCall-ID: y\r\n" in bytes(message)
+
+
+def test_params_copies_share_nothing_that_changes():
+    parsed = Params.from_validated(";branch=z9hG4bK1;rport")
+    copy = parsed.copy()
+    copy["rport"] = "5060"
+    copy["received"] = "192.0.2.1"
+    assert str(parsed) == ";branch=z9hG4bK1;rport"
+    assert str(copy) == ";branch=z9hG4bK1;rport=5060;received=192.0.2.1"
+    again = copy.copy()
+    del again["branch"]
+    again.set("rport", "1", True)
+    assert str(copy) == ";branch=z9hG4bK1;rport=5060;received=192.0.2.1"
+    assert str(again) == ';rport="1";received=192.0.2.1'
+
+
+def test_a_usual_name_addr_makes_its_uri_when_read_unless_one_is_set():
+    value = NameAddr.parse("sipp <sip:sipp@127.0.0.1:5061;lr>;tag=1")
+    assert str(value.uri) == "sip:sipp@127.0.0.1:5061;lr" and value.uri is value.uri
+    value = NameAddr.parse("sipp <sip:sipp@127.0.0.1:5061>;tag=1")
+    value.uri = parse_uri("sip:other@example.com")
+    assert str(value) == '"sipp" <sip:other@example.com>;tag=1'

@@ -10,10 +10,12 @@ from unittest.mock import ANY
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer
+from twisted.internet import defer, udp
+from twisted.internet.error import InvalidAddressError, MessageLengthError
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 
+from resource_adaptors.sip import transport as transport_module
 from resource_adaptors.sip.message import Request, Response, make_response
 from resource_adaptors.sip.parser import Limits, parse_message
 from resource_adaptors.sip.transport import (
@@ -185,6 +187,63 @@ async def test_udp_sockets_get_the_receive_buffer_asked_for(network):
 def _rmem_max():
     with open("/proc/sys/net/core/rmem_max") as limit:
         return int(limit.read())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_udp_source_address_has_one_peer_while_not_too_many_send(network, monkeypatch):
+    stack, point, client = await udp_service(network)
+    for _ in range(2):
+        await answered(client, options(point.port, local_port=client.port))
+    (_, first), (_, second) = [await stack.receiver.next() for _ in range(2)]
+    assert first is second
+    (server,) = stack._datagram_sockets.values()
+    monkeypatch.setattr(transport_module, "_KNOWN_PEERS", 2)
+    other = server._new_peer(("192.0.2.1", 1))     # the second kept: as many as may be
+    assert other == Peer("udp", "192.0.2.1", 1) and other.local == point
+    assert list(server._peers.values()) == [first, other]
+    last = server._new_peer(("192.0.2.1", 2))      # one too many: all are forgotten
+    assert list(server._peers.values()) == [last]
+
+
+@pytest_twisted.ensureDeferred
+async def test_udp_writes_to_ip_addresses_skip_twisteds_address_checks(network, monkeypatch):
+    stack, point, client = await udp_service(network)
+    (server,) = stack._datagram_sockets.values()
+
+    def checked_write(*args):
+        raise AssertionError("udp.Port.write called")
+    monkeypatch.setattr(udp.Port, "write", checked_write)
+    request = options(point.port, local_port=client.port)
+    server.socket_port.write(bytes(make_response(parse_message(request), 200)),
+                             ("127.0.0.1", client.port))
+    assert (await client.next()).status == 200
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize("host", ["localhost", "::1", "127.0.0"])
+async def test_udp_writes_to_anything_else_go_through_twisted(network, monkeypatch, host):
+    """Names, addresses of the other family...: Twisted's write refuses them."""
+    stack = network.stack()
+    await stack.listen(f"udp:0:{LOCAL}")
+    (server,) = stack._datagram_sockets.values()
+    calls = []
+    twisted_write = udp.Port.write
+
+    def write(port, datagram, address):
+        calls.append(address)
+        return twisted_write(port, datagram, address)
+    monkeypatch.setattr(udp.Port, "write", write)
+    with pytest.raises(InvalidAddressError):
+        server.socket_port.write(b"x", (host, 5060))
+    assert calls == [(host, 5060)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_udp_writes_too_long_for_a_datagram_fail_as_twisteds(network):
+    stack, point, client = await udp_service(network)
+    (server,) = stack._datagram_sockets.values()
+    with pytest.raises(MessageLengthError):
+        server.socket_port.write(b"x" * 70000, ("127.0.0.1", client.port))
 
 
 @pytest_twisted.ensureDeferred
