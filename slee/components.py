@@ -43,7 +43,8 @@ class SbbComponent:
         """
         sbb = self.cls.__new__(self.cls)
         sbb._entity = entity
-        sbb._context = context
+        sbb._component = self
+        sbb.context = context
         return sbb
 
     def bare_object(self):
@@ -53,7 +54,8 @@ class SbbComponent:
         """
         sbb = self.cls.__new__(self.cls)
         sbb._entity = None
-        sbb._context = None
+        sbb._component = self
+        sbb.context = None
         return sbb
 
 

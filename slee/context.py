@@ -19,10 +19,11 @@ class SbbContext:
     The context of one SBB object: see L{ISbbContext}.
     """
 
-    __slots__ = ("_engine", "_entity", "_component")
+    __slots__ = ("_engine", "_entity_id", "_entity", "_component")
 
-    def __init__(self, engine, entity, component):
+    def __init__(self, engine, entity_id, entity, component):
         self._engine = engine
+        self._entity_id = entity_id
         self._entity = entity
         self._component = component
 
@@ -32,11 +33,11 @@ class SbbContext:
 
     @property
     def entity_id(self):
-        return self._entity.id
+        return self._entity_id
 
     @property
     def sbb_local_object(self):
-        return SbbLocalObject(self._engine, self._entity.id, self._component.local_names)
+        return SbbLocalObject(self._engine, self._entity_id, self._component.local_names)
 
     @property
     def parent(self):

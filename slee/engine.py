@@ -19,7 +19,9 @@ the database.  The router only knows activities through L{Engine.live}.
 """
 
 import uuid
+from functools import partial
 
+from BTrees.OOBTree import OOBTree
 from twisted.logger import Logger
 
 from slee.context import (
@@ -35,6 +37,9 @@ from slee.sbb import Select
 NULL_RA = "slee.null"
 SERVICE_RA = "slee.service"
 
+#: The usual convergence name selection: one root entity per activity.
+BY_ACTIVITY = (Select.ACTIVITY_CONTEXT,)
+
 
 def activity_key(ra, handle):
     """@return: the key of RA entity C{ra}'s activity C{handle}."""
@@ -45,22 +50,50 @@ class ActivityInfo:
     """
     What the container knows of a live activity without the database.
 
+    Most activities (a SIP transaction answered at once, say) end with no
+    record: no entity stayed attached, no name was bound, no timer set.
+    Their end event has nobody to go to, so L{Engine.request_end} forgets
+    them at once, without an operation, when C{queued} and C{recorded} say
+    that nothing can change that any more.
+
     @ivar ending: an activity end event is queued; no event may be fired.
+    @ivar queued: how many events fired on it wait in the queue.  An event
+        leaves the count when it runs, and comes back to it should its
+        transaction abort.
+    @ivar recorded: whether it may have an activity context record.  Set
+        when one is made; cleared only when the running transaction deletes
+        it, and set again should that transaction abort.
     """
 
-    __slots__ = ("ra", "handle", "durable", "ending")
+    __slots__ = ("ra", "handle", "durable", "ending", "queued", "recorded")
 
-    def __init__(self, ra, handle, durable):
+    def __init__(self, ra, handle, durable, recorded=True):
         self.ra = ra
         self.handle = handle
         self.durable = durable
         self.ending = False
+        self.queued = 0
+        self.recorded = recorded
+
+    def event_requeued(self):
+        """The transaction that ran one of its events aborted: it waits again."""
+        self.queued += 1
+
+    def record_deleted(self, work):
+        """The operation running C{work} deleted the activity's record."""
+        self.recorded = False
+        work.undo.append(self._record_restored)
+
+    def _record_restored(self):
+        self.recorded = True
 
 
 class FireEvent:
     """
     The operation: deliver an event fired on an activity.
 
+    @ivar info: the L{ActivityInfo} of the activity when the event was
+        fired (C{None} if it was not live), which counts it as queued.
     @ivar on_processed: called as C{on_processed(committed, handlers)} once
         the event's transaction committed (C{committed} true, C{handlers} the
         number of SBB handlers it was delivered to) or rolled back
@@ -68,24 +101,34 @@ class FireEvent:
         service took, or whose service failed.
     """
 
-    __slots__ = ("engine", "key", "event_type", "event", "address", "on_processed")
+    __slots__ = ("engine", "key", "info", "event_type", "event", "address", "on_processed")
 
-    def __init__(self, engine, key, event_type, event, address, on_processed=None):
+    def __init__(self, engine, key, info, event_type, event, address, on_processed=None):
         self.engine = engine
         self.key = key
+        self.info = info
         self.event_type = event_type
         self.event = event
         self.address = address
         self.on_processed = on_processed
 
+    def enqueue(self):
+        """Queue it; its activity counts it until it is processed."""
+        if self.info is not None:
+            self.info.queued += 1
+        self.engine.router.enqueue(self)
+
     def run(self, work):
+        if self.info is not None:
+            self.info.queued -= 1
+            work.undo.append(self.info.event_requeued)
         self.engine.process_event(self.key, self.event_type, self.event, self.address, work)
-        on_processed = self.on_processed
-        if on_processed is not None:
-            handlers = work.handled
-            work.effects.append(lambda: on_processed(True, handlers))
+        if self.on_processed is not None:
+            work.effects.append(partial(self.on_processed, True, work.handled))
 
     def rolled_back(self, failure):
+        if self.info is not None:
+            self.info.queued -= 1       # for good
         self.engine.after_rollback(failure)
         if self.on_processed is not None:
             self.on_processed(False, 0)
@@ -119,7 +162,6 @@ class Engine:
     """
     The in-transaction half of the container.
 
-    @ivar state: the L{slee.records.ContainerState} of the open connection.
     @ivar live: activity key to L{ActivityInfo}, for every started activity.
     """
 
@@ -134,8 +176,46 @@ class Engine:
         self.usage = usage
         self.alarms = alarms
         self.trace = trace
-        self.state = None
+        self._state = self._entities = self._activities = self._roots = None
+        self._find_entity = self._find_activity = None
+        self._root_indexes = {}
         self.live = {}
+
+    @property
+    def state(self):
+        """The L{slee.records.ContainerState} of the open connection."""
+        return self._state
+
+    @state.setter
+    def state(self, state):
+        # What every event reads, at hand.  Reading an attribute of a
+        # persistent object, a BTree's methods included, costs several
+        # times a plain one (its name is encoded and checked each time);
+        # the hot path reads records' attributes once each where it can,
+        # and tests BTree keys with "in" rather than calling get().  The
+        # trees are made with the state and never replaced.
+        self._state = state
+        self._entities = state.entities
+        self._activities = state.activities
+        self._roots = state.roots
+        self._find_entity = state.entities.get
+        self._find_activity = state.activities.get
+
+    def _roots_of(self, service_id):
+        """
+        @return: the root-entity index of service C{service_id}, made when
+            first asked.  Once stored, an index is the same object for the
+            connection's life (it is never replaced), so it is kept at hand
+            too; not before, as the transaction making it may abort.
+        """
+        index = self._root_indexes.get(service_id)
+        if index is None:
+            index = self._roots.get(service_id)
+            if index is None:
+                index = self._roots[service_id] = OOBTree()
+            elif index._p_oid is not None:
+                self._root_indexes[service_id] = index
+        return index
 
     # -- transactions ------------------------------------------------------
 
@@ -171,7 +251,7 @@ class Engine:
         """
         if not isinstance(failure, HandlerFailed) or failure.entity_id is None:
             return
-        entity = self.state.entities.get(failure.entity_id)
+        entity = self._find_entity(failure.entity_id)
         if entity is None:
             return
         self.log.error(
@@ -184,9 +264,9 @@ class Engine:
             self.log.failure("sbb_rolled_back of entity {entity} failed", entity=failure.entity_id)
 
     def _call_rolled_back(self, failure):
-        entity = self.state.entities.get(failure.entity_id)
+        entity = self._find_entity(failure.entity_id)
         if entity is not None:
-            sbb = self._sbb(entity)
+            sbb = self._sbb(failure.entity_id, entity, self.work())
             sbb.sbb_rolled_back(failure.event, self.aci(failure.activity_key))
 
     # -- activities --------------------------------------------------------
@@ -203,7 +283,8 @@ class Engine:
             if info.durable and durable:
                 return key
             raise ValueError(f"activity {key} is started already")
-        info = ActivityInfo(ra, handle, durable)
+        # Started again while its end is queued: the old record may be there.
+        info = ActivityInfo(ra, handle, durable, info is not None)
         work = self.router.current
         if work is None:
             self.live[key] = info
@@ -230,15 +311,27 @@ class Engine:
     def request_end(self, key):
         """
         End an activity: its end event is queued behind the events already
-        fired on it.  Inside a delivery, only once it commits.
+        fired on it; or, if it has no record and no event waits, it is
+        forgotten at once (see L{ActivityInfo}).  Inside a delivery, only
+        once it commits.
         """
-        def end():
-            info = self.live.get(key)
-            if info is None or info.ending:
-                return
+        work = self.router.current
+        if work is None:        # as after_commit() does, without a closure
+            self._end(key)
+        else:
+            work.effects.append(lambda: self._end(key))
+
+    def _end(self, key):
+        info = self.live.get(key)
+        if info is None or info.ending:
+            return
+        if info.queued or info.recorded:
             info.ending = True
             self.router.enqueue(EndActivity(self, key))
-        self.after_commit(end)
+        else:
+            # Nothing is attached, named or timed, and no event is coming
+            # that could change that: nobody to deliver the end event to.
+            del self.live[key]
 
     def fire_event(self, key, event_type, event, address=None, on_processed=None):
         """
@@ -252,16 +345,17 @@ class Engine:
         if not isinstance(event_type, EventType) or event_type.id not in self.registry.event_types:
             raise ValueError(f"event type {event_type} is not installed")
         info = self._live_info(key)
+        work = self.router.current
         if info is None or info.ending:
-            if self.router.current is None or key not in self.state.activities:
+            if work is None or key not in self._activities:
                 raise UnknownActivityError(f"activity {key} is not live")
-        operation = FireEvent(self, key, event_type, event, address, on_processed)
-        if self.router.current is None:
+        operation = FireEvent(self, key, info, event_type, event, address, on_processed)
+        if work is None:
             if self.router.full:
                 raise OverloadError(f"event queue full ({len(self.router)} events waiting)")
-            self.router.enqueue(operation)
+            operation.enqueue()
         else:
-            self.router.current.effects.append(lambda: self.router.enqueue(operation))
+            work.effects.append(operation.enqueue)
 
     def create_null_activity(self):
         """
@@ -271,7 +365,7 @@ class Engine:
         work = self.work()
         handle = uuid.uuid4().hex
         key = activity_key(NULL_RA, handle)
-        self.state.activities[key] = ActivityContextRecord(key, NULL_RA, handle, True)
+        self._activities[key] = ActivityContextRecord(key, NULL_RA, handle, True)
         work.effects.append(lambda: self.live.__setitem__(key, ActivityInfo(NULL_RA, handle, True)))
         work.idle_activities.add(key)
         return ActivityContextInterface(self, key)
@@ -283,8 +377,8 @@ class Engine:
     def start_service_activity(self, service_id):
         """Start a service's activity and fire the service-started event."""
         key = self.start_activity(SERVICE_RA, service_id, durable=False)
-        self.after_commit(lambda: self.router.enqueue(
-            FireEvent(self, key, SERVICE_STARTED, ServiceStartedEvent(service_id), None)))
+        self.after_commit(FireEvent(self, key, self._live_info(key), SERVICE_STARTED,
+                                    ServiceStartedEvent(service_id), None).enqueue)
 
     def aci(self, key):
         return ActivityContextInterface(self, key)
@@ -307,48 +401,58 @@ class Engine:
         """
         @return: the activity's record, made now if it has none yet.
         """
-        activities = self.state.activities
-        record = activities.get(key)
+        record = self._find_activity(key)
         if record is None:
             info = self._live_info(key)
             if info is None or info.ending:
                 raise UnknownActivityError(f"activity {key} is not live")
-            record = activities[key] = ActivityContextRecord(key, info.ra, info.handle, info.durable)
+            record = ActivityContextRecord(key, info.ra, info.handle, info.durable)
+            self._activities[key] = record
+            info.recorded = True
         return record
 
     def attach(self, key, entity_id):
         record = self._record(key)
-        if entity_id in record.attached:
-            return
-        entity = self.entity(entity_id)
+        if entity_id not in record.attached:
+            entity = self.entity(entity_id)
+            self._attach(key, record, entity_id, entity, self.registry.sbbs[entity.sbb])
+
+    def _attach(self, key, record, entity_id, entity, component):
+        """Attach C{entity}, an entity of C{component}, to activity C{key}."""
         record.attached[entity_id] = entity.priority
         record._p_changed = True
         entity.attached.add(key)
-        masked = self.registry.sbbs[entity.sbb].masked_on_attach
+        masked = component.masked_on_attach
         if masked:
             entity.masks[key] = set(masked)
         entity._p_changed = True
 
     def detach(self, key, entity_id):
-        record = self.state.activities.get(key)
-        if record is None or entity_id not in record.attached:
+        record = self._find_activity(key)
+        if record is None:
             return
-        del record.attached[entity_id]
+        attached = record.attached
+        if entity_id not in attached:
+            return
+        work = self.work()
+        del attached[entity_id]
         record._p_changed = True
-        entity = self.state.entities.get(entity_id)
+        entity = self._entity(entity_id, work)
         if entity is not None:
             entity.attached.discard(key)
-            entity.masks.pop(key, None)
+            masks = entity.masks
+            if masks:
+                masks.pop(key, None)
             entity._p_changed = True
-            self.work().garbage.add(entity.root)
-        self.work().idle_activities.add(key)
+            work.garbage.add(entity.root)
+        work.idle_activities.add(key)
 
     def is_attached(self, key, entity_id):
-        record = self.state.activities.get(key)
+        record = self._find_activity(key)
         return record is not None and entity_id in record.attached
 
     def attached_count(self, key):
-        record = self.state.activities.get(key)
+        record = self._find_activity(key)
         return 0 if record is None else len(record.attached)
 
     def mask_events(self, entity, key, event_types):
@@ -360,16 +464,16 @@ class Engine:
 
     def process_end(self, key, work):
         """Deliver the activity end event, then forget the activity."""
-        record = self.state.activities.get(key)
+        record = self._find_activity(key)
         if record is not None and record.attached:
             record.ending = True
-            self._deliver(record, ACTIVITY_END, ActivityEndEvent(key), work)
+            self._deliver(key, record.attached, ACTIVITY_END, ActivityEndEvent(key), work)
         self.forget_activity(key)
         self._finish(work)
 
     def forget_activity(self, key):
         """Detach everything from an ended activity and drop its record."""
-        record = self.state.activities.get(key)
+        record = self._find_activity(key)
         if record is not None:
             for entity_id in list(record.attached):
                 self.detach(key, entity_id)
@@ -377,44 +481,65 @@ class Engine:
                 self.naming.forget(name)
             for timer_id in list(record.timers):
                 self.timers.cancel_timer(timer_id)
-            self.state.activities.pop(key, None)
+            self._activities.pop(key, None)
         self.after_commit(lambda: self.live.pop(key, None))
 
     def _retire_if_idle(self, key, work):
-        record = self.state.activities.get(key)
+        record = self._find_activity(key)
         if record is None or record.attached or record.names or record.timers:
             return
-        if record.ra == NULL_RA:
+        if not record.durable:
+            del self._activities[key]
+            info = self._live_info(key)
+            if info is not None:
+                info.record_deleted(work)
+        elif record.ra == NULL_RA:     # durable, as every null activity
             # Nothing holds it open any more: it ends (JAIN SLEE 7.10).
-            del self.state.activities[key]
+            del self._activities[key]
             work.effects.append(lambda: self.live.pop(key, None))
-        elif not record.durable:
-            del self.state.activities[key]
 
     # -- events ------------------------------------------------------------
 
     def process_event(self, key, event_type, event, address, work):
         """Initial event processing, then delivery (see the module docstring)."""
-        candidates = self.registry.initial.get(event_type.id)
-        if candidates:
-            for service, spec in candidates:
-                self._route_initial(service, spec, key, event_type, event, address)
-        record = self.state.activities.get(key)
-        if record is not None and record.attached:
-            self._deliver(record, event_type, event, work)
+        record = self._route_initial(key, event_type, event, address, work)
+        if record is None:
+            record = self._find_activity(key)
+        if record is not None:
+            attached = record.attached
+            if attached:
+                self._deliver(key, attached, event_type, event, work)
         self._finish(work)
 
-    def _route_initial(self, service, spec, key, event_type, event, address):
-        name = self._convergence_name(service, spec, key, event_type, event, address)
-        if name is None:
-            return
-        roots = self.state.roots_of(service.id)
-        entity_id = roots.get(name)
-        if entity_id is None:
-            entity = self._create_entity(service.id, service.root, None, None, name,
-                                         service.priority)
-            roots[name] = entity_id = entity.id
-        self.attach(key, entity_id)
+    def _route_initial(self, key, event_type, event, address, work):
+        """
+        Find or create the root entity of every active service taking the
+        event as initial, and attach it to the activity.
+
+        @return: the activity's record if an entity was routed to it,
+            otherwise C{None}.
+        """
+        record = None
+        for service, spec in self.registry.initial.get(event_type.id, ()):
+            if spec.select == BY_ACTIVITY and spec.selector is None:
+                name = key      # the usual case, in short
+            else:
+                name = self._convergence_name(service, spec, key, event_type, event, address)
+            if name is None:
+                continue
+            roots = self._roots_of(service.id)
+            if record is None:
+                record = self._record(key)
+            if name in roots:
+                entity_id = roots[name]
+                if entity_id not in record.attached:
+                    self.attach(key, entity_id)
+            else:
+                entity_id, entity = self._create_entity(service.id, service.root, None, None,
+                                                        name, service.priority, work)
+                roots[name] = entity_id
+                self._attach(key, record, entity_id, entity, service.root)
+        return record
 
     def _convergence_name(self, service, spec, key, event_type, event, address):
         parts = []
@@ -435,9 +560,9 @@ class Engine:
             parts.append(str(custom))
         return "\x1f".join(parts)
 
-    def _deliver(self, record, event_type, event, work):
-        aci = ActivityContextInterface(self, record.key)
-        attached = record.attached
+    def _deliver(self, key, attached, event_type, event, work):
+        """Deliver to the entities C{attached} to activity C{key} (its record's dict)."""
+        aci = ActivityContextInterface(self, key)
         if len(attached) == 1:
             self._deliver_to(next(iter(attached)), event_type, event, aci, work)
             return
@@ -452,10 +577,14 @@ class Engine:
             self._deliver_to(entity_id, event_type, event, aci, work)
 
     def _deliver_to(self, entity_id, event_type, event, aci, work):
-        entity = self.state.entities.get(entity_id)
-        if entity is None:
-            return
-        component = self.registry.sbbs[entity.sbb]
+        sbb = work.sbbs.get(entity_id)
+        if sbb is not None:     # made by this operation already
+            entity, component = sbb._entity, sbb._component
+        else:
+            entity = self._find_entity(entity_id)
+            if entity is None:
+                return
+            component = self.registry.sbbs[entity.sbb]
         spec = component.handlers.get(event_type.id)
         if spec is None:
             return
@@ -464,7 +593,8 @@ class Engine:
             masked = masks.get(aci.key)
             if masked and event_type.id in masked:
                 return
-        sbb = component.new_object(entity, SbbContext(self, entity, component))
+        if sbb is None:
+            sbb = self._sbb(entity_id, entity, work, component)
         method = getattr(sbb, spec.method)
         work.handled += 1
         if work.isolated:
@@ -483,26 +613,51 @@ class Engine:
             raise HandlerFailed(entity_id, event_type, event, aci.key, "set_rollback_only()")
 
     def _finish(self, work):
-        """End-of-event clean-up: unattached trees, idle null activities."""
+        """End-of-event clean-up: unattached trees, idle activities."""
         while work.garbage:
-            self._collect(work.garbage.pop(), work)
+            root_id = work.garbage.pop()
+            root = self._entity(root_id, work)
+            if root is not None and not self._tree_attached(root):
+                self._remove_tree(root_id, root, work)
         while work.idle_activities:
             self._retire_if_idle(work.idle_activities.pop(), work)
 
     # -- SBB entities ------------------------------------------------------
 
     def entity(self, entity_id):
-        entity = self.state.entities.get(entity_id)
+        entity = self._find_entity(entity_id)
         if entity is None:
             raise NoSuchEntityError(f"SBB entity {entity_id} does not exist (any more)")
         return entity
 
     def entity_exists(self, entity_id):
-        return entity_id in self.state.entities
+        return entity_id in self._entities
 
-    def _sbb(self, entity):
-        component = self.registry.sbbs[entity.sbb]
-        return component.new_object(entity, SbbContext(self, entity, component))
+    def _entity(self, entity_id, work):
+        """
+        @return: the record of entity C{entity_id}, or C{None}: the one its
+            SBB object in the operation running C{work} holds, if it has one
+            (quicker than the tree).
+        """
+        sbb = work.sbbs.get(entity_id)
+        return self._find_entity(entity_id) if sbb is None else sbb._entity
+
+    def _sbb(self, entity_id, entity, work, component=None):
+        """
+        @return: the SBB object of entity C{entity_id} (its record
+            C{entity}; an entity of C{component}, if given) for the
+            operation running C{work}.  It is made on first use, then serves
+            every call into the entity (life-cycle methods, handlers, local
+            calls) until the operation ends, as a JAIN SLEE SBB object stays
+            assigned to its entity for a transaction.
+        """
+        sbb = work.sbbs.get(entity_id)
+        if sbb is None:
+            if component is None:
+                component = self.registry.sbbs[entity.sbb]
+            sbb = work.sbbs[entity_id] = component.new_object(
+                entity, SbbContext(self, entity_id, entity, component))
+        return sbb
 
     def local_object(self, entity_id):
         entity = self.entity(entity_id)
@@ -510,8 +665,11 @@ class Engine:
 
     def call_local(self, entity_id, name, args, kwargs):
         """Call a local interface method of an entity, in this transaction."""
-        self.work()
-        return getattr(self._sbb(self.entity(entity_id)), name)(*args, **kwargs)
+        work = self.work()
+        entity = self._entity(entity_id, work)
+        if entity is None:
+            raise NoSuchEntityError(f"SBB entity {entity_id} does not exist (any more)")
+        return getattr(self._sbb(entity_id, entity, work), name)(*args, **kwargs)
 
     def resource_adaptor(self, name):
         entity = self.registry.ra_entities.get(name)
@@ -523,82 +681,84 @@ class Engine:
         entity = self.entity(entity_id)
         entity.priority = priority
         for key in entity.attached:
-            record = self.state.activities[key]
+            record = self._activities[key]
             record.attached[entity_id] = priority
             record._p_changed = True
 
-    def _create_entity(self, service_id, component, parent, relation, name, priority):
-        entities = self.state.entities
+    def _create_entity(self, service_id, component, parent, relation, name, priority, work):
+        """@return: the new entity's id and record, once its creation callbacks ran."""
+        entities = self._entities
         entity_id = new_id(entities)
         root = entity_id if parent is None else parent.root
         entity = SbbEntityRecord(entity_id, service_id, component.id,
                                  None if parent is None else parent.id,
                                  root, relation, name, priority)
         entities[entity_id] = entity
-        sbb = component.new_object(entity, SbbContext(self, entity, component))
+        sbb = self._sbb(entity_id, entity, work, component)
         sbb.sbb_create()
         sbb.sbb_post_create()
-        return entity
+        return entity_id, entity
 
     def create_child(self, parent, relation_name):
-        self.work()
+        work = self.work()
         relation, child = self.registry.sbbs[parent.sbb].relations[relation_name]
-        entity = self._create_entity(parent.service, child, parent, relation_name, None,
-                                     relation.priority)
-        parent.children.setdefault(relation_name, []).append(entity.id)
+        entity_id, _ = self._create_entity(parent.service, child, parent, relation_name, None,
+                                           relation.priority, work)
+        parent.children.setdefault(relation_name, []).append(entity_id)
         parent._p_changed = True
-        return SbbLocalObject(self, entity.id, child.local_names)
+        return SbbLocalObject(self, entity_id, child.local_names)
 
     def remove_entity(self, entity_id):
         """Remove an entity and its descendants, in this transaction."""
         work = self.work()
         entity = self.entity(entity_id)
         if entity.parent is not None:
-            parent = self.state.entities.get(entity.parent)
+            parent = self._find_entity(entity.parent)
             if parent is not None:
                 siblings = parent.children.get(entity.relation, [])
                 if entity_id in siblings:
                     siblings.remove(entity_id)
                     parent._p_changed = True
                 work.garbage.add(entity.root)
-        self._remove_tree(entity, work)
+        self._remove_tree(entity_id, entity, work)
 
     def _tree_attached(self, entity):
         if entity.attached:
             return True
-        entities = self.state.entities
-        for children in entity.children.values():
-            for child_id in children:
-                child = entities.get(child_id)
-                if child is not None and self._tree_attached(child):
-                    return True
+        children = entity.children
+        if children:
+            for relation in children.values():
+                for child_id in relation:
+                    child = self._find_entity(child_id)
+                    if child is not None and self._tree_attached(child):
+                        return True
         return False
 
-    def _collect(self, root_id, work):
-        root = self.state.entities.get(root_id)
-        if root is not None and not self._tree_attached(root):
-            self._remove_tree(root, work)
-
-    def _remove_tree(self, entity, work):
-        entities = self.state.entities
-        for children in list(entity.children.values()):
-            for child_id in list(children):
-                child = entities.get(child_id)
-                if child is not None:
-                    self._remove_tree(child, work)
-        self._sbb(entity).sbb_remove()
-        for key in list(entity.attached):
-            record = self.state.activities.get(key)
+    def _remove_tree(self, entity_id, entity, work):
+        children = entity.children
+        if children:
+            for relation in list(children.values()):
+                for child_id in list(relation):
+                    child = self._find_entity(child_id)
+                    if child is not None:
+                        self._remove_tree(child_id, child, work)
+        self._sbb(entity_id, entity, work).sbb_remove()
+        del work.sbbs[entity_id]
+        for key in entity.attached:
+            record = self._find_activity(key)
             if record is not None:
-                record.attached.pop(entity.id, None)
+                record.attached.pop(entity_id, None)
                 record._p_changed = True
                 work.idle_activities.add(key)
-        del entities[entity.id]
+        del self._entities[entity_id]
         if entity.parent is None:
-            roots = self.state.roots_of(entity.service)
-            roots.pop(entity.convergence_name, None)
+            service_id = entity.service
+            roots = self._roots_of(service_id)
+            name = entity.convergence_name
+            if name in roots:
+                del roots[name]
             if not roots:
-                self.service_emptied(entity.service)
+                self.service_emptied(service_id)
 
     def service_emptied(self, service_id):
         """

@@ -70,18 +70,13 @@ class SbbEntityRecord(Persistent):
     """
 
     def __init__(self, id, service, sbb, parent, root, relation, convergence_name, priority):
-        self.id = id
-        self.service = service
-        self.sbb = sbb
-        self.parent = parent
-        self.root = root
-        self.relation = relation
-        self.convergence_name = convergence_name
-        self.priority = priority
-        self.cmp = CmpState()
-        self.children = {}
-        self.attached = set()
-        self.masks = {}
+        # All attributes at once, as a new dict: a new record has no changes
+        # to track, and setting them one by one would take each through
+        # persistent's attribute hook (a third slower in all).
+        self.__dict__ = {
+            "id": id, "service": service, "sbb": sbb, "parent": parent, "root": root,
+            "relation": relation, "convergence_name": convergence_name, "priority": priority,
+            "cmp": CmpState(), "children": {}, "attached": set(), "masks": {}}
 
 
 class ActivityContextRecord(Persistent):
@@ -100,14 +95,9 @@ class ActivityContextRecord(Persistent):
     """
 
     def __init__(self, key, ra, handle, durable):
-        self.key = key
-        self.ra = ra
-        self.handle = handle
-        self.durable = durable
-        self.attached = {}
-        self.names = set()
-        self.timers = set()
-        self.ending = False
+        # All at once, as in SbbEntityRecord.
+        self.__dict__ = {"key": key, "ra": ra, "handle": handle, "durable": durable,
+                         "attached": {}, "names": set(), "timers": set(), "ending": False}
 
 
 class TimerRecord(Persistent):
@@ -173,15 +163,6 @@ class ContainerState(Persistent):
         """@return: how many root entities C{service} has (reads only)."""
         index = self.roots.get(service)
         return 0 if index is None else len(index)
-
-    def roots_of(self, service):
-        """
-        @return: the root-entity index of C{service}, made when first asked.
-        """
-        index = self.roots.get(service)
-        if index is None:
-            index = self.roots[service] = OOBTree()
-        return index
 
 
 def container_state(root):

@@ -137,6 +137,9 @@ class SleeEndpoint:
     def __init__(self, engine, ra_name):
         self._engine = engine
         self._ra = ra_name
+        # The engine's own, bound: an RA calls them for most things it does.
+        self.after_commit = engine.after_commit
+        self.on_abort = engine.on_abort
 
     def start_activity(self, handle, durable=False):
         self._engine.start_activity(self._ra, str(handle), durable)
@@ -150,12 +153,6 @@ class SleeEndpoint:
     def fire_event(self, handle, event_type, event, address=None, on_processed=None):
         self._engine.fire_event(activity_key(self._ra, handle), event_type, event, address,
                                 on_processed)
-
-    def after_commit(self, action):
-        self._engine.after_commit(action)
-
-    def on_abort(self, action):
-        self._engine.on_abort(action)
 
     def activity_context(self, handle):
         return self._engine.aci(activity_key(self._ra, handle))

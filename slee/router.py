@@ -17,8 +17,15 @@ outside the database until its transaction commits (see L{Work}).
 This replaces a savepoint per delivery.  ZODB savepoints copy the
 connection's temporary index each time, which makes a batch quadratic; the
 happy path here costs nothing beyond the work itself.
+
+While a batch runs, the garbage collector waits.  A batch keeps what its
+operations hold (each event, what each SBB handed to an RA) until it
+commits, and a collection of the youngest generation in its middle would
+walk all of it, only for reference counting to free it at the end.  A
+batch is bounded, so is what waits for the collector.
 """
 
+import gc
 from collections import deque
 
 from twisted.logger import Logger
@@ -45,10 +52,12 @@ class Work:
     @ivar handled: how many SBB entity handlers the event was delivered to.
     @ivar undo: callables run in order if the transaction aborts: what an
         RA set up in memory for the operation (a dialog, say) is dropped.
+    @ivar sbbs: SBB entity id to the SBB object assigned to it for the
+        operation (see L{slee.engine.Engine._sbb}).
     """
 
     __slots__ = ("effects", "isolated", "garbage", "idle_activities", "rollback_only",
-                 "started", "handled", "undo")
+                 "started", "handled", "undo", "sbbs")
 
     def __init__(self, isolated):
         self.effects = []
@@ -59,6 +68,7 @@ class Work:
         self.started = None
         self.handled = 0
         self.undo = []
+        self.sbbs = {}
 
 
 class HandlerFailed(Exception):
@@ -183,7 +193,16 @@ class EventRouter:
         return [queue.popleft() for _ in range(count)]
 
     def _run_batch(self):
-        batch = self._take_batch()
+        """Run the next batch, with the garbage collector held off (see the module docstring)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._run_operations(self._take_batch())
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run_operations(self, batch):
         if len(batch) == 1:
             self._run_isolated(batch)
             return
@@ -205,11 +224,21 @@ class EventRouter:
                 # alone rolls back and reports its failure.
                 self._abort(works)
                 break
-            for work in works:
-                self._release(work)
             self.delivered += len(batch)
+            self._release_batch(batch, works)
             return
         self._run_isolated(batch)
+
+    def _release_batch(self, batch, works):
+        """
+        Release the effects of a committed batch, dropping each operation
+        as soon as its effects ran: what it alone holds (an RA's request,
+        say) is freed while its effects left it in the processor's caches,
+        not with the whole batch, long after.
+        """
+        for index, work in enumerate(works):
+            self._release(work)
+            batch[index] = works[index] = None
 
     def _run_isolated(self, batch):
         for operation in batch:

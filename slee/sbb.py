@@ -11,8 +11,10 @@ An SBB is a Python class deriving from L{Sbb}.  On the class it declares:
   zope.interface other SBB entities may call synchronously.
 
 An SBB object is a short-lived view of one SBB entity: the container makes
-one for each call into the entity and drops it afterwards, so an SBB keeps
-all its state in CMP fields, never in plain attributes.
+one when an operation (an event delivery, in its transaction) first calls
+into the entity, uses it for every call of that operation, and drops it
+afterwards, so an SBB keeps all its state in CMP fields, never in plain
+attributes.
 
     class Counter(Sbb):
         count = CmpField(default=0)
@@ -132,7 +134,7 @@ class CmpField:
             setattr(fields, self.name, value)
             return value
         if type(value) is Reference:
-            return sbb._context.resolve(value)
+            return sbb.context.resolve(value)
         return value
 
     def __set__(self, sbb, value):
@@ -182,7 +184,7 @@ class ChildRelation:
     def __get__(self, sbb, owner=None):
         if sbb is None:
             return self
-        return sbb._context.child_relation(self)
+        return sbb.context.child_relation(self)
 
 
 class Sbb:
@@ -195,16 +197,14 @@ class Sbb:
 
     @cvar local_interface: the zope.interface other entities may call on
         this one's local object; the class must implement all of it.
+    @ivar context: the L{slee.interfaces.ISbbContext} of this entity.
     """
 
     local_interface = Interface
 
-    __slots__ = ("_entity", "_context")
-
-    @property
-    def context(self):
-        """The L{slee.interfaces.ISbbContext} of this entity."""
-        return self._context
+    # The container sets them all when it makes the object: the entity's
+    # record and SBB component (its own business), and the context.
+    __slots__ = ("_entity", "_component", "context")
 
     def sbb_create(self):
         """The entity was just created: give CMP fields their first values."""

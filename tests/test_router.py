@@ -147,6 +147,58 @@ def test_activity_end_removes_unattached_trees(slee):
         a for a in slee.container.activities() if a["ra"] == "slee.service"]
 
 
+def test_activity_nothing_holds_ends_without_an_operation(slee):
+    from probe_unit import POKE
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"}, event_type=POKE)     # not initial: nothing attaches
+    slee.run()
+    slee.ra.end("a")
+    assert len(slee.container.router) == 0
+    assert "probe/a" not in slee.container.engine.live
+
+
+def test_end_waits_for_the_events_fired_before_it(slee):
+    from probe_unit import POKE
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"}, event_type=POKE)
+    slee.ra.end("a")        # no record yet, but the POKE is still to come
+    assert len(slee.container.router) == 2
+    slee.ra.start("b")
+    slee.ra.fire("b", {"op": "x"})
+    slee.run()
+    slee.ra.fire("b", {"op": "y"})
+    slee.ra.end("b")
+    slee.run()
+    assert slee.journal[-4:] == [("high", "y"), ("root", "y"), ("root", "end"),
+                                 ("root", "removed")]
+    assert slee.container.sbb_entities() == []
+    assert not [key for key in slee.container.engine.live if key.startswith("probe/")]
+
+
+def test_end_after_a_retired_record_came_back(slee, monkeypatch):
+    """
+    An event retires the activity's record, then its transaction aborts
+    for good: the record is back, so is the activity's end event.
+    """
+    from ZODB.POSException import ConflictError
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.run()
+
+    def conflict():
+        raise ConflictError("always")
+
+    monkeypatch.setattr(slee.container.transaction_manager, "commit", conflict)
+    slee.ra.fire("a", {"op": "leave"})      # every entity detaches: the record goes
+    slee.run()
+    monkeypatch.undo()
+    assert slee.container.status()["events"]["rolled_back"] == 1
+    slee.ra.end("a")
+    slee.run()
+    assert ("root", "end") in slee.journal
+    assert slee.container.sbb_entities() == []
+
+
 def test_fire_on_ended_activity_is_refused(slee):
     from slee.errors import UnknownActivityError
     with pytest.raises(UnknownActivityError):
@@ -173,6 +225,20 @@ def test_child_relation_and_local_calls(slee):
     slee.ra.fire("a", {"op": "remove-children"})
     slee.run()
     assert roots(slee, "Child") == []
+
+
+def test_one_sbb_object_per_entity_per_operation(slee):
+    from probe_unit import OBJECTS
+    OBJECTS.clear()
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "child", "text": "hi"})    # creates the child, then calls it
+    slee.run()
+    slee.ra.fire("a", {"op": "remove-children"})
+    slee.run()
+    [(created, first), (called, second), (removed, third)] = OBJECTS
+    assert (created, called, removed) == ("sbb_create", "hello", "sbb_remove")
+    assert first is second
+    assert third is not first
 
 
 def test_local_call_failure_rolls_back_the_caller(slee):
@@ -308,6 +374,35 @@ def test_conflict_is_retried(slee):
         sbbs.Root.on_poke = original
     assert len(attempts) == 2
     assert root_count(slee) == 101
+
+
+def test_root_index_made_by_a_rolled_back_event(slee):
+    """The service's first root is rolled back with the index made for it."""
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "fail"})
+    slee.run()
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("a", {"op": "y"})
+    slee.run()
+    assert root_count(slee) == 2
+    [probe] = [s for s in slee.container.services() if s["name"] == "probe"]
+    assert probe["root_entities"] == 1
+
+
+def test_garbage_collector_waits_while_a_batch_runs(slee):
+    import gc
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "collector"})
+    slee.run()
+    assert slee.ra.sent == [False]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        slee.ra.fire("a", {"op": "collector"})
+        slee.run()
+        assert not gc.isenabled()       # left as it was
+    finally:
+        gc.enable()
 
 
 def test_state_survives_reopening_the_database(tmp_path):

@@ -7,3 +7,6 @@ POKE = EventType("Poke", "slee.tests", "1.0")
 
 # What was delivered, in order, outside any transaction: (sbb, event command).
 JOURNAL = []
+
+# The Child SBB objects, as (method, object), for the tests of their reuse.
+OBJECTS = []

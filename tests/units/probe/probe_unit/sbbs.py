@@ -3,12 +3,14 @@ SBBs that do what the event (a dict) says, so that each test scripts the
 behaviour it checks.  Every delivery is written to JOURNAL.
 """
 
+import gc
+
 from zope.interface import Interface, implementer
 
 from slee.events import ACTIVITY_END, SERVICE_STARTED, TIMER
 from slee.sbb import ChildRelation, CmpField, Sbb, Select, handler
 
-from probe_unit import JOURNAL, PING, POKE
+from probe_unit import JOURNAL, OBJECTS, PING, POKE
 
 
 class IChild(Interface):
@@ -24,7 +26,11 @@ class Child(Sbb):
     local_interface = IChild
     greeting = CmpField()
 
+    def sbb_create(self):
+        OBJECTS.append(("sbb_create", self))
+
     def hello(self, text):
+        OBJECTS.append(("hello", self))
         self.greeting = text
         return text.upper()
 
@@ -36,6 +42,7 @@ class Child(Sbb):
         JOURNAL.append(("child", event.get("op")))
 
     def sbb_remove(self):
+        OBJECTS.append(("sbb_remove", self))
         JOURNAL.append(("child", "removed"))
 
 
@@ -80,7 +87,7 @@ class Root(Sbb):
             child.fail()
         elif op == "remove-children":
             self.kids.clear()
-        elif op == "detach":
+        elif op in ("detach", "leave"):
             aci.detach(ctx.sbb_local_object)
         elif op == "attach-child":
             aci.attach(self.peer)
@@ -117,6 +124,8 @@ class Root(Sbb):
             ctx.tracer.info("info line {n}", n=event["n"])
         elif op == "end-null":
             ctx.naming.lookup(event["name"]).activity.end_activity()
+        elif op == "collector":
+            ctx.resource_adaptor("probe").send(gc.isenabled())
 
     @handler(POKE)
     def on_poke(self, event, aci):
@@ -147,6 +156,8 @@ class High(Sbb):
     @handler(PING, initial=True, select=(Select.ACTIVITY_CONTEXT,))
     def on_ping(self, event, aci):
         JOURNAL.append(("high", event.get("op")))
+        if event.get("op") == "leave":      # every entity detaches
+            aci.detach(self.context.sbb_local_object)
 
     @handler(SERVICE_STARTED, initial=True, select=(Select.ACTIVITY_CONTEXT,))
     def on_started(self, event, aci):
