@@ -175,6 +175,18 @@ def test_end_waits_for_the_events_fired_before_it(slee):
     assert not [key for key in slee.container.engine.live if key.startswith("probe/")]
 
 
+def test_end_after_the_record_was_made_again(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("a", {"op": "leave"})      # every entity detaches: the record goes
+    slee.ra.fire("a", {"op": "y"})          # new roots, a new record
+    slee.run()
+    slee.ra.end("a")
+    slee.run()
+    assert slee.journal[-2:] == [("root", "end"), ("root", "removed")]
+    assert slee.container.sbb_entities() == []
+
+
 def test_end_after_a_retired_record_came_back(slee, monkeypatch):
     """
     An event retires the activity's record, then its transaction aborts
