@@ -229,13 +229,17 @@ class Engine:
             raise TransactionRequiredError("this operation needs a transaction (an event delivery)")
         return work
 
-    def after_commit(self, action):
-        """Run C{action} when the current delivery commits (at once outside)."""
+    def after_commit(self, action, *args):
+        """
+        Run C{action(*args)} when the current delivery commits (at once
+        outside one); passing the arguments here spares the hot path a
+        closure when there is no delivery.
+        """
         work = self.router.current
         if work is None:
-            action()
+            action(*args)
         else:
-            work.effects.append(action)
+            work.effects.append(partial(action, *args) if args else action)
 
     def on_abort(self, action):
         """Run C{action} if the current delivery aborts (nothing outside one)."""
@@ -315,11 +319,7 @@ class Engine:
         forgotten at once (see L{ActivityInfo}).  Inside a delivery, only
         once it commits.
         """
-        work = self.router.current
-        if work is None:        # as after_commit() does, without a closure
-            self._end(key)
-        else:
-            work.effects.append(lambda: self._end(key))
+        self.after_commit(self._end, key)
 
     def _end(self, key):
         info = self.live.get(key)
