@@ -180,11 +180,22 @@ class EventRouter:
         return result
 
     def _drain(self):
+        """
+        Run what was queued when the reactor called, in batches, then let
+        the reactor go round again.  The queue is emptied at the pace it is
+        filled: an RA that reads a socket reads it once per round, so the
+        queue holds at most what one round brought, and a server that
+        cannot keep up leaves the excess in the kernel (which drops it, and
+        UDP peers retransmit) instead of in a queue that makes every answer
+        late.  What the batches fire waits for the next round, so that a
+        service firing events on every event cannot hold the reactor.
+        """
         self._scheduled = None
-        if self._paused:
-            return
-        self._run_batch()
-        if self._queue and not self._paused:
+        batches = -(-len(self._queue) // self.batch_max)
+        while batches and not self._paused:
+            self._run_batch()
+            batches -= 1
+        if self._queue and self._scheduled is None and not self._paused:
             self._scheduled = self._clock.callLater(0, self._drain)
 
     def _take_batch(self):

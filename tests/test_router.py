@@ -485,3 +485,37 @@ def test_full_queue_refuses_ra_events_but_keeps_accepted_work(tmp_path):
     harness.run()
     assert ("root", "accepted again") in JOURNAL
     harness.stop()
+
+
+def test_one_round_runs_what_was_queued_and_no_more(tmp_path):
+    """
+    The reactor's call runs every operation queued when it came, batch after
+    batch, so the queue drains as fast as a socket fills it; what those
+    operations fire waits for the next round.
+    """
+    harness = ContainerHarness(tmp_path, batch_max=2)
+    harness.deploy("probe")
+    from probe_unit import JOURNAL
+    from probe_unit.ra import ProbeAdaptor
+    JOURNAL.clear()
+    ra = ProbeAdaptor.instance
+    ra.start("a")
+    for number in range(4):
+        ra.fire("a", {"op": f"queued {number}"})
+    ra.fire("a", {"op": "fire"})
+    router = harness.container.router
+    delivered = router.delivered
+
+    def reactor_round():
+        (call,) = [c for c in harness.clock.getDelayedCalls() if c.func == router._drain]
+        harness.clock.calls.remove(call)
+        call.func(*call.args, **call.kw)
+
+    reactor_round()
+    assert router.delivered - delivered == 5
+    assert [("root", f"queued {number}") for number in range(4)] == \
+        [entry for entry in JOURNAL if entry[0] == "root"][:4]
+    assert ("root", "poked") not in JOURNAL
+    reactor_round()
+    assert ("root", "poked") in JOURNAL
+    harness.stop()
