@@ -292,8 +292,7 @@ class SipResourceAdaptor(ResourceAdaptor):
     def _answer(self, transaction, status, reason, headers=()):
         """Answer a request here and now, outside any SBB."""
         response = make_response(transaction.request, status, reason, to_tag=_to_tag(status))
-        for name, value in headers:
-            response.headers.add(name, value)
+        response.headers.extend(headers)
         self._send_response(transaction, response)
 
     def cancel_received(self, transaction, cancel):
@@ -391,9 +390,7 @@ class SipResourceAdaptor(ResourceAdaptor):
             dialog = self._dialog(dialog)
         to_tag = dialog.local_tag if dialog is not None else _to_tag(status)
         response = make_response(server.request, status, reason, to_tag=to_tag)
-        add = response.headers.add
-        for name, value in headers:
-            add(name, value)
+        response.headers.extend(headers)
         if dialog is not None and not response.contact:
             response.headers.set("Contact", f"<{self.local_contact(server.peer)}>")
         self._set_body(response, body, content_type)
@@ -465,8 +462,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         request.headers.add("To", str(NameAddr(parse_uri(str(to_uri)))))
         request.headers.add("Call-ID", uuid.uuid4().hex)
         request.headers.add("CSeq", f"1 {method}")
-        for name, value in headers:
-            request.headers.add(name, value)
+        request.headers.extend(headers)
         self._set_body(request, body, content_type)
         return request
 
@@ -503,8 +499,7 @@ class SipResourceAdaptor(ResourceAdaptor):
     def send_in_dialog(self, dialog, method, headers=(), body=b"", content_type=None):
         dialog = self._dialog(dialog)
         request = dialog.create_request(method)
-        for name, value in headers:
-            request.headers.add(name, value)
+        request.headers.extend(headers)
         self._set_body(request, body, content_type)
         return self.send_request(request, self._dialog_destination(dialog, request))
 

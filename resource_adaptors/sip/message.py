@@ -20,6 +20,7 @@ from operator import itemgetter
 from resource_adaptors.sip.headers import (
     CSeq, Challenge, ContentType, Event, NameAddr, SubscriptionState, Via, header_key,
     header_key_and_name, header_name, is_list_header, parse_tokens)
+from resource_adaptors.sip.recurring import RecurringMemo
 from resource_adaptors.sip.syntax import ParseError, parse_int, split_list
 from resource_adaptors.sip.uri import parse_uri
 
@@ -164,6 +165,14 @@ class Headers:
         key, name = header_key_and_name(name)
         self._fields.append(_field(key, name, value))
         self._changed(key)
+
+    def extend(self, pairs):
+        """Append a field for each (name, value) pair, in order."""
+        added = [_field(*header_key_and_name(name), value) for name, value in pairs]
+        if added:
+            self._fields += added
+            for key in {field[0] for field in added}:
+                self._changed(key)
 
     def set(self, name, value):
         """
@@ -338,6 +347,9 @@ class _TypedHeader:
         self.parse = parse
         self.format = format
         self.is_usual = is_usual
+        # The values of the usual shape that recur (see L{recurring}): a
+        # client sends the same Contact, Accept, Max-Forwards... each time.
+        self._usual_values = RecurringMemo(1024)
 
     def __get__(self, message, owner=None):
         if message is None:
@@ -356,8 +368,14 @@ class _TypedHeader:
         shape is known to parse without being built: L{validate_request}
         checks every header, and most are never read.
         """
-        if len(values) == 1 and self.is_usual is not None and self.is_usual(values[0]):
-            return
+        if len(values) == 1 and self.is_usual is not None:
+            value = values[0]
+            usual = self._usual_values
+            if value in usual.kept or usual.recall(value):
+                return
+            if self.is_usual(value):
+                usual.remember(value, True)
+                return
         headers._typed[self.key] = self.parse(self.key, values)
 
     def __set__(self, message, value):
@@ -582,22 +600,17 @@ def validate_request(request, methods=None, uri_schemes=("sip", "sips"), content
     if request.cseq.method != request.method:
         raise refuse("CSeq method does not match the request")
     # Only the headers present can be malformed, and not those read already
-    # (they parsed).  The others are checked in any order; the message's
-    # order, in which the first bad one is the one reported, is followed
-    # only to find it.
+    # (they parsed); they are checked in the message's order, so that the
+    # first bad one is the one reported.
     headers = request.headers
-    by_key = headers._values_by_key()
-    unread = (by_key.keys() & _TYPED_HEADERS.keys()) - headers._typed.keys()
-    try:
-        for key in unread:
-            _TYPED_HEADERS[key].check(headers, by_key[key])
-    except ParseError:
-        for key in by_key:
-            if key in unread:
-                try:
-                    _TYPED_HEADERS[key].check(headers, by_key[key])
-                except ParseError as error:
-                    raise refuse(error.reason) from error
+    typed = headers._typed
+    for key, values in headers._values_by_key().items():
+        header = _TYPED_HEADERS.get(key)
+        if header is not None and key not in typed:
+            try:
+                header.check(headers, values)
+            except ParseError as error:
+                raise refuse(error.reason) from error
     if content_types is not None and request.body:
         content_type = request.content_type
         if content_type is None or content_type.mime not in content_types:

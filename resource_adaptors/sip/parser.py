@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from resource_adaptors.sip.headers import header_key, header_name
 from resource_adaptors.sip.message import Headers, Request, Response, answerable
+from resource_adaptors.sip.recurring import RecurringMemo
 from resource_adaptors.sip.syntax import TOKEN_CHARS, ParseError
 from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
 
@@ -135,28 +136,49 @@ def _fields(lines):
     fields = []
     append = fields.append
     by_key = {}
-    names = _NAMES
+    recurring = _RECURRING_LINES.kept
     for line in lines[1:]:
-        spelling, colon, value = line.partition(":")
-        try:
-            key, name = names[spelling]
-        except KeyError:
-            if line[:1] in (" ", "\t"):
-                _unfold(fields, by_key, line)
-                continue
-            if not colon or not spelling:
-                raise ParseError("Header line without a colon") from None
-            key, name = _learn_name(spelling)
-        else:
-            if not colon:
-                raise ParseError("Header line without a colon")
-        value = value.strip(" \t")
-        append((key, name, value, line))
+        field = recurring.get(line)
+        if field is None:
+            field = _RECURRING_LINES.recall(line) or _field(line, fields, by_key)
+            if field is None:
+                continue    # a continuation line, added to the field before
+        append(field)
+        key = field[0]
         if key in by_key:
-            by_key[key] += (value,)
+            by_key[key] += (field[2],)
         else:
-            by_key[key] = (value,)
+            by_key[key] = (field[2],)
     return fields, by_key
+
+
+#: Header line -> its field tuple, for the lines that recur (see
+#: L{recurring}): a field tuple is immutable, so messages share it.
+_RECURRING_LINES = RecurringMemo(4096)
+
+
+def _field(line, fields, by_key):
+    """
+    @return: the field tuple of header line C{line}, seen for the first
+        time lately; or None for a continuation line, which is added to the
+        last of C{fields} (see L{_fields}).
+    """
+    spelling, colon, value = line.partition(":")
+    try:
+        key, name = _NAMES[spelling]
+    except KeyError:
+        if line[:1] in (" ", "\t"):
+            _unfold(fields, by_key, line)
+            return None
+        if not colon or not spelling:
+            raise ParseError("Header line without a colon") from None
+        key, name = _learn_name(spelling)
+    else:
+        if not colon:
+            raise ParseError("Header line without a colon")
+    field = (key, name, value.strip(" \t"), line)
+    _RECURRING_LINES.remember(line, field)
+    return field
 
 
 def _unfold(fields, by_key, line):

@@ -104,6 +104,22 @@ def test_add_set_remove_keep_order():
     assert len(headers) == 4
 
 
+def test_extend_appends_in_order_and_forgets_typed_values():
+    headers = Headers([("Expires", "10"), ("Via", "a")])
+    request = Request("OPTIONS", "sip:a@example.com", headers)
+    assert request.expires == 10
+    headers.extend([("v", "b"), ("Subject", "s"), ("Expires", "20")])
+    headers.extend([])
+    assert list(headers) == [("Expires", "10"), ("Via", "a"), ("Via", "b"), ("Subject", "s"),
+                             ("Expires", "20")]
+    assert headers.get_all("Via") == ["a", "b"]
+    with pytest.raises(ParseError):
+        request.expires     # noqa: B018 -- two fields now: the cached 10 is gone
+    with pytest.raises(ValueError):
+        headers.extend([("Subject", "ok"), ("Subject", "a\r\nVia: forged")])
+    assert len(headers) == 5    # nothing added
+
+
 def test_values_set_in_code_cannot_break_the_framing():
     headers = Headers()
     for bad in ("a\r\nVia: forged", "a\nb", "a\rb"):

@@ -1,0 +1,99 @@
+"""
+The memo of what recurs in received messages, and the parser and validation
+reading recurring lines and values as they read new ones.
+"""
+
+import pytest
+
+from resource_adaptors.sip import parser as parser_module
+from resource_adaptors.sip.message import Message, validate_request
+from resource_adaptors.sip.parser import ParseError, parse_message
+from resource_adaptors.sip.recurring import RecurringMemo
+
+
+def test_a_key_is_kept_once_it_recurs():
+    memo = RecurringMemo(4)
+    assert memo.recall("a") is None
+    memo.remember("a", 1)
+    assert "a" not in memo.kept
+    assert memo.recall("a") == 1
+    assert memo.kept == {"a": 1}
+    assert memo.recall("a") is None     # it left the first table; callers read kept first
+
+
+def test_new_keys_do_not_push_out_the_recurring_ones():
+    memo = RecurringMemo(4)
+    memo.remember("contact", 1)
+    memo.recall("contact")
+    for number in range(100):       # a new From tag in every request
+        memo.remember(f"from {number}", number)
+    assert memo.kept == {"contact": 1}
+    assert len(memo._once) <= 4
+
+
+def test_both_tables_are_bounded():
+    memo = RecurringMemo(4)
+    for number in range(10):
+        memo.remember(number, number)
+        memo.recall(number)
+    assert len(memo.kept) <= 4 and len(memo._once) <= 4
+
+
+REQUEST = (
+    "OPTIONS sip:service@127.0.0.1 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-{n}\r\n"
+    "Max-Forwards: 70\r\n"
+    "From: <sip:sipp@127.0.0.1:5061>;tag={n}\r\n"
+    "To: <sip:service@127.0.0.1>\r\n"
+    "Call-ID: {n}@127.0.0.1\r\n"
+    "CSeq: 1 OPTIONS\r\n"
+    "Subject: first\r\n"
+    " folded\r\n"
+    "Contact: {contact}\r\n"
+    "Content-Length: 0\r\n\r\n")
+
+
+@pytest.fixture
+def memo(monkeypatch):
+    memo = RecurringMemo(4096)
+    monkeypatch.setattr(parser_module, "_RECURRING_LINES", memo)
+    return memo
+
+
+def parsed(n, contact="<sip:sipp@127.0.0.1:5061>"):
+    request = parse_message(REQUEST.format(n=n, contact=contact).encode())
+    validate_request(request)
+    return request
+
+
+def test_recurring_lines_give_the_same_fields_as_new_ones(memo):
+    first, second, third = parsed(1), parsed(2), parsed(3)
+    assert "Max-Forwards: 70" in memo.kept and "Contact: <sip:sipp@127.0.0.1:5061>" in memo.kept
+    assert not any("folded" in line for line in memo.kept)      # continuation lines are not kept
+    for request in (first, second, third):
+        assert request.headers.get("Subject") == "first folded"
+        assert request.max_forwards == 70
+        assert str(request.contact[0].uri) == "sip:sipp@127.0.0.1:5061"
+    assert bytes(third) == REQUEST.format(n=3, contact="<sip:sipp@127.0.0.1:5061>").encode()
+    assert third.headers._fields[1] is second.headers._fields[1]  # Max-Forwards: one tuple
+
+
+def test_a_change_to_a_shared_field_is_not_seen_by_the_other_messages(memo):
+    parsed(1)
+    first, second = parsed(2), parsed(3)
+    first.headers.set("Max-Forwards", "69")
+    assert (first.max_forwards, second.max_forwards) == (69, 70)
+
+
+def test_a_bad_value_is_refused_however_often_it_comes(memo):
+    for n in range(3):
+        with pytest.raises(ParseError, match="Bad Contact header"):
+            parsed(n, contact="<sip:sipp@127.0.0.1:5061")
+
+
+def test_a_value_of_the_usual_shape_is_checked_once_it_recurs():
+    contact = Message.contact
+    value = "<sip:recurring@127.0.0.1:5062>"
+    for n in range(3):
+        parsed(n, contact=value)
+    assert value in contact._usual_values.kept
