@@ -8,7 +8,7 @@ it on every event (above all L{Registry.initial}, the index of which active
 service takes which initial event).
 """
 
-from slee.sbb import child_relations_of, handlers_of
+from slee.sbb import Sbb, child_relations_of, handlers_of
 
 
 class SbbComponent:
@@ -33,6 +33,12 @@ class SbbComponent:
         self.local_names = frozenset(cls.local_interface.names(all=True))
         self.masked_on_attach = frozenset(
             type_id for type_id, spec in self.handlers.items() if spec.mask_on_attach)
+        # The life-cycle methods the class overrides: the container calls
+        # no other (most SBBs have no use for sbb_remove, say, and an
+        # entity made and removed per event would pay for the calls).
+        self.life_cycle = frozenset(
+            name for name in ("sbb_create", "sbb_post_create", "sbb_remove")
+            if getattr(cls, name) is not getattr(Sbb, name))
 
     def declared_relations(self):
         return child_relations_of(self.cls)

@@ -694,9 +694,13 @@ class Engine:
                                  None if parent is None else parent.id,
                                  root, relation, name, priority)
         entities[entity_id] = entity
-        sbb = self._sbb(entity_id, entity, work, component)
-        sbb.sbb_create()
-        sbb.sbb_post_create()
+        life_cycle = component.life_cycle
+        if life_cycle:
+            sbb = self._sbb(entity_id, entity, work, component)
+            if "sbb_create" in life_cycle:
+                sbb.sbb_create()
+            if "sbb_post_create" in life_cycle:
+                sbb.sbb_post_create()
         return entity_id, entity
 
     def create_child(self, parent, relation_name):
@@ -742,8 +746,9 @@ class Engine:
                     child = self._find_entity(child_id)
                     if child is not None:
                         self._remove_tree(child_id, child, work)
-        self._sbb(entity_id, entity, work).sbb_remove()
-        del work.sbbs[entity_id]
+        if "sbb_remove" in self.registry.sbbs[entity.sbb].life_cycle:
+            self._sbb(entity_id, entity, work).sbb_remove()
+        work.sbbs.pop(entity_id, None)
         for key in entity.attached:
             record = self._find_activity(key)
             if record is not None:
