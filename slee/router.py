@@ -98,6 +98,8 @@ class EventRouter:
         outside a delivery.  Transactional facilities look here.
     @ivar delivered: operations committed so far.
     @ivar rolled_back: operations rolled back so far.
+    @ivar collector: called at the end of each turn, when the turn's
+        operations are done, or C{None} (see L{slee.collector}).
     """
 
     log = Logger(namespace="slee.router")
@@ -115,6 +117,7 @@ class EventRouter:
         self.current = None
         self.delivered = 0
         self.rolled_back = 0
+        self.collector = None
 
     def __len__(self):
         return len(self._queue)
@@ -195,6 +198,8 @@ class EventRouter:
         while batches and not self._paused:
             self._run_batch()
             batches -= 1
+        if self.collector is not None:
+            self.collector()
         if self._queue and self._scheduled is None and not self._paused:
             self._scheduled = self._clock.callLater(0, self._drain)
 
