@@ -52,7 +52,8 @@ from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_endpoint
 from resource_adaptors.sip.dialog import (
     DIALOG_CREATING_METHODS, Dialog, DialogState, DialogTable, new_tag)
 from resource_adaptors.sip.headers import NameAddr, Params
-from resource_adaptors.sip.message import Request, make_response, validate_request
+from resource_adaptors.sip.message import (
+    PreparedFields, Request, make_response, validate_request)
 from resource_adaptors.sip.parser import Limits, ParseError
 from resource_adaptors.sip.provider import ISipProvider
 from resource_adaptors.sip.transaction_layer import TransactionLayer
@@ -420,7 +421,7 @@ class SipResourceAdaptor(ResourceAdaptor):
     def capability_headers(self):
         """
         @return: Allow, Accept, Supported and Allow-Events (when services
-            serve event packages) as (name, value) pairs: what an answer to
+            serve event packages), L{PreparedFields}: what an answer to
             OPTIONS says.  Made again only when the services or their
             capabilities change: an OPTIONS keep-alive is the commonest
             request there is.
@@ -433,7 +434,8 @@ class SipResourceAdaptor(ResourceAdaptor):
                        ("Supported", ", ".join(offered["supported"]))]
             if offered["allow_events"]:
                 headers.append(("Allow-Events", ", ".join(offered["allow_events"])))
-            self._capability_headers_for, self._capability_headers = initial, tuple(headers)
+            self._capability_headers_for = initial
+            self._capability_headers = PreparedFields(headers)
         return self._capability_headers
 
     def register_capabilities(self, event_packages=(), accept=()):

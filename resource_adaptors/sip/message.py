@@ -20,7 +20,7 @@ from operator import itemgetter
 from resource_adaptors.sip.headers import (
     CSeq, Challenge, ContentType, Event, NameAddr, SubscriptionState, Via, header_key,
     header_key_and_name, header_name, is_list_header, parse_tokens)
-from resource_adaptors.sip.recurring import RecurringMemo
+from resource_adaptors.sip.recurring import NEW_IN_EVERY_REQUEST, RecurringMemo
 from resource_adaptors.sip.syntax import ParseError, parse_int, split_list
 from resource_adaptors.sip.uri import parse_uri
 
@@ -167,11 +167,20 @@ class Headers:
         self._changed(key)
 
     def extend(self, pairs):
-        """Append a field for each (name, value) pair, in order."""
-        added = [_field(*header_key_and_name(name), value) for name, value in pairs]
+        """
+        Append a field for each (name, value) pair, in order.
+
+        @param pairs: an iterable of pairs, or L{PreparedFields}, whose
+            fields are appended as they were made.
+        """
+        if type(pairs) is PreparedFields:
+            added, keys = pairs._fields, pairs._keys
+        else:
+            added = [_field(*header_key_and_name(name), value) for name, value in pairs]
+            keys = {field[0] for field in added}
         if added:
             self._fields += added
-            for key in {field[0] for field in added}:
+            for key in keys:
                 self._changed(key)
 
     def set(self, name, value):
@@ -244,6 +253,30 @@ class Headers:
 
     def __repr__(self):
         return f"Headers({list(self)!r})"
+
+
+class PreparedFields:
+    """
+    Header fields made once and added to many messages, such as the
+    capabilities every answer to OPTIONS carries: (name, value) pairs, named
+    and checked once, which L{Headers.extend} copies as they are.
+    """
+
+    __slots__ = ("_fields", "_keys")
+
+    def __init__(self, pairs):
+        self._fields = tuple(_field(*header_key_and_name(name), value) for name, value in pairs)
+        self._keys = frozenset(field[0] for field in self._fields)
+
+    def __iter__(self):
+        """Yield (name, value) for each field, in order."""
+        return ((field[1], field[2]) for field in self._fields)
+
+    def __len__(self):
+        return len(self._fields)
+
+    def __repr__(self):
+        return f"PreparedFields({list(self)!r})"
 
 
 _KEY = itemgetter(0)
@@ -349,7 +382,7 @@ class _TypedHeader:
         self.is_usual = is_usual
         # The values of the usual shape that recur (see L{recurring}): a
         # client sends the same Contact, Accept, Max-Forwards... each time.
-        self._usual_values = RecurringMemo(1024)
+        self._usual_values = None if self.key in NEW_IN_EVERY_REQUEST else RecurringMemo(1024)
 
     def __get__(self, message, owner=None):
         if message is None:
@@ -371,10 +404,11 @@ class _TypedHeader:
         if len(values) == 1 and self.is_usual is not None:
             value = values[0]
             usual = self._usual_values
-            if value in usual.kept or usual.recall(value):
+            if usual is not None and value in usual.kept:
                 return
             if self.is_usual(value):
-                usual.remember(value, True)
+                if usual is not None:
+                    usual.note(value, True)
                 return
         headers._typed[self.key] = self.parse(self.key, values)
 

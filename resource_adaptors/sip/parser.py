@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from resource_adaptors.sip.headers import header_key, header_name
 from resource_adaptors.sip.message import Headers, Request, Response, answerable
-from resource_adaptors.sip.recurring import RecurringMemo
+from resource_adaptors.sip.recurring import NEW_IN_EVERY_REQUEST, RecurringMemo
 from resource_adaptors.sip.syntax import TOKEN_CHARS, ParseError
 from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
 
@@ -140,7 +140,7 @@ def _fields(lines):
     for line in lines[1:]:
         field = recurring.get(line)
         if field is None:
-            field = _RECURRING_LINES.recall(line) or _field(line, fields, by_key)
+            field = _field(line, fields, by_key)
             if field is None:
                 continue    # a continuation line, added to the field before
         append(field)
@@ -159,8 +159,8 @@ _RECURRING_LINES = RecurringMemo(4096)
 
 def _field(line, fields, by_key):
     """
-    @return: the field tuple of header line C{line}, seen for the first
-        time lately; or None for a continuation line, which is added to the
+    @return: the field tuple of header line C{line}, not in the memo of
+        recurring lines; or None for a continuation line, which is added to the
         last of C{fields} (see L{_fields}).
     """
     spelling, colon, value = line.partition(":")
@@ -177,7 +177,8 @@ def _field(line, fields, by_key):
         if not colon:
             raise ParseError("Header line without a colon")
     field = (key, name, value.strip(" \t"), line)
-    _RECURRING_LINES.remember(line, field)
+    if key not in NEW_IN_EVERY_REQUEST:
+        _RECURRING_LINES.note(line, field)
     return field
 
 

@@ -51,7 +51,9 @@ class ISipProvider(Interface):
         @return: what C{capabilities()} says, as the (name, value) pairs of
             the Allow, Accept, Supported and Allow-Events (when there are
             event packages) headers of an answer to OPTIONS (RFC 3261
-            §11.2); kept until the capabilities change.
+            §11.2); kept until the capabilities change.  They are
+            L{resource_adaptors.sip.message.PreparedFields}: made once, they
+            cost a response nothing more than a copy.
         """
 
     def register_capabilities(event_packages=(), accept=()):

@@ -11,14 +11,20 @@ and the new lines must not push out the recurring ones.
 Hence two tables.  A key seen for the first time waits in C{once}, which is
 emptied when full; seen again while it waits, it moves to C{kept}, which
 only what recurs reaches.  A hit in C{kept} is one dict lookup, done by the
-caller on the hot path (C{memo.kept.get(key)}).
+caller on the hot path (C{memo.kept.get(key)}); a miss costs the work the
+memo saves, then L{note}.  The headers whose values are new in every request
+by design (see L{NEW_IN_EVERY_REQUEST}) are not noted at all.
 """
+
+#: The keys of the headers whose values are new in every request: RFC 3261
+#: makes the Via branch, the From tag and the Call-ID unique.
+NEW_IN_EVERY_REQUEST = frozenset(("via", "from", "call-id"))
 
 
 class RecurringMemo:
     """
     @ivar kept: key -> value for the keys seen at least twice lately; read
-        it directly, and call L{recall} when it has no entry.
+        it directly, and call L{note} on a miss.
     """
 
     __slots__ = ("kept", "_once", "_max_size")
@@ -29,22 +35,18 @@ class RecurringMemo:
         self._once = {}
         self._max_size = max_size
 
-    def recall(self, key):
+    def note(self, key, value):
         """
-        @return: the value remembered for C{key}, or None; a key waiting in
-            C{once} moves to C{kept}.
+        C{key}, not in C{kept}, was seen with C{value}: it waits in C{once},
+        or moves to C{kept} if it was waiting there already.
         """
-        value = self._once.pop(key, None)
-        if value is not None:
+        once = self._once
+        if once.pop(key, None) is None:
+            if len(once) >= self._max_size:
+                once.clear()
+            once[key] = value
+        else:
             kept = self.kept
             if len(kept) >= self._max_size:
                 kept.clear()
             kept[key] = value
-        return value
-
-    def remember(self, key, value):
-        """Remember C{value} (not None) for C{key}, seen for the first time."""
-        once = self._once
-        if len(once) >= self._max_size:
-            once.clear()
-        once[key] = value

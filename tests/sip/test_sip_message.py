@@ -5,7 +5,7 @@ import pytest
 from resource_adaptors.sip.headers import (
     Challenge, ContentType, CSeq, Event, NameAddr, Params, SubscriptionState, Via)
 from resource_adaptors.sip.message import (
-    Headers, Request, Response, answerable, make_response, validate_request)
+    Headers, PreparedFields, Request, Response, answerable, make_response, validate_request)
 from resource_adaptors.sip.parser import ParseError, parse_message
 from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
 
@@ -118,6 +118,21 @@ def test_extend_appends_in_order_and_forgets_typed_values():
     with pytest.raises(ValueError):
         headers.extend([("Subject", "ok"), ("Subject", "a\r\nVia: forged")])
     assert len(headers) == 5    # nothing added
+
+
+def test_prepared_fields_are_added_as_pairs_are():
+    prepared = PreparedFields([("Allow", "OPTIONS, INVITE"), ("k", "x"), ("Supported", "")])
+    assert list(prepared) == [("Allow", "OPTIONS, INVITE"), ("Supported", "x"), ("Supported", "")]
+    assert len(prepared) == 3
+    headers = Headers([("Supported", "100rel")])
+    request = Request("OPTIONS", "sip:a@example.com", headers)
+    assert request.supported == ["100rel"]
+    headers.extend(prepared)
+    headers.extend(prepared)
+    assert request.supported == ["100rel", "x", "x"]      # the typed value was made again
+    assert headers.get_all("Allow") == ["OPTIONS", "INVITE", "OPTIONS", "INVITE"]
+    with pytest.raises(ValueError):
+        PreparedFields([("Subject", "a\r\nVia: forged")])
 
 
 def test_values_set_in_code_cannot_break_the_framing():
