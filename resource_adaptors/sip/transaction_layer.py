@@ -390,20 +390,22 @@ class _LingerQueue:
     """
     The lingering records of one table that last the same time: they end in
     the order they started, so a FIFO with one C{callLater} for its head
-    replaces a timer each.  Its entries are (deadline, key) tuples, which
-    the garbage collector untracks too.
+    replaces a timer each.  The FIFO is two deques in step, of deadlines
+    and of keys: no object is made per record to pair them.
     """
 
     def __init__(self, clock, delay, table):
         self._clock = clock
         self._delay = delay
         self._table = table
-        # (deadline, key), oldest first.
-        self._entries = collections.deque()
+        # Oldest first.
+        self._deadlines = collections.deque()
+        self._keys = collections.deque()
         self._call = None
 
     def add(self, deadline, key):
-        self._entries.append((deadline, key))
+        self._deadlines.append(deadline)
+        self._keys.append(key)
         if self._call is None:
             self._call = self._clock.callLater(self._delay, self._expire)
 
@@ -411,19 +413,21 @@ class _LingerQueue:
         if self._call is not None:
             self._call.cancel()
             self._call = None
-        self._entries.clear()
+        self._deadlines.clear()
+        self._keys.clear()
 
     def _expire(self):
         now = self._clock.seconds()
-        entries, table = self._entries, self._table
-        while entries and entries[0][0] <= now:
-            deadline, key = entries.popleft()
+        deadlines, keys, table = self._deadlines, self._keys, self._table
+        while deadlines and deadlines[0] <= now:
+            deadline = deadlines.popleft()
+            key = keys.popleft()
             entry = table.get(key)
             # Not a live transaction, nor a later record, that took the key since.
             if _is_record(entry) and entry[_DEADLINE] == deadline:
                 del table[key]
-        self._call = self._clock.callLater(entries[0][0] - now, self._expire) \
-            if entries else None
+        self._call = self._clock.callLater(deadlines[0] - now, self._expire) \
+            if deadlines else None
 
 
 class _Unheard:
