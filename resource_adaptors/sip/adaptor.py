@@ -116,6 +116,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         "max-line-length": Property(int, Limits().max_line_length, _positive),
         "max-body-size": Property(int, Limits().max_body_size, _positive),
         "max-connections": Property(int, 1024, _positive),
+        "max-transactions": Property(int, 500000, _positive),
         "idle-timeout": Property(float, 300.0, _positive),
         "udp-receive-buffer": Property(int, DEFAULT_UDP_RECEIVE_BUFFER, _positive),
         "supported": Property(list, [], _option_tags),
@@ -169,7 +170,8 @@ class SipResourceAdaptor(ResourceAdaptor):
                                         max_connections=self.config["max-connections"],
                                         idle_timeout=self.config["idle-timeout"],
                                         udp_receive_buffer=self.config["udp-receive-buffer"])
-        self.layer = TransactionLayer(reactor, self.transports, self, self.timer_settings)
+        self.layer = TransactionLayer(reactor, self.transports, self, self.timer_settings,
+                                      self.config["max-transactions"])
         for description in self.config["endpoints"]:
             point = await self.transports.listen(description)
             self.log.info("SIP listening on {transport} {host}:{port}",

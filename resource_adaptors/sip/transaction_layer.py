@@ -6,7 +6,8 @@ resource adaptor) what it must know.
 
 API::
 
-    layer = TransactionLayer(clock, transports, user, timers=TimerSettings())
+    layer = TransactionLayer(clock, transports, user, timers=TimerSettings(),
+                             max_server_transactions=None)
 
 - C{clock} is an C{IReactorTime} (the reactor, or a C{task.Clock} in
   tests); C{transports} a L{SipTransports} (or anything with
@@ -41,6 +42,10 @@ What the layer does on its own:
   final responses to our INVITEs, and sends 100 Trying for an INVITE the
   user leaves unanswered for 200 ms;
 - answers a request whose CSeq method is not its method with a 400;
+- answers a new request with a 503 (Retry-After) and no transaction while it
+  holds C{max_server_transactions} server transactions (lingering ones
+  included): each costs memory for 32 s over UDP, and their number is up to
+  the peers;
 - answers a CANCEL (§9.2): 481 if it matches no INVITE server transaction,
   else 200, and if that INVITE has no final response yet, 487 to it, then
   C{user.cancel_received}.  CANCELs are not given to C{request_received};
@@ -96,7 +101,7 @@ from resource_adaptors.sip.transaction import (
     SendCancel, StartTimer, State, StopTimer, Terminated, TimerSettings, Timeout,
     TransactionStateError, TransportFailed, client_key, is_rfc3261_branch, new_branch,
     rfc2543_key, server_key)
-from resource_adaptors.sip.transport import TransportError
+from resource_adaptors.sip.transport import RateLimitedWarning, TransportError
 
 log = Logger(namespace="resource_adaptors.sip.transaction_layer")
 
@@ -463,11 +468,17 @@ def _new_tag():
 class TransactionLayer:
     """See the module docstring."""
 
-    def __init__(self, clock, transports, user, timers=TimerSettings()):
+    #: Seconds a peer is asked to wait when the table is full.
+    RETRY_AFTER_WHEN_FULL = 5
+
+    def __init__(self, clock, transports, user, timers=TimerSettings(),
+                 max_server_transactions=None):
         self.clock = clock
         self.transports = transports
         self.user = user
         self.timers = timers
+        self.max_server_transactions = max_server_transactions
+        self._full_warning = RateLimitedWarning(clock)
         transports.receiver = self
         # server_key -> ServerTransaction or lingering record; client_key ->
         # ClientTransaction or lingering record.
@@ -578,6 +589,13 @@ class TransactionLayer:
         if entry is not None:
             self._receive(entry, request)
             return
+        limit = self.max_server_transactions
+        if limit is not None and len(self._servers) >= limit:
+            self._full_warning(log, "{limit} server transactions held (max-transactions): "
+                               "answering new requests 503", limit=limit)
+            self._answer_statelessly(request, peer, 503, "Service Unavailable",
+                                     [("Retry-After", str(self.RETRY_AFTER_WHEN_FULL))])
+            return
         cancelling = method == "CANCEL"   # the layer answers CANCELs itself
         machine_class = InviteServer if method == "INVITE" else NonInviteServer
         transaction = ServerTransaction(
@@ -603,12 +621,13 @@ class TransactionLayer:
             invite.respond(make_response(invite.request, 487, to_tag=tag))
             self.user.cancel_received(invite, request)
 
-    def _answer_statelessly(self, request, peer, status, reason):
+    def _answer_statelessly(self, request, peer, status, reason, headers=()):
         log.debug("answered {status} to a {method} from {peer}: {reason}", status=status,
                   method=request.method, peer=peer, reason=reason)
+        response = make_response(request, status, reason, to_tag=_new_tag())
+        response.headers.extend(headers)
         try:
-            self.transports.send_response(
-                make_response(request, status, reason, to_tag=_new_tag()), peer)
+            self.transports.send_response(response, peer)
         except TransportError as error:
             log.debug("could not send the {status}: {error}", status=status, error=error)
 

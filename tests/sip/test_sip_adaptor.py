@@ -291,3 +291,26 @@ def test_capability_headers_are_made_again_only_when_capabilities_change():
     assert dict(sip.capability_headers())["Allow"] == "ACK, BYE, CANCEL, INVITE, OPTIONS"
     sip.configure({})
     assert dict(sip.capability_headers())["Supported"] == ""
+
+
+@pytest_twisted.ensureDeferred
+async def test_beyond_max_transactions_new_requests_get_503(tmp_path):
+    from twisted.internet import reactor
+    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
+        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"], "max-transactions": 1}})
+    await container.start()
+    for unit in (shipped_units() / "sip", shipped_units() / "options"):
+        described = await container.deploy(str(unit))
+        for service in described["services"]:
+            container.activate(service)
+    sip = container.registry.ra_entities["sip"].adaptor
+    peer = UdpPeer(reactor, sip.transports.listening[0].port)
+    port = reactor.listenUDP(0, peer, interface="127.0.0.1")
+    try:
+        answered = await ask(peer)          # its transaction lingers 32 s
+        refused = await ask(peer)
+        assert (answered.status, refused.status) == (200, 503)
+        assert refused.headers.get("Retry-After") == "5"
+    finally:
+        await port.stopListening()
+        await container.stop()

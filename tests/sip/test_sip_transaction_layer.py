@@ -587,3 +587,24 @@ def test_a_2xx_the_user_sends_again_in_accepted_goes_out(stack):
     transaction.respond(ok)
     assert stack.transports.statuses() == [200, 200]
     stack.settle()
+
+
+def test_a_full_table_answers_new_requests_503_without_a_transaction():
+    stack = Stack()
+    stack.layer = TransactionLayer(stack.clock, stack.transports, stack.user,
+                                   max_server_transactions=2)
+    stack.user.answer = 200
+    for number in range(2):
+        stack.receive(request(branch=f"z9hG4bK{number}"))
+    assert len(stack.layer) == 2        # both linger
+    stack.receive(request(branch="z9hG4bK2"))
+    assert stack.transports.statuses() == [200, 200, 503]
+    refusal, _ = stack.transports.sent[-1]
+    assert refusal.headers.get("Retry-After") == "5" and refusal.to.tag
+    assert stack.user.names().count("request_received") == 2 and len(stack.layer) == 2
+    stack.receive(request(branch="z9hG4bK0"))       # a retransmission still gets its answer
+    assert stack.transports.statuses()[-1] == 200
+    stack.clock.advance(32)                         # the lingering ones end
+    stack.receive(request(branch="z9hG4bK2"))
+    assert stack.transports.statuses()[-1] == 200
+    assert stack.user.names().count("request_received") == 3
