@@ -26,6 +26,7 @@ from slee.container import Container
 from slee.deployment import DESCRIPTOR, parse_descriptor, read_descriptor
 from slee.errors import SleeError
 from slee.management.api import make_site
+from slee.packing import Packer
 from slee.management.token import ensure_token
 from slee.trace import TraceLevels
 
@@ -66,6 +67,7 @@ class SleeService(Service):
         self.reactor = reactor
         self.container = None
         self.admin_port = None
+        self.packer = None
         self.ready = defer.Deferred()
 
     def startService(self):
@@ -102,6 +104,9 @@ class SleeService(Service):
         collector = TurnCollector()
         collector.install()
         self.container.router.collector = collector
+        if settings.pack_interval:
+            self.packer = Packer(db, settings.pack_interval, self.reactor)
+            self.packer.start()
         self.log.info("slee running: database {db}, management on {host}:{port}",
                       db=settings.db, host=address.host, port=address.port)
         return self
@@ -148,6 +153,9 @@ class SleeService(Service):
             yield self.admin_port.stopListening()
             self.admin_port = None
             (self.settings.var / ADMIN_URL_FILE).unlink(missing_ok=True)
+        if self.packer is not None:
+            yield self.packer.stop()
+            self.packer = None
         if self.container is not None:
             yield self.container.stop()
         self.log.info("slee stopped")

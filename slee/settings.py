@@ -18,6 +18,7 @@ The config file uses the long option names without their dashes::
     batch-max = 256                # --batch-max
     queue-max = 100000             # --queue-max
     cache-size = 100000            # --cache-size
+    pack-interval = 3600           # --pack-interval
 
     [log-levels]                   # --log-level COMPONENT=LEVEL
     "slee.router" = "debug"
@@ -57,6 +58,8 @@ DEFAULT_BATCH_MAX = 256
 BATCH_MAX_RANGE = (1, 10000)
 DEFAULT_QUEUE_MAX = 100000
 QUEUE_MAX_RANGE = (100, 10000000)
+DEFAULT_PACK_INTERVAL = 3600
+PACK_INTERVAL_RANGE = (0, 30 * 86400)
 DEFAULT_CACHE_SIZE = 100000
 MIN_CACHE_SIZE = 100
 DB_FILE_NAME = "slee.fs"
@@ -72,6 +75,7 @@ OPTION_NAMES: dict[str, tuple[str, str]] = {
     "batch_max": ("--batch-max", "batch-max"),
     "queue_max": ("--queue-max", "queue-max"),
     "cache_size": ("--cache-size", "cache-size"),
+    "pack_interval": ("--pack-interval", "pack-interval"),
     "log_levels": ("--log-level", "log-levels"),
 }
 CONFIG_KEYS = {key: name for name, (_, key) in OPTION_NAMES.items()}
@@ -137,6 +141,8 @@ class Settings:
     queue_max: int = DEFAULT_QUEUE_MAX
     #: ZODB connection cache size, in objects (``--cache-size``).
     cache_size: int = DEFAULT_CACHE_SIZE
+    #: Seconds between two packs of the database, 0 for never (``--pack-interval``).
+    pack_interval: int = DEFAULT_PACK_INTERVAL
     #: RA entity name -> {property: value}, from the RA options (``--sip``...).
     ra_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -423,7 +429,7 @@ def load_settings(cli: Mapping[str, Any] | None = None, config_path: Path | str 
     command-line values in *cli*, check them all and return `Settings`.
 
     *cli* maps setting names (``var``, ``db``, ``deploy_dir``, ``admin``,
-    ``batch_max``, ``cache_size``, ``log_levels``; dashes are accepted for
+    ``batch_max``, ``cache_size``, ``pack_interval``, ``log_levels``; dashes are accepted for
     underscores) to the values as given on the command line (strings, or
     already-typed values); ``None`` means "not given".  ``log_levels`` is a
     mapping or a list of ``COMPONENT=LEVEL`` strings; its entries are added
@@ -481,4 +487,5 @@ _CHECKS = {
     "batch_max": lambda v, o: _check_int(v, "batch_max", o, *BATCH_MAX_RANGE),
     "queue_max": lambda v, o: _check_int(v, "queue_max", o, *QUEUE_MAX_RANGE),
     "cache_size": lambda v, o: _check_int(v, "cache_size", o, MIN_CACHE_SIZE, None),
+    "pack_interval": lambda v, o: _check_int(v, "pack_interval", o, *PACK_INTERVAL_RANGE),
 }

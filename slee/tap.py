@@ -22,7 +22,7 @@ class Options(usage.Options):
         "Run the slee container: the management API, the resource adaptors and the "
         "services of the deployable units found in --deploy-dir.  Every option can "
         "also be set in a TOML file given with --config, under the option's long "
-        "name (var, db, deploy-dir, admin, batch-max, queue-max, cache-size, a [log-levels] "
+        "name (var, db, deploy-dir, admin, batch-max, queue-max, cache-size, pack-interval, a [log-levels] "
         "table of COMPONENT = LEVEL, and the resource adaptors' options such as sip); "
         "options on the command line win.  Relative "
         "paths in the file are taken from the file's directory."
@@ -63,7 +63,8 @@ class Options(usage.Options):
             None,
             None,
             "TOML file with the same settings (keys: var, db, deploy-dir, admin, "
-            "batch-max, queue-max, cache-size, [log-levels]); command-line options win. "
+            "batch-max, queue-max, cache-size, pack-interval, [log-levels]); command-line options "
+            "win. "
             "[default: none]",
         ],
         [
@@ -91,6 +92,15 @@ class Options(usage.Options):
             f"(at least {_settings.MIN_CACHE_SIZE}). "
             f"[default: {_settings.DEFAULT_CACHE_SIZE}]",
         ],
+        [
+            "pack-interval",
+            None,
+            None,
+            "Seconds between two packs of the database (its history and unreachable objects "
+            "dropped), 0 for never "
+            f"({_settings.PACK_INTERVAL_RANGE[0]}-{_settings.PACK_INTERVAL_RANGE[1]}). "
+            f"[default: {_settings.DEFAULT_PACK_INTERVAL}]",
+        ],
     ]
 
     def __init__(self):
@@ -113,6 +123,7 @@ class Options(usage.Options):
             "batch_max": self["batch-max"],
             "queue_max": self["queue-max"],
             "cache_size": self["cache-size"],
+            "pack_interval": self["pack-interval"],
             "log_levels": self.log_levels or None,
             **self.ra_values,
         }

@@ -54,6 +54,7 @@ def test_defaults(cwd):
     assert settings.batch_max == 256
     assert settings.queue_max == 100000
     assert settings.cache_size == 100000
+    assert settings.pack_interval == 3600
 
 
 def test_defaults_match_plain_settings(cwd):
@@ -136,9 +137,10 @@ def test_none_means_not_given(cwd):
 
 def test_typed_values_and_dashed_names_are_accepted(cwd):
     settings = load_settings(
-        {"batch-max": 7, "cache-size": 1000, "log-levels": {"slee": "error"}}, None
+        {"batch-max": 7, "cache-size": 1000, "pack-interval": 0, "log-levels": {"slee": "error"}},
+        None
     )
-    assert (settings.batch_max, settings.cache_size) == (7, 1000)
+    assert (settings.batch_max, settings.cache_size, settings.pack_interval) == (7, 1000, 0)
     assert settings.log_levels == {"slee": "error"}
 
 
@@ -194,6 +196,8 @@ BAD_COMMAND_LINE = [
     ("queue_max", "lots", "--queue-max: must be an integer from 100 to 10000000"),
     ("cache_size", "99", "--cache-size: must be an integer of at least 100"),
     ("cache_size", "big", "--cache-size: must be an integer of at least 100"),
+    ("pack_interval", "-1", "--pack-interval: must be an integer from 0 to 2592000"),
+    ("pack_interval", "hourly", "--pack-interval: must be an integer from 0 to 2592000"),
     ("log_levels", ["slee"], "--log-level: expected COMPONENT=LEVEL, not 'slee'"),
     ("log_levels", ["slee=loud"], "--log-level: unknown log level 'loud' for 'slee'"),
     ("log_levels", ["=debug"], "--log-level: bad component ''"),
@@ -353,8 +357,8 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("deploy_dir", "did you mean 'deploy-dir'?"),
         ("log-level", "did you mean 'log-levels'?"),
         ("batch_max", "did you mean 'batch-max'?"),
-        ("xcap", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, queue-max, "
-                 "sip, var"),
+        ("xcap", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
+                 "pack-interval, queue-max, sip, var"),
     ],
 )
 def test_unknown_config_key(tmp_path, cwd, key, hint):
