@@ -11,6 +11,8 @@ import itertools
 
 from twisted.logger import Logger
 
+from slee.trace import log_observer
+
 LEVELS = ("critical", "major", "minor", "warning", "indeterminate")
 
 
@@ -33,7 +35,7 @@ class AlarmSource:
 
 
 class AlarmFacility:
-    log = Logger(namespace="slee.alarms")
+    log = Logger(namespace="slee.alarms", observer=log_observer)
 
     MAX_ALARMS = 10000
 

@@ -33,7 +33,7 @@ from slee.naming import NamingFacility
 from slee.records import UnitRecord, container_state
 from slee.router import EventRouter
 from slee.timers import TimerFacility
-from slee.trace import TraceFacility, TraceLevels
+from slee.trace import TraceFacility, TraceLevels, log_observer
 from slee.usage import UsageFacility
 
 @implementer(IContainerManagement)
@@ -44,7 +44,7 @@ class Container:
     @ivar registry: the installed components.
     """
 
-    log = Logger(namespace="slee.container")
+    log = Logger(namespace="slee.container", observer=log_observer)
 
     def __init__(self, db, var_dir, clock=None, batch_max=256, queue_max=100000,
                  trace_levels=None, ra_properties=None):

@@ -33,6 +33,7 @@ from slee.events import ACTIVITY_END, SERVICE_STARTED, ActivityEndEvent, EventTy
 from slee.records import ActivityContextRecord, SbbEntityRecord, new_id
 from slee.router import HandlerFailed
 from slee.sbb import Select
+from slee.trace import log_observer
 
 NULL_RA = "slee.null"
 SERVICE_RA = "slee.service"
@@ -165,7 +166,7 @@ class Engine:
     @ivar live: activity key to L{ActivityInfo}, for every started activity.
     """
 
-    log = Logger(namespace="slee.engine")
+    log = Logger(namespace="slee.engine", observer=log_observer)
 
     def __init__(self, registry, router, clock, timers, naming, usage, alarms, trace):
         self.registry = registry

@@ -17,11 +17,13 @@ on), one at a time; a failed pack is logged and tried again next time.
 from twisted.internet import task, threads
 from twisted.logger import Logger
 
+from slee.trace import log_observer
+
 
 class Packer:
     """Packs C{db} every C{interval} seconds of C{clock}."""
 
-    log = Logger(namespace="slee.packing")
+    log = Logger(namespace="slee.packing", observer=log_observer)
 
     def __init__(self, db, interval, clock, run_in_thread=threads.deferToThread):
         """

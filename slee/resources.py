@@ -16,6 +16,7 @@ from zope.interface import implementer
 from slee.engine import activity_key
 from slee.errors import ConfigurationError, UnknownActivityError
 from slee.interfaces import IResourceAdaptor, ISleeEndpoint
+from slee.trace import log_observer
 
 REQUIRED = object()
 
@@ -167,7 +168,7 @@ class ResourceAdaptorEntity:
     (C{inactive}, C{active}, C{stopping}).
     """
 
-    log = Logger(namespace="slee.resources")
+    log = Logger(namespace="slee.resources", observer=log_observer)
 
     def __init__(self, name, type_name, unit, adaptor, properties):
         self.name = name

@@ -31,6 +31,8 @@ from collections import deque
 from twisted.logger import Logger
 from ZODB.POSException import ConflictError
 
+from slee.trace import log_observer
+
 
 class Work:
     """
@@ -102,7 +104,7 @@ class EventRouter:
         operations are done, or C{None} (see L{slee.collector}).
     """
 
-    log = Logger(namespace="slee.router")
+    log = Logger(namespace="slee.router", observer=log_observer)
 
     def __init__(self, transaction_manager, clock, batch_max=256, conflict_retries=5,
                  queue_max=100000):

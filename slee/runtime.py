@@ -28,7 +28,7 @@ from slee.errors import SleeError
 from slee.management.api import make_site
 from slee.packing import Packer
 from slee.management.token import ensure_token
-from slee.trace import TraceLevels
+from slee.trace import LOG_LEVELS, log_observer
 
 UNIT_SUFFIXES = (".zip", ".whl")
 ADMIN_URL_FILE = "admin.url"
@@ -58,7 +58,7 @@ class SleeService(Service):
     @ivar ready: a Deferred that fires when everything is up.
     """
 
-    log = Logger(namespace="slee.runtime")
+    log = Logger(namespace="slee.runtime", observer=log_observer)
 
     def __init__(self, settings, reactor=None):
         if reactor is None:
@@ -86,9 +86,9 @@ class SleeService(Service):
         settings.var.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(settings.var, 0o700)
         token = ensure_token(settings.var)
-        levels = TraceLevels()
-        for component, level in settings.log_levels.items():
-            levels.set(component, level)
+        # The process's levels: the container's and RAs' loggers obey them too.
+        levels = LOG_LEVELS
+        levels.replace(settings.log_levels)
         db = open_database(settings.db, settings.cache_size)
         self.container = Container(db, settings.var, clock=self.reactor,
                                    batch_max=settings.batch_max, queue_max=settings.queue_max,

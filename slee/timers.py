@@ -20,6 +20,7 @@ from twisted.logger import Logger
 
 from slee.events import TIMER, TimerEvent
 from slee.records import TimerRecord, new_id
+from slee.trace import log_observer
 
 
 class FireTimer:
@@ -50,7 +51,7 @@ class TimerFacility:
     Set and cancel timers; see the module docstring.
     """
 
-    log = Logger(namespace="slee.timers")
+    log = Logger(namespace="slee.timers", observer=log_observer)
 
     def __init__(self, clock):
         self.clock = clock

@@ -7,9 +7,16 @@ its namespace (or the nearest configured parent namespace) before it
 emits anything, so a quiet component costs one lookup and no formatting,
 whatever observer twistd installed.  Levels are set from the command line
 (C{--log-level}) and changed at run time through management.
+
+The container's and the RAs' own loggers send their events to
+L{log_observer}, which drops those below the level of their namespace in
+L{LOG_LEVELS}, the process's levels (C{info} unless configured), before they
+reach whatever observer twistd installed: a debug line about each stray
+datagram must not reach the log of a server under a flood.
 """
 
-from twisted.logger import LogLevel, LogLevelFilterPredicate, Logger, PredicateResult
+from twisted.logger import (
+    LogLevel, LogLevelFilterPredicate, Logger, PredicateResult, globalLogPublisher)
 
 
 def parse_level(name):
@@ -28,8 +35,15 @@ class TraceLevels:
     """The configured level of each component namespace."""
 
     def __init__(self, default="info"):
-        self._predicate = LogLevelFilterPredicate(defaultLogLevel=parse_level(default))
+        self._default = parse_level(default)
+        self.replace({})
+
+    def replace(self, levels):
+        """Forget the levels set so far; then set C{levels} (namespace -> level name)."""
+        self._predicate = LogLevelFilterPredicate(defaultLogLevel=self._default)
         self._configured = {}
+        for namespace, level in levels.items():
+            self.set(namespace, level)
 
     def set(self, namespace, level):
         self._predicate.setLogLevelForNamespace(namespace, parse_level(level))
@@ -46,6 +60,21 @@ class TraceLevels:
         if self.enabled(event.get("log_namespace") or "", event["log_level"]):
             return PredicateResult.maybe
         return PredicateResult.no
+
+
+#: The log levels of the process: what C{twistd slee} configures, and what
+#: L{log_observer} applies.
+LOG_LEVELS = TraceLevels()
+
+
+def log_observer(event):
+    """
+    The observer of the container's and the RAs' loggers
+    (C{Logger(namespace=..., observer=log_observer)}): the global log
+    publisher, for the events at or above their namespace's level.
+    """
+    if LOG_LEVELS.enabled(event.get("log_namespace") or "", event["log_level"]):
+        globalLogPublisher(event)
 
 
 class Tracer(Logger):

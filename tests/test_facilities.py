@@ -71,3 +71,29 @@ def test_trace_levels_per_component(slee):
                                                  "slee.sbb.probe.Root": "error"}
     finally:
         globalLogPublisher.removeObserver(observer)
+
+
+def test_the_container_and_ra_loggers_obey_the_process_levels():
+    from twisted.logger import Logger
+
+    from slee.trace import LOG_LEVELS, log_observer
+    seen = []
+
+    def observer(event):
+        if event.get("log_namespace", "").startswith("resource_adaptors.example"):
+            seen.append(event["log_format"])
+
+    log = Logger(namespace="resource_adaptors.example", observer=log_observer)
+    globalLogPublisher.addObserver(observer)
+    try:
+        LOG_LEVELS.replace({})
+        log.debug("a datagram dropped")         # quiet by default
+        log.info("listening")
+        LOG_LEVELS.replace({"resource_adaptors": "debug"})
+        log.debug("another datagram dropped")
+        LOG_LEVELS.replace({"resource_adaptors.example": "error"})
+        log.warn("refused")
+    finally:
+        LOG_LEVELS.replace({})
+        globalLogPublisher.removeObserver(observer)
+    assert seen == ["listening", "another datagram dropped"]

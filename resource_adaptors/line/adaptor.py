@@ -32,6 +32,7 @@ from twisted.protocols.basic import LineReceiver
 from slee.errors import OverloadError
 from slee.events import EventType
 from slee.resources import Property, ResourceAdaptor
+from slee.trace import log_observer
 
 VENDOR = "slee.line"
 CONNECTION_OPENED = EventType("ConnectionOpened", VENDOR, "1.0")
@@ -78,7 +79,7 @@ class LineConnection(LineReceiver):
 class LineResourceAdaptor(ResourceAdaptor):
     """See the module docstring."""
 
-    log = Logger(namespace="slee.ra.line")
+    log = Logger(namespace="slee.ra.line", observer=log_observer)
 
     properties = {
         "endpoint": Property(str, "tcp:0:interface=127.0.0.1"),

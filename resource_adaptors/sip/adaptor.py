@@ -46,6 +46,7 @@ from zope.interface import implementer
 
 from slee.errors import OverloadError
 from slee.resources import Property, ResourceAdaptor
+from slee.trace import log_observer
 
 from resource_adaptors.sip import events
 from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_endpoint
@@ -104,7 +105,7 @@ def _option_tags(value):
 class SipResourceAdaptor(ResourceAdaptor):
     """See the module docstring.  SBBs use it through L{ISipProvider}."""
 
-    log = Logger(namespace="resource_adaptors.sip.adaptor")
+    log = Logger(namespace="resource_adaptors.sip.adaptor", observer=log_observer)
 
     properties = {
         "endpoints": Property(list, list(DEFAULT_ENDPOINTS), _endpoints),

@@ -29,8 +29,9 @@ from resource_adaptors.sip.message import Headers, Request
 from resource_adaptors.sip.parser import ParseError
 from resource_adaptors.sip.randomness import random_hex
 from resource_adaptors.sip.uri import SipURI
+from slee.trace import log_observer
 
-log = Logger(namespace="resource_adaptors.sip.dialog")
+log = Logger(namespace="resource_adaptors.sip.dialog", observer=log_observer)
 
 #: Requests whose Contact replaces the remote target, as do the 2xx
 #: responses to them: INVITE (a re-INVITE, RFC 3261 §12.2), UPDATE (RFC

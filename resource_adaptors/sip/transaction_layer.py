@@ -102,8 +102,9 @@ from resource_adaptors.sip.transaction import (
     TransactionStateError, TransportFailed, client_key, is_rfc3261_branch, new_branch,
     rfc2543_key, server_key)
 from resource_adaptors.sip.transport import RateLimitedWarning, TransportError
+from slee.trace import log_observer
 
-log = Logger(namespace="resource_adaptors.sip.transaction_layer")
+log = Logger(namespace="resource_adaptors.sip.transaction_layer", observer=log_observer)
 
 __all__ = ["ITransactionUser", "TransactionLayer", "ServerTransaction", "ClientTransaction",
            "State", "TimerSettings", "TransactionStateError"]

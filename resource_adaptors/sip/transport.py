@@ -53,8 +53,9 @@ from resource_adaptors.sip.headers import Params, Via
 from resource_adaptors.sip.message import Request, make_response
 from resource_adaptors.sip.parser import (
     KEEPALIVE, FramingError, Limits, ParseError, StreamParser, parse_message)
+from slee.trace import log_observer
 
-log = Logger(namespace="resource_adaptors.sip.transport")
+log = Logger(namespace="resource_adaptors.sip.transport", observer=log_observer)
 
 TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 SECURE_TRANSPORTS = frozenset(("tls", "wss"))

@@ -58,6 +58,7 @@ from twisted.web import server
 from twisted.web.resource import Resource
 
 from slee.errors import ConfigurationError, DeploymentError, ManagementError
+from slee.trace import log_observer
 
 __all__ = ["MAX_BODY", "ManagementResource", "make_site"]
 
@@ -65,7 +66,7 @@ MAX_BODY = 64 * 1024
 
 _CLIENT_ERRORS = (ManagementError, DeploymentError, ConfigurationError)
 
-log = Logger(namespace="slee.management.api")
+log = Logger(namespace="slee.management.api", observer=log_observer)
 
 
 class _HTTPError(Exception):
