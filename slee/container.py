@@ -396,7 +396,8 @@ class Container:
             return [{"id": e.id, "service": e.service, "sbb": e.sbb, "parent": e.parent,
                      "priority": e.priority, "attached": sorted(e.attached),
                      "children": {name: list(ids) for name, ids in e.children.items()},
-                     "cmp": {name: repr(value) for name, value in e.cmp.fields().items()}}
+                     "cmp": {} if e.cmp is None else
+                            {name: repr(value) for name, value in e.cmp.fields().items()}}
                     for e in self.engine.state.entities.values()]
         return self.router.run_in_transaction(list_entities)
 

@@ -63,7 +63,9 @@ class SbbEntityRecord(Persistent):
     @ivar relation: for a child, the name of the parent's child relation.
     @ivar convergence_name: for a root, its key in the service's index.
     @ivar priority: its event delivery priority (-128 to 127).
-    @ivar cmp: the L{CmpState} holding its CMP fields.
+    @ivar cmp: the L{CmpState} holding its CMP fields, made when the first
+        one is set: until then C{None} (an entity made and removed for one
+        event, as most are, never needs one).
     @ivar children: child relation name to a list of child ids.
     @ivar attached: the keys of the activities it is attached to.
     @ivar masks: activity key to the set of masked event type ids.
@@ -76,7 +78,7 @@ class SbbEntityRecord(Persistent):
         self.__dict__ = {
             "id": id, "service": service, "sbb": sbb, "parent": parent, "root": root,
             "relation": relation, "convergence_name": convergence_name, "priority": priority,
-            "cmp": CmpState(), "children": {}, "attached": set(), "masks": {}}
+            "cmp": None, "children": {}, "attached": set(), "masks": {}}
 
 
 class ActivityContextRecord(Persistent):

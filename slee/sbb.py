@@ -29,6 +29,7 @@ import enum
 from zope.interface import Interface
 
 from slee.events import EventType
+from slee.records import CmpState
 
 
 class Select(enum.Enum):
@@ -126,12 +127,12 @@ class CmpField:
         if sbb is None:
             return self
         fields = sbb._entity.cmp
-        value = getattr(fields, self.name, _UNSET)
+        value = _UNSET if fields is None else getattr(fields, self.name, _UNSET)
         if value is _UNSET:
             if self.default_factory is None:
                 return self.default
             value = self.default_factory()
-            setattr(fields, self.name, value)
+            setattr(_cmp_state(sbb._entity), self.name, value)
             return value
         if type(value) is Reference:
             return sbb.context.resolve(value)
@@ -139,10 +140,18 @@ class CmpField:
 
     def __set__(self, sbb, value):
         reference = getattr(value, "__slee_reference__", None)
-        setattr(sbb._entity.cmp, self.name, value if reference is None else reference())
+        setattr(_cmp_state(sbb._entity), self.name, value if reference is None else reference())
 
 
 _UNSET = object()
+
+
+def _cmp_state(entity):
+    """@return: the L{CmpState} of C{entity}'s record, made on first use."""
+    fields = entity.cmp
+    if fields is None:
+        fields = entity.cmp = CmpState()
+    return fields
 
 
 class Reference(tuple):

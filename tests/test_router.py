@@ -519,3 +519,14 @@ def test_one_round_runs_what_was_queued_and_no_more(tmp_path):
     reactor_round()
     assert ("root", "poked") in JOURNAL
     harness.stop()
+
+
+def test_cmp_state_is_made_when_a_field_is_first_set(slee):
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.run()
+    [high], [root] = roots(slee, "High"), roots(slee, "Root")
+    assert high["cmp"] == {} and root["cmp"]["count"] == "1"
+    made = slee.read(lambda state: {e.sbb.split(":")[0]: e.cmp is not None
+                                    for e in state.entities.values()})
+    assert made == {"High": False, "Root": True}     # High only reads its field
