@@ -331,7 +331,8 @@ def _step(text):
         raise XcapUriError(400, f"bad step {text!r} in the node selector")
     prefix, local, any_name, position, attribute_prefix, attribute, value = match.groups()
     if position is not None:
-        if len(position) > MAX_POSITION_DIGITS or int(position) < 1:
+        # 1*DIGIT: [0] is well-formed, and selects nothing.
+        if len(position) > MAX_POSITION_DIGITS:
             raise XcapUriError(400, f"bad position in step {text!r}")
         position = int(position)
     return Step(ANY if any_name else Name(prefix, local), position,
