@@ -51,6 +51,10 @@ class SbbContext:
         return self._engine.timers
 
     @property
+    def service_data(self):
+        return self._engine.state.service_data_of(self._entity.service)
+
+    @property
     def naming(self):
         return self._engine.naming
 

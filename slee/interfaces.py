@@ -159,6 +159,11 @@ class ISbbContext(Interface):
     usage = Attribute("The usage parameters of this service and SBB.")
     alarms = Attribute("The alarm facility.")
     tracer = Attribute("A twisted.logger Logger named for this component.")
+    service_data = Attribute(
+        "A persistent mapping (an OOBTree) that every entity of this service shares, changed "
+        "in the delivering transaction like CMP fields: for what a whole service keeps (the "
+        "XDMS's documents, say). It belongs to the service's name and vendor: a new version "
+        "of the service finds it.")
 
     def activities():
         """

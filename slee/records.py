@@ -151,6 +151,8 @@ class ContainerState(Persistent):
     @ivar names: activity context name to activity key.
     @ivar timers: timer id to L{TimerRecord}.
     @ivar units: unit name to L{UnitRecord}.
+    @ivar service_data: C{name:vendor} of a service to the data all its
+        entities share (see L{service_data}).
     """
 
     def __init__(self):
@@ -160,6 +162,22 @@ class ContainerState(Persistent):
         self.names = OOBTree()
         self.timers = LOBTree()
         self.units = OOBTree()
+        self.service_data = OOBTree()
+
+    def service_data_of(self, service_id):
+        """
+        @return: the BTree of data the service C{service_id} keeps for all
+            its entities, made on first use.  It belongs to the service's
+            name and vendor, not its version: an upgrade keeps it.
+        """
+        trees = getattr(self, "service_data", None)
+        if trees is None:       # a state stored before service data existed
+            trees = self.service_data = OOBTree()
+        key = service_id.rsplit(":", 1)[0]
+        tree = trees.get(key)
+        if tree is None:
+            tree = trees[key] = OOBTree()
+        return tree
 
     def root_count(self, service):
         """@return: how many root entities C{service} has (reads only)."""

@@ -530,3 +530,26 @@ def test_cmp_state_is_made_when_a_field_is_first_set(slee):
     made = slee.read(lambda state: {e.sbb.split(":")[0]: e.cmp is not None
                                     for e in state.entities.values()})
     assert made == {"High": False, "Root": True}     # High only reads its field
+
+
+def test_service_data_is_shared_by_the_entities_of_a_service_and_survives(tmp_path):
+    from units import ContainerHarness
+    from ZODB import DB
+    from ZODB.FileStorage import FileStorage
+    path = str(tmp_path / "slee.fs")
+    harness = ContainerHarness(tmp_path, db=DB(FileStorage(path)))
+    harness.deploy("probe")
+    from probe_unit import JOURNAL
+    from probe_unit.ra import ProbeAdaptor
+    ra = ProbeAdaptor.instance
+    for handle in ("a", "b"):
+        ra.start(handle)
+        ra.fire(handle, {"op": "count service data"})
+    harness.run()
+    assert [entry for entry in JOURNAL if entry[0] == "service data"] == \
+        [("service data", 1), ("service data", 2)]
+    harness.stop()
+    harness = ContainerHarness(tmp_path, db=DB(FileStorage(path)))
+    assert harness.read(lambda state: dict(state.service_data_of("probe:slee.tests:2.0"))) == \
+        {"count": 2}      # another version of the service finds it
+    harness.stop()

@@ -73,6 +73,10 @@ class Root(Sbb):
         elif op == "send-then-fail":
             ctx.resource_adaptor("probe").send(event["message"])
             raise RuntimeError("failing after send")
+        elif op == "count service data":
+            data = ctx.service_data
+            data["count"] = data.get("count", 0) + 1
+            JOURNAL.append(("service data", data["count"]))
         elif op == "fire":
             ctx.fire_event(aci, POKE, {"op": "poked"})
         elif op == "fire-then-fail":
