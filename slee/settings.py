@@ -253,27 +253,35 @@ class _NoReactor:
     """Stands in for the reactor while an endpoint string is parsed."""
 
 
-def _check_admin(value: Any, origin: _Origin) -> str:
+def check_server_endpoint(description: str) -> str:
+    """
+    Check a Twisted server endpoint description without listening (the
+    management API's, an RA's).
+
+    @return: the description.
+    @raise ValueError: saying what is wrong with it.
+    """
     from twisted.internet import endpoints
 
-    description = _check_string(value, "admin", origin).strip()
-    example = f"expected e.g. {DEFAULT_ADMIN}"
     try:
         # Builds the endpoint object; nothing listens until .listen().
         endpoint = endpoints.serverFromString(_NoReactor(), description)
     except Exception as e:
-        raise origin.error(
-            "admin",
-            f"not a valid server endpoint: {description!r}: {_endpoint_reason(e)} ({example})",
-        ) from None
+        raise ValueError(f"not a valid server endpoint: {description!r}: "
+                         f"{_endpoint_reason(e)}") from None
     port = getattr(endpoint, "_port", None)
     if isinstance(port, int) and not 0 <= port <= 65535:
-        raise origin.error(
-            "admin",
-            f"not a valid server endpoint: {description!r}: "
-            f"port {port} is out of range 0-65535 ({example})",
-        )
+        raise ValueError(f"not a valid server endpoint: {description!r}: "
+                         f"port {port} is out of range 0-65535")
     return description
+
+
+def _check_admin(value: Any, origin: _Origin) -> str:
+    description = _check_string(value, "admin", origin).strip()
+    try:
+        return check_server_endpoint(description)
+    except ValueError as e:
+        raise origin.error("admin", f"{e} (expected e.g. {DEFAULT_ADMIN})") from None
 
 
 def _endpoint_reason(e: Exception) -> str:
