@@ -132,6 +132,7 @@ start_slee() {
     # PYTHONPATH: the working tree's slee, not the copy installed in .venv.
     PYTHONPATH=$ROOT "$TWISTD" -n --pidfile= slee --var "$WORK/var" --db memory:// \
         --admin tcp:0:interface=127.0.0.1 --sip "udp:$PORT:interface=127.0.0.1" \
+        --xcap tcp:0:interface=127.0.0.1 \
         >"$WORK/slee.log" 2>&1 &
     SERVER_PID=$!
 }

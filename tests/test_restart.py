@@ -107,8 +107,9 @@ class SleeProcess:
         its log once it is L{ready}.
     """
 
-    #: Where the shipped SIP RA listens unless told: never a fixed port.
+    #: Where the shipped SIP and XCAP RAs listen unless told: never a fixed port.
     SIP = ("udp:0:interface=127.0.0.1",)
+    XCAP = "tcp:0:interface=127.0.0.1"
 
     def __init__(self, base, var, deploy_dir=None, admin=ADMIN_ENDPOINT, sip=SIP):
         self.base = Path(base)
@@ -136,6 +137,7 @@ class SleeProcess:
             argv += ["--deploy-dir", str(self.deploy_dir)]
         for endpoint in self.sip:
             argv += ["--sip", endpoint]
+        argv += ["--xcap", self.XCAP]
         with open(self.out_path, "wb") as out:
             self.process = subprocess.Popen(argv, cwd=self.base, env=child_env(),
                                             stdin=subprocess.DEVNULL, stdout=out,

@@ -357,8 +357,8 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("deploy_dir", "did you mean 'deploy-dir'?"),
         ("log-level", "did you mean 'log-levels'?"),
         ("batch_max", "did you mean 'batch-max'?"),
-        ("xcap", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
-                 "pack-interval, queue-max, sip, var"),
+        ("rls", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
+                "pack-interval, queue-max, sip, var, xcap, xcap-root"),
     ],
 )
 def test_unknown_config_key(tmp_path, cwd, key, hint):

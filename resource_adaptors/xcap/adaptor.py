@@ -1,0 +1,276 @@
+"""
+The XCAP resource adaptor: HTTP/1.1 on twisted.web, each request an
+activity and an event, the SBB's answer written once its transaction
+commits.
+
+What it answers itself, before any service sees the request:
+
+- a request line longer than C{max-uri-length}: 414;
+- a body longer than C{max-body-size} (by its Content-Length, or as it
+  arrives in chunks): 413, and the connection is closed, so that the rest
+  is never read;
+- a path that is no XCAP resource: 404, a malformed node selector or query:
+  400 (L{resource_adaptors.xcap.uri});
+- a method other than GET, PUT and DELETE: 405 with C{Allow};
+- a request no service took: 404; one whose service failed: 500; one that
+  found the event queue full: 503 with C{Retry-After}.
+
+Connections are persistent; a pipelined request waits for the one before
+it to be answered (twisted.web reads no further meanwhile).
+"""
+
+import itertools
+from functools import partial
+
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.web import resource, server
+from zope.interface import implementer
+
+from resource_adaptors.xcap import events
+from resource_adaptors.xcap.command_line import check_endpoint, check_root
+from resource_adaptors.xcap.provider import IXcapProvider
+from resource_adaptors.xcap.uri import XcapUriError, parse_xcap_uri
+from slee.errors import OverloadError
+from slee.resources import Property, ResourceAdaptor
+from slee.trace import log_observer
+
+ALLOW = ", ".join(events.METHODS)
+
+
+def _problem(check):
+    """A L{Property} check made of an option's check, which raises ValueError."""
+    def problem(value):
+        try:
+            check(value)
+        except ValueError as error:
+            return str(error)
+        return None
+    return problem
+
+
+def _positive(value):
+    return None if value > 0 else "must be positive"
+
+
+@implementer(IXcapProvider)
+class XcapResourceAdaptor(ResourceAdaptor):
+    """
+    @ivar pending: request id -> the twisted.web request waiting for its answer.
+    """
+
+    properties = {
+        "endpoint": Property(str, "tcp:8080", _problem(check_endpoint)),
+        "root": Property(str, "/xcap-root", _problem(check_root)),
+        "max-body-size": Property(int, 1 << 20, _positive),
+        "max-uri-length": Property(int, 4096, _positive),
+    }
+    event_types = events.EVENT_TYPES
+    log = Logger(namespace="resource_adaptors.xcap.adaptor", observer=log_observer)
+
+    def __init__(self):
+        super().__init__()
+        self.pending = {}
+        self.port = None
+        self.connections = None
+        self._ids = itertools.count(1)
+
+    @property
+    def root(self):
+        return self.config["root"].rstrip("/") or "/"
+
+    async def activate(self, endpoint):
+        from twisted.internet import reactor
+        super().activate(endpoint)
+        site = _XcapSite(_XcapResource(self), self.config["max-body-size"])
+        self.connections = _Connections(site)
+        self.port = await serverFromString(reactor, self.config["endpoint"]).listen(
+            self.connections)
+        address = self.port.getHost()
+        self.log.info("XCAP listening on {host}:{port}, root {root}", host=address.host,
+                      port=address.port, root=self.root)
+
+    async def stop(self):
+        if self.port is not None:
+            await self.port.stopListening()
+            self.port = None
+        for handle in list(self.pending):
+            self._answer(handle, 503, [("Retry-After", "5")], b"stopping\n")
+        if self.connections is not None:
+            await self.connections.close_all()
+
+    def status(self):
+        return {"pending": len(self.pending)}
+
+    # -- from twisted.web ------------------------------------------------------
+
+    def request_received(self, request):
+        """A request whose body has arrived: check it, then fire its event."""
+        if len(request.uri) > self.config["max-uri-length"]:
+            return _plain(request, 414, "the URI is too long")
+        path, _, query = request.uri.decode("latin-1").partition("?")
+        try:
+            uri = parse_xcap_uri(path, self.root, query)
+        except XcapUriError as error:
+            return _plain(request, error.status, error.reason)
+        method = request.method.decode("latin-1")
+        event_type = events.METHODS.get(method)
+        if event_type is None:
+            request.setHeader(b"allow", ALLOW.encode())
+            return _plain(request, 405, f"{method} is not an XCAP method")
+        handle = f"r{next(self._ids)}"
+        headers = {name.decode("latin-1").lower(): values[-1].decode("latin-1")
+                   for name, values in request.requestHeaders.getAllRawHeaders()}
+        request.content.seek(0)
+        event = events.XcapRequestEvent(handle, method, uri, headers, request.content.read())
+        self.pending[handle] = request
+        request.notifyFinish().addErrback(lambda _: self._gone(handle))
+        self.endpoint.start_activity(handle)
+        try:
+            self.endpoint.fire_event(handle, event_type, event,
+                                     on_processed=partial(self._processed, handle))
+        except OverloadError:
+            self._answer(handle, 503, [("Retry-After", "5")], b"overloaded\n")
+        return server.NOT_DONE_YET
+
+    def _gone(self, handle):
+        """The client closed the connection before its answer."""
+        if self.pending.pop(handle, None) is not None:
+            self.endpoint.end_activity(handle)
+
+    def _processed(self, handle, committed, handlers):
+        if handle not in self.pending:
+            return
+        if not committed:
+            self._answer(handle, 500, (), b"the service failed\n")
+        elif not handlers:
+            self._answer(handle, 404, (), b"no service here\n")
+
+    # -- the SBB interface (IXcapProvider) ---------------------------------------
+
+    def respond(self, request, status, headers=(), body=b""):
+        handle = getattr(request, "request", request)
+        if handle not in self.pending:
+            raise KeyError(f"no XCAP request {handle!r} waiting for an answer")
+        self.endpoint.after_commit(self._answer, handle, int(status), tuple(headers), body)
+
+    def _answer(self, handle, status, headers, body):
+        request = self.pending.pop(handle, None)
+        if request is None:
+            return      # answered already, or the client left
+        request.setResponseCode(status)
+        for name, value in headers:
+            request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+        if body and not request.responseHeaders.hasHeader(b"content-type"):
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        request.setHeader(b"content-length", str(len(body)).encode())
+        request.write(body)
+        request.finish()
+        self.endpoint.end_activity(handle)
+
+
+def _plain(request, status, text):
+    body = (text + "\n").encode("utf-8")
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    request.setHeader(b"content-length", str(len(body)).encode())
+    return body
+
+
+class _XcapResource(resource.Resource):
+    """Every path is the RA's: the XCAP root is checked by the URI parser."""
+
+    isLeaf = True
+
+    def __init__(self, adaptor):
+        super().__init__()
+        self._adaptor = adaptor
+
+    def render(self, request):
+        return self._adaptor.request_received(request)
+
+
+class _LimitedRequest(server.Request):
+    """
+    A request whose body may not exceed the site's C{max_body_size}: a
+    longer one is refused with 413 as soon as it shows (by its
+    Content-Length or as chunks arrive), and its connection closed.
+    """
+
+    _received = 0
+    _refused = False
+
+    def process(self):
+        if not self._refused:
+            super().process()
+
+    def gotLength(self, length):
+        if length is not None and length > self.channel.site.max_body_size:
+            self._refuse()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data):
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self.channel.site.max_body_size:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def _refuse(self):
+        self._refused = True
+        transport = self.channel.transport
+        transport.write(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n"
+                        b"Connection: close\r\n\r\n")
+        transport.loseConnection()
+
+
+class _Connection(ProtocolWrapper):
+    """A connection that tells its factory once it is closed, its HTTP channel included."""
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        self.factory.connection_closed()
+
+
+class _Connections(WrappingFactory):
+    """The site's open connections, which the RA closes when it stops."""
+
+    protocol = _Connection
+
+    def __init__(self, site):
+        super().__init__(site)
+        self._waiting = []
+
+    def close_all(self):
+        """@return: a Deferred that fires once every connection is closed."""
+        if not self.protocols:
+            return defer.succeed(None)
+        closed = defer.Deferred()
+        self._waiting.append(closed)
+        for connection in list(self.protocols):
+            connection.transport.loseConnection()
+        return closed
+
+    def connection_closed(self):
+        if not self.protocols:
+            waiting, self._waiting = self._waiting, []
+            for closed in waiting:
+                closed.callback(None)
+
+
+class _XcapSite(server.Site):
+    """A site that logs no line per request (the log stays quiet)."""
+
+    requestFactory = _LimitedRequest
+
+    def __init__(self, root, max_body_size):
+        super().__init__(root)
+        self.max_body_size = max_body_size
+
+    def log(self, request):
+        pass

@@ -1,0 +1,42 @@
+"""
+The events the XCAP resource adaptor fires: one type per XCAP method, on
+the request's own activity, which ends once the answer is sent.
+
+Event objects live in memory only: the request they stand for cannot
+outlive the process.
+"""
+
+from dataclasses import dataclass
+
+from slee.events import EventType
+
+VENDOR = "slee.xcap"
+VERSION = "1.0"
+
+GET = EventType("XcapGet", VENDOR, VERSION)
+PUT = EventType("XcapPut", VENDOR, VERSION)
+DELETE = EventType("XcapDelete", VENDOR, VERSION)
+
+#: HTTP method -> the event type it fires.
+METHODS = {"GET": GET, "PUT": PUT, "DELETE": DELETE}
+EVENT_TYPES = tuple(METHODS.values())
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class XcapRequestEvent:
+    """
+    An XCAP request arrived.
+
+    @ivar request: the request's id, its activity's handle: what the
+        provider's C{respond} takes.
+    @ivar method: C{"GET"}, C{"PUT"} or C{"DELETE"}.
+    @ivar uri: the L{resource_adaptors.xcap.uri.XcapUri} it names.
+    @ivar headers: lower-case header name -> value (the last one if repeated).
+    @ivar body: the request body.
+    """
+
+    request: str
+    method: str
+    uri: object
+    headers: dict
+    body: bytes
