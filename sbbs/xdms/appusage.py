@@ -1,0 +1,85 @@
+"""
+Application usages (RFC 4825 §5): what the XDMS knows of each kind of
+document it stores.
+
+An application usage is an L{AppUsage}: its AUID (the first segment of its
+URIs), its MIME type, its default document namespace (for node selector
+steps without prefix), the root element its documents must have, and
+optionally an XML Schema they are validated against.  The XDMS serves the
+usages registered in L{REGISTRY}; a package that brings its own calls
+L{register} when it is imported (a deployed unit's SBB module, say), and
+the XDMS needs no change.
+"""
+
+from dataclasses import dataclass, field
+
+from sbbs.xdms.errors import XcapConflict
+
+
+@dataclass(frozen=True)
+class AppUsage:
+    """
+    @ivar auid: the application unique id (C{"resource-lists"}).
+    @ivar mime_type: of its documents.
+    @ivar namespace: its default document namespace.
+    @ivar root: the local name of its documents' root element (in
+        C{namespace}).
+    @ivar schema: an C{lxml.etree.XMLSchema} its documents must satisfy, or
+        None.
+    """
+
+    auid: str
+    mime_type: str
+    namespace: str
+    root: str
+    schema: object = field(default=None, compare=False)
+
+    def validate(self, root):
+        """
+        @param root: the root element of a document about to be stored.
+        @raise XcapConflict: C{schema-validation-error}, saying why.
+        """
+        expected = f"{{{self.namespace}}}{self.root}"
+        if root.tag != expected:
+            raise XcapConflict("schema-validation-error",
+                               f"the root element must be {expected}, not {root.tag}")
+        if self.schema is not None and not self.schema.validate(root.getroottree()):
+            error = self.schema.error_log.last_error
+            raise XcapConflict("schema-validation-error",
+                               error.message if error is not None else "not valid")
+
+
+class Registry:
+    """The application usages the XDMS serves, by AUID."""
+
+    def __init__(self):
+        self._usages = {}
+
+    def register(self, usage):
+        """Serve C{usage}; it replaces one registered before with its AUID."""
+        self._usages[usage.auid] = usage
+
+    def get(self, auid):
+        return self._usages.get(auid)
+
+    def __iter__(self):
+        return iter(sorted(self._usages.values(), key=lambda usage: usage.auid))
+
+
+REGISTRY = Registry()
+register = REGISTRY.register
+
+# The usages of the presence service (RFC 4826, 4827, 5025, OMA).
+for _usage in (
+        AppUsage("resource-lists", "application/resource-lists+xml",
+                 "urn:ietf:params:xml:ns:resource-lists", "resource-lists"),
+        AppUsage("rls-services", "application/rls-services+xml",
+                 "urn:ietf:params:xml:ns:rls-services", "rls-services"),
+        AppUsage("pres-rules", "application/auth-policy+xml",
+                 "urn:ietf:params:xml:ns:common-policy", "ruleset"),
+        AppUsage("org.openmobilealliance.pres-rules", "application/auth-policy+xml",
+                 "urn:ietf:params:xml:ns:common-policy", "ruleset"),
+        AppUsage("pidf-manipulation", "application/pidf+xml",
+                 "urn:ietf:params:xml:ns:pidf", "presence")):
+    register(_usage)
+

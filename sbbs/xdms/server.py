@@ -1,0 +1,199 @@
+"""
+The XDMS service: one short-lived entity per XCAP request (RFC 4825 §7, §8).
+
+Documents live in the service's data (L{slee.interfaces.ISbbContext.service_data}),
+written in the request's transaction: an answer 200 or 201 is only sent once
+the change is committed.  Each stored document is the tuple (ETag, bytes);
+the ETag is strong and new on every change.
+
+Conditional requests (RFC 7232) compare the document's ETag: C{If-Match}
+(C{*}: the document exists) and C{If-None-Match} (C{*}: it does not) on
+every method, 412 when they fail, 304 for a GET whose C{If-None-Match}
+matches.
+"""
+
+import uuid
+
+from lxml import etree
+
+from resource_adaptors.xcap import events
+from sbbs.xdms import nodes
+from sbbs.xdms.appusage import REGISTRY
+from sbbs.xdms.errors import XCAP_ERROR_TYPE, XcapConflict
+from sbbs.xdms.safexml import parse_document
+from slee.sbb import Sbb, Select, handler
+
+
+class HttpError(Exception):
+    """An answer other than a conflict: C{status}, a reason, extra headers."""
+
+    def __init__(self, status, reason, headers=()):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = tuple(headers)
+
+
+class XdmsSbb(Sbb):
+    """Serves one XCAP request, answers it, and goes."""
+
+    @handler(events.GET, initial=True, select=(Select.ACTIVITY_CONTEXT,))
+    def on_get(self, event, aci):
+        self._serve(event, aci, _get)
+
+    @handler(events.PUT, initial=True, select=(Select.ACTIVITY_CONTEXT,))
+    def on_put(self, event, aci):
+        self._serve(event, aci, _put)
+
+    @handler(events.DELETE, initial=True, select=(Select.ACTIVITY_CONTEXT,))
+    def on_delete(self, event, aci):
+        self._serve(event, aci, _delete)
+
+    def _serve(self, event, aci, operation):
+        xcap = self.context.resource_adaptor("xcap")
+        try:
+            status, headers, body = operation(_Request(event, self.context.service_data))
+        except XcapConflict as conflict:
+            status, headers, body = 409, [("Content-Type", XCAP_ERROR_TYPE)], conflict.document()
+        except nodes.NotFound:
+            status, headers, body = 404, [], b"no such node\n"
+        except HttpError as error:
+            status, headers, body = error.status, list(error.headers), \
+                (error.reason + "\n").encode("utf-8")
+        xcap.respond(event, status, headers, body)
+        aci.detach(self.context.sbb_local_object)
+
+
+class _Request:
+    """One request against the store: its URI, usage, document and ETag."""
+
+    def __init__(self, event, store):
+        self.event = event
+        self.uri = event.uri
+        self.store = store
+        document = self.uri.document
+        self.usage = REGISTRY.get(document.auid)
+        if self.usage is None:
+            raise HttpError(404, f"no application usage {document.auid!r}")
+        self.key = (document.auid, "global" if document.is_global else "users",
+                    document.xui or "", "/".join(document.path))
+        stored = store.get(self.key)
+        self.etag, self.content = stored if stored is not None else (None, None)
+
+    def check_conditions(self, reading=False):
+        """@raise HttpError: 412 (or 304 for a GET) when a condition fails."""
+        headers = self.event.headers
+        if_match = headers.get("if-match")
+        if if_match is not None and not _matches(if_match, self.etag, weak=False):
+            raise HttpError(412, "If-Match failed")
+        if_none_match = headers.get("if-none-match")
+        if if_none_match is not None and _matches(if_none_match, self.etag, weak=True):
+            if reading:
+                raise HttpError(304, "not modified", [("ETag", self.etag)])
+            raise HttpError(412, "If-None-Match failed")
+
+    def tree(self):
+        """@return: the stored document's root element; 404 when there is none."""
+        if self.content is None:
+            raise HttpError(404, "no such document")
+        return parse_document(self.content)
+
+    def tree_to_change(self):
+        """@return: the stored document's root element, to change a node of it."""
+        if self.content is None:
+            raise XcapConflict("no-parent", "the document does not exist")
+        return parse_document(self.content)
+
+    def node_steps(self):
+        """@return: (the node selector's resolved steps, its attribute's name or None)."""
+        return self.uri.node.resolve(self.uri.bindings, self.usage.namespace)
+
+    def store_tree(self, root):
+        """Validate and store the document of C{root}; @return: its new ETag."""
+        self.usage.validate(root)
+        content = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
+        return self.store_content(content)
+
+    def store_content(self, content):
+        etag = f'"{uuid.uuid4().hex}"'
+        self.store[self.key] = (etag, content)
+        return etag
+
+
+def _get(request):
+    request.check_conditions(reading=True)
+    node = request.uri.node
+    root = request.tree()
+    headers = [("ETag", request.etag)]
+    if node is None:
+        return 200, [("Content-Type", request.usage.mime_type), *headers], request.content
+    steps, attribute = request.node_steps()
+    if node.namespaces:
+        return 200, [("Content-Type", nodes.XCAP_NS_TYPE), *headers], \
+            nodes.namespaces_body(root, steps)
+    if attribute is not None:
+        return 200, [("Content-Type", nodes.XCAP_ATTRIBUTE_TYPE), *headers], \
+            nodes.attribute_body(root, steps, attribute)
+    return 200, [("Content-Type", nodes.XCAP_ELEMENT_TYPE), *headers], \
+        nodes.element_body(root, steps)
+
+
+def _put(request):
+    request.check_conditions()
+    node, event = request.uri.node, request.event
+    content_type = event.headers.get("content-type", "").split(";")[0].strip().lower()
+    if node is None:
+        _expect_type(content_type, request.usage.mime_type)
+        request.usage.validate(parse_document(event.body))
+        created = request.content is None
+        etag = request.store_content(event.body)      # as it came: a GET gives it back
+        return (201 if created else 200), [("ETag", etag)], b""
+    if node.namespaces:
+        raise HttpError(405, "namespace bindings are read only", [("Allow", "GET")])
+    steps, attribute = request.node_steps()
+    root = request.tree_to_change()
+    if attribute is not None:
+        _expect_type(content_type, nodes.XCAP_ATTRIBUTE_TYPE)
+        created = nodes.put_attribute(root, steps, attribute, event.body)
+    else:
+        _expect_type(content_type, nodes.XCAP_ELEMENT_TYPE)
+        created = nodes.put_element(root, steps, event.body)
+    etag = request.store_tree(root)
+    return (201 if created else 200), [("ETag", etag)], b""
+
+
+def _delete(request):
+    request.check_conditions()
+    node = request.uri.node
+    if node is None:
+        if request.content is None:
+            raise HttpError(404, "no such document")
+        del request.store[request.key]
+        return 200, [], b""
+    if node.namespaces:
+        raise HttpError(405, "namespace bindings are read only", [("Allow", "GET")])
+    steps, attribute = request.node_steps()
+    root = request.tree()
+    if attribute is not None:
+        nodes.delete_attribute(root, steps, attribute)
+    else:
+        nodes.delete_element(root, steps)
+    etag = request.store_tree(root)
+    return 200, [("ETag", etag)], b""
+
+
+def _expect_type(content_type, expected):
+    if content_type != expected:
+        raise HttpError(415, f"expected a body of type {expected}", [("Accept", expected)])
+
+
+def _matches(header, etag, weak):
+    """Whether an If-Match / If-None-Match value matches the current C{etag} (None: no document)."""
+    values = [value.strip() for value in header.split(",")]
+    if "*" in values:
+        return etag is not None
+    if etag is None:
+        return False
+    if weak:
+        values = [value[2:] if value.startswith("W/") else value for value in values]
+    return etag in values

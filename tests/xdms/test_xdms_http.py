@@ -1,0 +1,190 @@
+"""
+The XDMS over real HTTP on 127.0.0.1: the XCAP RA and the XDMS service in a
+container, driven by twisted.web's client.
+"""
+
+import pytest_twisted
+from twisted.internet import defer
+from twisted.web.client import Agent, HTTPConnectionPool, readBody
+from twisted.web.http_headers import Headers
+from zope.interface import implementer
+from twisted.web.iweb import IBodyProducer
+
+from slee.container import Container
+from slee.settings import shipped_units
+from units import memory_db
+
+RL = "urn:ietf:params:xml:ns:resource-lists"
+USER = "sip:joe@example.com"
+DOC = f"/xcap-root/resource-lists/users/{USER}/index"
+LIST = (f'<?xml version="1.0" encoding="UTF-8"?>\n<resource-lists xmlns="{RL}">\n'
+        '<list name="friends">\n<entry uri="sip:bob@example.com"/>\n</list>\n'
+        "</resource-lists>").encode()
+RL_TYPE = "application/resource-lists+xml"
+
+
+@implementer(IBodyProducer)
+class Body:
+    def __init__(self, data):
+        self.data = data
+        self.length = len(data)
+
+    def startProducing(self, consumer):
+        consumer.write(self.data)
+        return defer.succeed(None)
+
+    def stopProducing(self):
+        pass
+
+    def pauseProducing(self):
+        pass
+
+    def resumeProducing(self):
+        pass
+
+
+class Xdms:
+    def __init__(self, container, port):
+        from twisted.internet import reactor
+        self.container = container
+        self.base = f"http://127.0.0.1:{port}"
+        self.pool = HTTPConnectionPool(reactor, persistent=True)
+        self.agent = Agent(reactor, pool=self.pool)
+
+    async def request(self, method, path, body=None, content_type=None, **headers):
+        fields = Headers()
+        if content_type:
+            fields.addRawHeader(b"content-type", content_type.encode())
+        for name, value in headers.items():
+            fields.addRawHeader(name.replace("_", "-").encode(), value.encode())
+        response = await self.agent.request(method.encode(), (self.base + path).encode(),
+                                            fields, None if body is None else Body(body))
+        content = await readBody(response)
+        return response, content
+
+
+def header(response, name):
+    values = response.headers.getRawHeaders(name.encode())
+    return None if values is None else values[0].decode()
+
+
+@pytest_twisted.async_yield_fixture
+async def xdms(tmp_path):
+    from twisted.internet import reactor
+    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
+        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1"}})
+    await container.start()
+    for unit in ("xcap", "xdms"):
+        described = await container.deploy(str(shipped_units() / unit))
+        for service in described["services"]:
+            container.activate(service)
+    port = container.registry.ra_entities["xcap"].adaptor.port.getHost().port
+    xdms = Xdms(container, port)
+    yield xdms
+    await xdms.pool.closeCachedConnections()
+    await container.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_document_put_read_replaced_and_deleted(xdms):
+    response, _ = await xdms.request("GET", DOC)
+    assert response.code == 404
+    response, _ = await xdms.request("PUT", DOC, LIST, RL_TYPE)
+    assert response.code == 201
+    first = header(response, "etag")
+    response, body = await xdms.request("GET", DOC)
+    assert (response.code, body, header(response, "etag")) == (200, LIST, first)
+    assert header(response, "content-type") == RL_TYPE
+    response, _ = await xdms.request("PUT", DOC, LIST, RL_TYPE)
+    assert response.code == 200 and header(response, "etag") != first
+    response, _ = await xdms.request("DELETE", DOC)
+    assert response.code == 200
+    response, _ = await xdms.request("DELETE", DOC)
+    assert response.code == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_conditional_requests(xdms):
+    response, _ = await xdms.request("PUT", DOC, LIST, RL_TYPE, if_match="*")
+    assert response.code == 412
+    response, _ = await xdms.request("PUT", DOC, LIST, RL_TYPE, if_none_match="*")
+    assert response.code == 201
+    etag = header(response, "etag")
+    response, _ = await xdms.request("PUT", DOC, LIST, RL_TYPE, if_none_match="*")
+    assert response.code == 412
+    response, _ = await xdms.request("GET", DOC, if_none_match=etag)
+    assert response.code == 304
+    response, _ = await xdms.request("PUT", DOC, LIST, RL_TYPE, if_match='"stale"')
+    assert response.code == 412
+    response, _ = await xdms.request("DELETE", DOC, if_match=etag)
+    assert response.code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_elements_and_attributes(xdms):
+    await xdms.request("PUT", DOC, LIST, RL_TYPE)
+    entry = DOC + '/~~/resource-lists/list%5B@name=%22friends%22%5D/entry'
+    response, body = await xdms.request("GET", entry)
+    assert (response.code, body) == (200, f'<entry xmlns="{RL}" uri="sip:bob@example.com"/>'
+                                     .encode())
+    assert header(response, "content-type") == "application/xcap-el+xml"
+    new = DOC + '/~~/resource-lists/list%5B@name=%22friends%22%5D/entry%5B@uri=%22sip:al@x%22%5D'
+    response, _ = await xdms.request("PUT", new, b'<entry uri="sip:al@x"/>',
+                                     "application/xcap-el+xml")
+    assert response.code == 201
+    response, body = await xdms.request("GET", new + "/@uri")
+    assert (response.code, body) == (200, b"sip:al@x")
+    response, body = await xdms.request("PUT", new, b'<entry uri="sip:other@x"/>',
+                                        "application/xcap-el+xml")
+    assert response.code == 409 and b"cannot-insert" in body
+    assert header(response, "content-type") == "application/xcap-error+xml"
+    response, _ = await xdms.request("DELETE", new)
+    assert response.code == 200
+    response, body = await xdms.request("GET", DOC)
+    assert body == LIST.replace(b'<?xml version="1.0" encoding="UTF-8"?>',
+                                b"<?xml version='1.0' encoding='UTF-8'?>")
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_requests_get_the_right_answer_and_store_nothing(xdms):
+    cases = [
+        ("PUT", DOC, b"<resource-lists", RL_TYPE, 409, b"not-well-formed"),
+        ("PUT", DOC, b'<other xmlns="urn:x"/>', RL_TYPE, 409, b"schema-validation-error"),
+        ("PUT", DOC, LIST, "text/plain", 415, b""),
+        ("PUT", DOC, b'<!DOCTYPE r [<!ENTITY a "b">]><r/>', RL_TYPE, 409, b"not-well-formed"),
+        ("GET", "/xcap-root/no-such-usage/users/joe/index", None, None, 404, b""),
+        ("GET", "/xcap-root/resource-lists/users/joe/../bob/index", None, None, 404, b""),
+        ("GET", DOC + "/~~/a%5B", None, None, 400, b""),
+        ("POST", DOC, b"x", "text/plain", 405, b""),
+        ("GET", "/elsewhere", None, None, 404, b""),
+    ]
+    for method, path, body, content_type, status, text in cases:
+        response, content = await xdms.request(method, path, body, content_type)
+        assert response.code == status, (method, path, content)
+        assert text in content
+    response, _ = await xdms.request("GET", DOC)
+    assert response.code == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(xdms):
+    response, _ = await xdms.request("PUT", DOC, b"x" * (1 << 20 + 1), RL_TYPE)
+    assert response.code == 413
+    response, _ = await xdms.request("GET", DOC)
+    assert response.code == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_curl_puts_and_gets_a_document(xdms, tmp_path):
+    from twisted.internet.utils import getProcessOutputAndValue
+    document = tmp_path / "index.xml"
+    document.write_bytes(LIST)
+    url = xdms.base + DOC.replace(USER, "sip%3Ajoe%40example.com")
+    out, err, code = await getProcessOutputAndValue("curl", [
+        "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H",
+        f"Content-Type: {RL_TYPE}", "--data-binary", f"@{document}", url])
+    assert (code, out) == (0, b"201"), err
+    out, err, code = await getProcessOutputAndValue("curl", ["-sS", "-D", "-", url])
+    assert code == 0, err
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"ETag:" in head and body == LIST
