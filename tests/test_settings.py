@@ -358,7 +358,7 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("log-level", "did you mean 'log-levels'?"),
         ("batch_max", "did you mean 'batch-max'?"),
         ("rls", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
-                "pack-interval, queue-max, sip, var, xcap, xcap-root"),
+                "pack-interval, queue-max, sip, users, var, xcap, xcap-auth, xcap-root"),
     ],
 )
 def test_unknown_config_key(tmp_path, cwd, key, hint):
@@ -490,3 +490,27 @@ def test_sip_option_bad_value_in_the_file_names_the_file_and_key(cwd):
 
 def test_sip_option_is_in_the_help():
     assert "--sip=" in Options().__str__()
+
+
+def test_xcap_options(cwd):
+    users = cwd / "users.toml"
+    users.write_text('realm = "example.com"\n[users.joe]\npassword = "x"\n')
+    options = parse("--xcap", "tcp:0:interface=127.0.0.1", "--xcap-root", "/x",
+                    "--xcap-auth", "trust-localhost", "--users", "users.toml")
+    assert options.settings.ra_properties == {"xcap": {
+        "endpoint": "tcp:0:interface=127.0.0.1", "root": "/x", "auth": "trust-localhost",
+        "users": str(users)}}
+    for option in ("--xcap=", "--xcap-root=", "--xcap-auth=", "--users="):
+        assert option in Options().__str__()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--xcap", "tcp:http", "--xcap: "),
+    ("--xcap-root", "xcap-root", "--xcap-root: "),
+    ("--xcap-auth", "basic", "--xcap-auth: expected one of digest, trust-localhost"),
+    ("--users", "no-such-file.toml", "--users: "),
+])
+def test_xcap_option_bad_values_name_the_option(cwd, option, value, message):
+    with pytest.raises(usage.UsageError) as info:
+        parse(option, value)
+    assert str(info.value).startswith(message), str(info.value)

@@ -3,6 +3,14 @@ The XCAP resource adaptor: HTTP/1.1 on twisted.web, each request an
 activity and an event, the SBB's answer written once its transaction
 commits.
 
+Who is asking (C{auth}): with C{digest} (the default), every request must
+carry a Digest response (RFC 7616, SHA-256 or MD5) of a user of the store
+in the file C{users} (L{resource_adaptors.auth.users}), else it gets 401
+and the challenges; the event names the L{User}.  With C{trust-localhost},
+for development, requests from 127.0.0.1 and ::1 are trusted as an
+administrator without logging in, and others are refused with 403.  What
+each user may do is the XDMS's to decide.
+
 What it answers itself, before any service sees the request:
 
 - a request line longer than C{max-uri-length}: 414;
@@ -23,14 +31,17 @@ import itertools
 from functools import partial
 
 from twisted.internet import defer
+from twisted.cred.portal import Portal
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web import resource, server
 from zope.interface import implementer
 
+from resource_adaptors.auth.digest import DigestAuthority, DigestError, UserStoreChecker
+from resource_adaptors.auth.users import TRUSTED, IUser, UserRealm, UserStore
 from resource_adaptors.xcap import events
-from resource_adaptors.xcap.command_line import check_endpoint, check_root
+from resource_adaptors.xcap.command_line import check_auth, check_endpoint, check_root
 from resource_adaptors.xcap.provider import IXcapProvider
 from resource_adaptors.xcap.uri import XcapUriError, parse_xcap_uri
 from slee.errors import OverloadError
@@ -38,6 +49,9 @@ from slee.resources import Property, ResourceAdaptor
 from slee.trace import log_observer
 
 ALLOW = ", ".join(events.METHODS)
+
+
+_LOCAL_HOSTS = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
 def _problem(check):
@@ -66,6 +80,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
         "root": Property(str, "/xcap-root", _problem(check_root)),
         "max-body-size": Property(int, 1 << 20, _positive),
         "max-uri-length": Property(int, 4096, _positive),
+        "auth": Property(str, "digest", _problem(check_auth)),
+        "users": Property(str, ""),
     }
     event_types = events.EVENT_TYPES
     log = Logger(namespace="resource_adaptors.xcap.adaptor", observer=log_observer)
@@ -75,6 +91,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
         self.pending = {}
         self.port = None
         self.connections = None
+        self.authority = None
+        self.portal = None
         self._ids = itertools.count(1)
 
     @property
@@ -84,6 +102,14 @@ class XcapResourceAdaptor(ResourceAdaptor):
     async def activate(self, endpoint):
         from twisted.internet import reactor
         super().activate(endpoint)
+        self.clock = reactor
+        if self.config["auth"] == "digest":
+            users = self.config["users"]
+            store = UserStore.load(users) if users else UserStore("slee")
+            if not users:
+                self.log.warn("no --users file: every XCAP request will be refused")
+            self.authority = DigestAuthority(store.realm)
+            self.portal = Portal(UserRealm(store), [UserStoreChecker(store)])
         site = _XcapSite(_XcapResource(self), self.config["max-body-size"])
         self.connections = _Connections(site)
         self.port = await serverFromString(reactor, self.config["endpoint"]).listen(
@@ -107,9 +133,43 @@ class XcapResourceAdaptor(ResourceAdaptor):
     # -- from twisted.web ------------------------------------------------------
 
     def request_received(self, request):
-        """A request whose body has arrived: check it, then fire its event."""
+        """A request whose body has arrived: who sent it, then the request itself."""
         if len(request.uri) > self.config["max-uri-length"]:
             return _plain(request, 414, "the URI is too long")
+        if self.portal is None:
+            if request.getClientAddress().host not in _LOCAL_HOSTS:
+                return _plain(request, 403, "only local clients are trusted")
+            return self._authenticated(request, TRUSTED)
+        authorization = request.getHeader(b"authorization")
+        if authorization is None:
+            return self._challenge(request, "authentication required")
+        try:
+            credentials = self.authority.response(
+                authorization.decode("latin-1"), request.method.decode("latin-1"),
+                request.uri.decode("latin-1"), self.clock.seconds())
+        except DigestError as error:
+            return self._challenge(request, str(error))
+        login = self.portal.login(credentials, None, IUser)
+        login.addCallbacks(
+            lambda result: self._finish_render(request, self._authenticated(request, result[1])),
+            lambda _: self._finish_render(request, self._challenge(
+                request, "bad credentials", stale=credentials.stale)))
+        return server.NOT_DONE_YET
+
+    def _challenge(self, request, reason, stale=False):
+        for challenge in self.authority.challenges(self.clock.seconds(), stale):
+            request.responseHeaders.addRawHeader(b"www-authenticate", challenge.encode())
+        return _plain(request, 401, reason)
+
+    @staticmethod
+    def _finish_render(request, body):
+        """Write what a render method would have returned, once a login ended."""
+        if body is not server.NOT_DONE_YET and not request.finished:
+            request.write(body)
+            request.finish()
+
+    def _authenticated(self, request, user):
+        """The request of C{user}: check it, then fire its event."""
         path, _, query = request.uri.decode("latin-1").partition("?")
         try:
             uri = parse_xcap_uri(path, self.root, query)
@@ -124,7 +184,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
         headers = {name.decode("latin-1").lower(): values[-1].decode("latin-1")
                    for name, values in request.requestHeaders.getAllRawHeaders()}
         request.content.seek(0)
-        event = events.XcapRequestEvent(handle, method, uri, headers, request.content.read())
+        event = events.XcapRequestEvent(handle, method, uri, headers, request.content.read(),
+                                        user)
         self.pending[handle] = request
         request.notifyFinish().addErrback(lambda _: self._gone(handle))
         self.endpoint.start_activity(handle)

@@ -33,6 +33,9 @@ class XcapRequestEvent:
     @ivar uri: the L{resource_adaptors.xcap.uri.XcapUri} it names.
     @ivar headers: lower-case header name -> value (the last one if repeated).
     @ivar body: the request body.
+    @ivar user: the L{resource_adaptors.auth.users.User} who sent it
+        (L{resource_adaptors.auth.users.TRUSTED} when the RA trusts the
+        local host).
     """
 
     request: str
@@ -40,3 +43,4 @@ class XcapRequestEvent:
     uri: object
     headers: dict
     body: bytes
+    user: object

@@ -1,6 +1,10 @@
 """
 The XDMS service: one short-lived entity per XCAP request (RFC 4825 §7, §8).
 
+Who may do what: an administrator anything; a user reads and writes the
+documents of its own XUI (C{users/<XUI>/...}) and reads the global tree;
+anything else is 403.
+
 Documents live in the service's data (L{slee.interfaces.ISbbContext.service_data}),
 written in the request's transaction: an answer 200 or 201 is only sent once
 the change is committed.  Each stored document is the tuple (ETag, bytes);
@@ -75,6 +79,8 @@ class _Request:
         self.usage = REGISTRY.get(document.auid)
         if self.usage is None:
             raise HttpError(404, f"no application usage {document.auid!r}")
+        if not _may(event.user, document, event.method):
+            raise HttpError(403, "not yours")
         self.key = (document.auid, "global" if document.is_global else "users",
                     document.xui or "", "/".join(document.path))
         stored = store.get(self.key)
@@ -180,6 +186,19 @@ def _delete(request):
         nodes.delete_element(root, steps)
     etag = request.store_tree(root)
     return 200, [("ETag", etag)], b""
+
+
+def _may(user, document, method):
+    """
+    Whether C{user} may do C{method} on C{document}: an administrator
+    anything; a user read and write the documents of its own XUI, and read
+    the global tree.
+    """
+    if user.admin:
+        return True
+    if document.is_global:
+        return method == "GET"
+    return document.xui == user.xui
 
 
 def _expect_type(content_type, expected):

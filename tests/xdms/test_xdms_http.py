@@ -69,10 +69,11 @@ def header(response, name):
 
 
 @pytest_twisted.async_yield_fixture
-async def xdms(tmp_path):
+async def xdms(tmp_path, request):
     from twisted.internet import reactor
     container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
-        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1"}})
+        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost",
+                 **getattr(request, "param", {})}})
     await container.start()
     for unit in ("xcap", "xdms"):
         described = await container.deploy(str(shipped_units() / unit))
@@ -188,3 +189,69 @@ async def test_curl_puts_and_gets_a_document(xdms, tmp_path):
     assert code == 0, err
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and b"ETag:" in head and body == LIST
+
+
+USERS = """realm = "example.com"
+
+[users."joe@example.com"]
+password = "secret"
+
+[users."bob@example.com"]
+ha1-sha256 = "{bob_sha256}"
+
+[users.root]
+password = "toor"
+admin = true
+"""
+
+
+def users_file(tmp_path):
+    from resource_adaptors.auth.users import ha1
+    path = tmp_path / "users.toml"
+    path.write_text(USERS.format(
+        bob_sha256=ha1("SHA-256", "bob@example.com", "example.com", "bobs")))
+    return str(path)
+
+
+@pytest_twisted.async_yield_fixture
+async def digest_xdms(tmp_path):
+    from twisted.internet import reactor
+    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
+        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "users": users_file(tmp_path)}})
+    await container.start()
+    for unit in ("xcap", "xdms"):
+        described = await container.deploy(str(shipped_units() / unit))
+        for service in described["services"]:
+            container.activate(service)
+    port = container.registry.ra_entities["xcap"].adaptor.port.getHost().port
+    yield f"http://127.0.0.1:{port}"
+    await container.stop()
+
+
+async def curl(*arguments):
+    """@return: curl's HTTP status for a request, run with --digest."""
+    from twisted.internet.utils import getProcessOutputAndValue
+    out, err, code = await getProcessOutputAndValue(
+        "curl", ["-sS", "--digest", "-o", "/dev/null", "-w", "%{http_code}", *arguments])
+    assert code == 0, err
+    return int(out)
+
+
+@pytest_twisted.ensureDeferred
+async def test_digest_users_reach_their_own_documents_only(digest_xdms, tmp_path):
+    document = tmp_path / "index.xml"
+    document.write_bytes(LIST)
+    put = ["-X", "PUT", "-H", f"Content-Type: {RL_TYPE}", "--data-binary", f"@{document}"]
+    joe = digest_xdms + "/xcap-root/resource-lists/users/sip:joe@example.com/index"
+    bob = digest_xdms + "/xcap-root/resource-lists/users/sip:bob@example.com/index"
+    common = digest_xdms + "/xcap-root/resource-lists/global/index"
+    assert await curl(joe) == 401                                   # no credentials
+    assert await curl("-u", "joe@example.com:wrong", joe) == 401
+    assert await curl("-u", "joe@example.com:secret", *put, joe) == 201
+    assert await curl("-u", "joe@example.com:secret", joe) == 200
+    assert await curl("-u", "joe@example.com:secret", *put, bob) == 403
+    assert await curl("-u", "bob@example.com:bobs", *put, bob) == 201   # an HA1 in the store
+    assert await curl("-u", "joe@example.com:secret", *put, common) == 403
+    assert await curl("-u", "root:toor", *put, common) == 201
+    assert await curl("-u", "joe@example.com:secret", common) == 200
+    assert await curl("-u", "root:toor", joe) == 200

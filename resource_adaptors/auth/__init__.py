@@ -1,0 +1,4 @@
+"""
+Who is asking: the user store and HTTP/SIP Digest authentication (RFC 7616,
+RFC 3261 §22), shared by the XCAP RA and, later, the SIP services.
+"""
