@@ -68,18 +68,22 @@ def header(response, name):
     return None if values is None else values[0].decode()
 
 
-@pytest_twisted.async_yield_fixture
-async def xdms(tmp_path, request):
+async def started_xdms(tmp_path, **properties):
+    """@return: a started container with the XCAP RA (on a free port) and the XDMS, and that port."""
     from twisted.internet import reactor
     container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
-        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost",
-                 **getattr(request, "param", {})}})
+        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", **properties}})
     await container.start()
     for unit in ("xcap", "xdms"):
         described = await container.deploy(str(shipped_units() / unit))
         for service in described["services"]:
             container.activate(service)
-    port = container.registry.ra_entities["xcap"].adaptor.port.getHost().port
+    return container, container.registry.ra_entities["xcap"].adaptor.port.getHost().port
+
+
+@pytest_twisted.async_yield_fixture
+async def xdms(tmp_path):
+    container, port = await started_xdms(tmp_path, auth="trust-localhost")
     xdms = Xdms(container, port)
     yield xdms
     await xdms.pool.closeCachedConnections()
@@ -215,15 +219,7 @@ def users_file(tmp_path):
 
 @pytest_twisted.async_yield_fixture
 async def digest_xdms(tmp_path):
-    from twisted.internet import reactor
-    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
-        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "users": users_file(tmp_path)}})
-    await container.start()
-    for unit in ("xcap", "xdms"):
-        described = await container.deploy(str(shipped_units() / unit))
-        for service in described["services"]:
-            container.activate(service)
-    port = container.registry.ra_entities["xcap"].adaptor.port.getHost().port
+    container, port = await started_xdms(tmp_path, users=users_file(tmp_path))
     yield f"http://127.0.0.1:{port}"
     await container.stop()
 
