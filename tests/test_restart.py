@@ -111,12 +111,13 @@ class SleeProcess:
     SIP = ("udp:0:interface=127.0.0.1",)
     XCAP = "tcp:0:interface=127.0.0.1"
 
-    def __init__(self, base, var, deploy_dir=None, admin=ADMIN_ENDPOINT, sip=SIP):
+    def __init__(self, base, var, deploy_dir=None, admin=ADMIN_ENDPOINT, sip=SIP, extra=()):
         self.base = Path(base)
         self.var = Path(var)
         self.deploy_dir = deploy_dir
         self.admin = admin
         self.sip = sip
+        self.extra = list(extra)
         self.runs = 0
         self.process = None
         self.log_path = None
@@ -137,7 +138,7 @@ class SleeProcess:
             argv += ["--deploy-dir", str(self.deploy_dir)]
         for endpoint in self.sip:
             argv += ["--sip", endpoint]
-        argv += ["--xcap", self.XCAP]
+        argv += ["--xcap", self.XCAP, *self.extra]
         with open(self.out_path, "wb") as out:
             self.process = subprocess.Popen(argv, cwd=self.base, env=child_env(),
                                             stdin=subprocess.DEVNULL, stdout=out,

@@ -128,7 +128,11 @@ class XcapResourceAdaptor(ResourceAdaptor):
             await self.connections.close_all()
 
     def status(self):
-        return {"pending": len(self.pending)}
+        listening = None
+        if self.port is not None:
+            address = self.port.getHost()
+            listening = f"{address.host}:{address.port}"
+        return {"listening": listening, "pending": len(self.pending)}
 
     # -- from twisted.web ------------------------------------------------------
 
