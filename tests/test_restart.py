@@ -203,6 +203,18 @@ class SleeProcess:
                 pass
 
 
+async def ra_status(process, name):
+    """@return: the status of the running container's RA entity C{name}, asked with the CLI."""
+    from twisted.internet.threads import deferToThread
+    argv = [sys.executable, str(venv_script("slee")), "--var", str(process.var), "--json",
+            "--admin", f"http://127.0.0.1:{process.admin_port}", "ra-entities"]
+    result = await deferToThread(subprocess.run, argv, capture_output=True, text=True,
+                                 env=child_env(), timeout=30)
+    assert result.returncode == 0, result.stderr
+    [entity] = [entity for entity in json.loads(result.stdout) if entity["name"] == name]
+    return entity["status"]
+
+
 @pytest.fixture
 def processes():
     """Make L{SleeProcess}es; every one still running at the end is killed."""

@@ -4,17 +4,15 @@ TCP, TLS and WebSocket: SIPp drives UDP and TCP (its scenarios are in
 tests/sip/scenarios), Python clients TLS and WebSocket.
 """
 
-import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import pytest_twisted
 
 from sipclient import StreamPeer, options
-from test_restart import child_env, processes, venv_script  # noqa: F401
+from test_restart import processes, ra_status  # noqa: F401
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPP_TIMEOUT = 60
@@ -22,15 +20,8 @@ SIPP_TIMEOUT = 60
 
 async def sip_listening(process):
     """@return: {transport: port} of the running container's SIP RA."""
-    from twisted.internet.threads import deferToThread
-    argv = [sys.executable, str(venv_script("slee")), "--var", str(process.var), "--json",
-            "--admin", f"http://127.0.0.1:{process.admin_port}", "ra-entities"]
-    result = await deferToThread(subprocess.run, argv, capture_output=True, text=True,
-                                 env=child_env(), timeout=30)
-    assert result.returncode == 0, result.stderr
-    [sip] = [e for e in json.loads(result.stdout) if e["name"] == "sip"]
     ports = {}
-    for point in sip["status"]["listening"]:
+    for point in (await ra_status(process, "sip"))["listening"]:
         transport, _, port = point.split(":")
         ports[transport] = int(port)
     return ports

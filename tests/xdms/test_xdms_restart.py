@@ -4,28 +4,17 @@ units, default FileStorage) killed with SIGKILL right after the last 201
 gives every document back, byte for byte, once restarted.
 """
 
-import json
-import subprocess
-import sys
-
 import pytest_twisted
 from twisted.internet import defer
 
-from test_restart import child_env, processes, venv_script  # noqa: F401
+from test_restart import processes, ra_status  # noqa: F401
 from test_xdms_http import LIST, RL_TYPE, Xdms
 
 DOCUMENTS = 20
 
 
 async def xcap_port(process):
-    from twisted.internet.threads import deferToThread
-    argv = [sys.executable, str(venv_script("slee")), "--var", str(process.var), "--json",
-            "--admin", f"http://127.0.0.1:{process.admin_port}", "ra-entities"]
-    result = await deferToThread(subprocess.run, argv, capture_output=True, text=True,
-                                 env=child_env(), timeout=30)
-    assert result.returncode == 0, result.stderr
-    [xcap] = [entity for entity in json.loads(result.stdout) if entity["name"] == "xcap"]
-    return int(xcap["status"]["listening"].rsplit(":", 1)[1])
+    return int((await ra_status(process, "xcap"))["listening"].rsplit(":", 1)[1])
 
 
 def path(number):
