@@ -13,6 +13,8 @@ the XDMS needs no change.
 
 from dataclasses import dataclass, field
 
+from lxml import etree
+
 from sbbs.xdms.errors import XcapConflict
 
 
@@ -26,6 +28,9 @@ class AppUsage:
         C{namespace}).
     @ivar schema: an C{lxml.etree.XMLSchema} its documents must satisfy, or
         None.
+    @ivar generate: for a usage whose only document the server makes (the
+        global C{index} of xcap-caps), C{generate(registry)} returns it;
+        such a usage is read only.  None for the others.
     """
 
     auid: str
@@ -33,6 +38,7 @@ class AppUsage:
     namespace: str
     root: str
     schema: object = field(default=None, compare=False)
+    generate: object = field(default=None, compare=False)
 
     def validate(self, root):
         """
@@ -69,7 +75,26 @@ class Registry:
 REGISTRY = Registry()
 register = REGISTRY.register
 
-# The usages of the presence service (RFC 4826, 4827, 5025, OMA).
+XCAP_CAPS_NAMESPACE = "urn:ietf:params:xml:ns:xcap-caps"
+
+
+def xcap_caps(registry):
+    """
+    @return: the xcap-caps document (RFC 4825 §12.1): the AUIDs and the
+        default namespaces of the usages served.
+    """
+    namespace = f"{{{XCAP_CAPS_NAMESPACE}}}"
+    root = etree.Element(namespace + "xcap-caps", nsmap={None: XCAP_CAPS_NAMESPACE})
+    auids = etree.SubElement(root, namespace + "auids")
+    namespaces = etree.SubElement(root, namespace + "namespaces")
+    for usage in registry:
+        etree.SubElement(auids, namespace + "auid").text = usage.auid
+    for name in sorted({usage.namespace for usage in registry}):
+        etree.SubElement(namespaces, namespace + "namespace").text = name
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+# The usages of the presence service (RFC 4826, 4827, 5025, OMA), and xcap-caps.
 for _usage in (
         AppUsage("resource-lists", "application/resource-lists+xml",
                  "urn:ietf:params:xml:ns:resource-lists", "resource-lists"),
@@ -80,6 +105,8 @@ for _usage in (
         AppUsage("org.openmobilealliance.pres-rules", "application/auth-policy+xml",
                  "urn:ietf:params:xml:ns:common-policy", "ruleset"),
         AppUsage("pidf-manipulation", "application/pidf+xml",
-                 "urn:ietf:params:xml:ns:pidf", "presence")):
+                 "urn:ietf:params:xml:ns:pidf", "presence"),
+        AppUsage("xcap-caps", "application/xcap-caps+xml", XCAP_CAPS_NAMESPACE, "xcap-caps",
+                 generate=xcap_caps)):
     register(_usage)
 

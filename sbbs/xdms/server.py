@@ -16,6 +16,7 @@ every method, 412 when they fail, 304 for a GET whose C{If-None-Match}
 matches.
 """
 
+import hashlib
 import uuid
 
 from lxml import etree
@@ -83,6 +84,9 @@ class _Request:
             raise HttpError(403, "not yours")
         self.key = (document.auid, "global" if document.is_global else "users",
                     document.xui or "", "/".join(document.path))
+        if self.usage.generate is not None:
+            self.etag, self.content = _generated(self.usage, document, event.method)
+            return
         stored = store.get(self.key)
         self.etag, self.content = stored if stored is not None else (None, None)
 
@@ -186,6 +190,19 @@ def _delete(request):
         nodes.delete_element(root, steps)
     etag = request.store_tree(root)
     return 200, [("ETag", etag)], b""
+
+
+def _generated(usage, document, method):
+    """
+    @return: (ETag, content) of the document a usage makes (xcap-caps): its
+        global C{index}, read only; its ETag changes when its content does.
+    """
+    if method != "GET":
+        raise HttpError(405, f"{usage.auid} documents are read only", [("Allow", "GET")])
+    if not document.is_global or document.path != ("index",):
+        raise HttpError(404, "no such document")
+    content = usage.generate(REGISTRY)
+    return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content
 
 
 def _may(user, document, method):

@@ -251,3 +251,24 @@ async def test_digest_users_reach_their_own_documents_only(digest_xdms, tmp_path
     assert await curl("-u", "root:toor", *put, common) == 201
     assert await curl("-u", "joe@example.com:secret", common) == 200
     assert await curl("-u", "root:toor", joe) == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_xcap_caps_lists_the_usages_and_is_read_only(xdms):
+    from lxml import etree
+    caps = "/xcap-root/xcap-caps/global/index"
+    response, body = await xdms.request("GET", caps)
+    assert response.code == 200
+    assert header(response, "content-type") == "application/xcap-caps+xml"
+    namespace = "{urn:ietf:params:xml:ns:xcap-caps}"
+    auids = [auid.text for auid in etree.fromstring(body).iter(namespace + "auid")]
+    assert {"xcap-caps", "resource-lists", "pres-rules", "rls-services",
+            "pidf-manipulation"} <= set(auids)
+    response, body = await xdms.request("GET", caps + "/~~/xcap-caps/auids/auid%5B1%5D")
+    assert response.code == 200 and body.startswith(b"<auid")
+    response, _ = await xdms.request("GET", caps, if_none_match=header(response, "etag"))
+    assert response.code == 304
+    response, _ = await xdms.request("PUT", caps, body, "application/xcap-caps+xml")
+    assert response.code == 405 and header(response, "allow") == "GET"
+    response, _ = await xdms.request("GET", "/xcap-root/xcap-caps/users/sip:joe@x/index")
+    assert response.code == 404
