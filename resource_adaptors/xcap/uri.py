@@ -147,6 +147,16 @@ class Step:
     attribute: Name | None = None
     value: str | None = None
 
+    def __str__(self):
+        """The step as written in a node selector (not percent-encoded)."""
+        text = str(self.name)
+        if self.position is not None:
+            text += f"[{self.position}]"
+        if self.attribute is not None:
+            value = self.value.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+            text += f'[@{self.attribute}="{value}"]'
+        return text
+
 
 @dataclass(frozen=True)
 class ResolvedStep:
@@ -190,6 +200,11 @@ class NodeSelector:
             for step in self.steps)
         attribute = None if self.attribute is None else self.attribute.expanded(bindings, None)
         return steps, attribute
+
+
+def node_selector_text(steps):
+    """@return: the node selector of C{steps} (L{Step}s), percent-encoded for a URI."""
+    return quote("/".join(map(str, steps)), safe="/:@*")
 
 
 @dataclass(frozen=True)

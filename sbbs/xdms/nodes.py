@@ -49,7 +49,8 @@ class NoParent(XcapConflict):
     exist (409 C{no-parent}).
 
     @ivar depth: how many leading steps select an element: the closest
-        existing ancestor is what they select (0: the document itself).
+        existing ancestor is what they select (0: the document itself; -1:
+        the document does not exist either).
     """
 
     def __init__(self, depth):

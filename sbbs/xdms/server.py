@@ -18,10 +18,12 @@ matches.
 
 import hashlib
 import uuid
+from urllib.parse import quote
 
 from lxml import etree
 
 from resource_adaptors.xcap import events
+from resource_adaptors.xcap.uri import node_selector_text
 from sbbs.xdms import nodes
 from sbbs.xdms.appusage import REGISTRY
 from sbbs.xdms.errors import XCAP_ERROR_TYPE, XcapConflict
@@ -58,6 +60,9 @@ class XdmsSbb(Sbb):
         xcap = self.context.resource_adaptor("xcap")
         try:
             status, headers, body = operation(_Request(event, self.context.service_data))
+        except nodes.NoParent as conflict:
+            conflict.ancestor = _ancestor(event, xcap.root, conflict.depth)
+            status, headers, body = 409, [("Content-Type", XCAP_ERROR_TYPE)], conflict.document()
         except XcapConflict as conflict:
             status, headers, body = 409, [("Content-Type", XCAP_ERROR_TYPE)], conflict.document()
         except nodes.NotFound:
@@ -111,7 +116,7 @@ class _Request:
     def tree_to_change(self):
         """@return: the stored document's root element, to change a node of it."""
         if self.content is None:
-            raise XcapConflict("no-parent", "the document does not exist")
+            raise nodes.NoParent(-1)
         return parse_document(self.content)
 
     def node_steps(self):
@@ -190,6 +195,24 @@ def _delete(request):
         nodes.delete_element(root, steps)
     etag = request.store_tree(root)
     return 200, [("ETag", etag)], b""
+
+
+def _ancestor(event, root, depth):
+    """
+    @return: the HTTP URI of the closest existing ancestor of what a request
+        wanted to put (RFC 4825 §11.2): the first C{depth} steps of its node
+        selector, its document (depth 0), or the collection holding the
+        document when the document is missing (depth -1).
+    """
+    document = event.uri.document
+    base = f"http://{event.headers.get('host', 'localhost')}{root.rstrip('/')}"
+    if depth < 0:
+        tree = ["global"] if document.is_global else ["users", document.xui]
+        return base + "/" + "/".join(quote(part, safe=":@") for part in (document.auid, *tree))
+    uri = f"{base}/{document}"
+    if depth > 0:
+        uri += "/~~/" + node_selector_text(event.uri.node.steps[:depth])
+    return uri
 
 
 def _generated(usage, document, method):

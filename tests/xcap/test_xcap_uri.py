@@ -188,3 +188,12 @@ def test_an_unbound_prefix_is_400():
     with pytest.raises(XcapUriError) as raised:
         node.resolve({}, RL)
     assert raised.value.status == 400 and "rl" in raised.value.reason
+
+
+def test_steps_written_back_parse_to_the_same_steps():
+    from resource_adaptors.xcap.uri import node_selector_text
+    text = 'rl:list[2][@name="a&quot;b/c&lt;"]/*[@x=\'1\']/entry'
+    steps = parse_node_selector(text).steps
+    written = node_selector_text(steps)
+    assert "[" not in written and '"' not in written      # percent-encoded for a URI
+    assert parse(DOC + written).node.steps == steps

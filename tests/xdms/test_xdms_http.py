@@ -272,3 +272,26 @@ async def test_xcap_caps_lists_the_usages_and_is_read_only(xdms):
     assert response.code == 405 and header(response, "allow") == "GET"
     response, _ = await xdms.request("GET", "/xcap-root/xcap-caps/users/sip:joe@x/index")
     assert response.code == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_parent_names_the_closest_existing_ancestor(xdms):
+    from lxml import etree
+    namespace = "{urn:ietf:params:xml:ns:xcap-error}"
+
+    async def ancestor(path):
+        response, body = await xdms.request("PUT", path, b"<entry/>", "application/xcap-el+xml")
+        assert response.code == 409
+        [condition] = etree.fromstring(body)
+        assert condition.tag == namespace + "no-parent"
+        return condition.find(namespace + "ancestor").text
+
+    host = xdms.base.split("//")[1]
+    assert await ancestor(DOC + "/~~/resource-lists/list/entry") == \
+        f"http://{host}/xcap-root/resource-lists/users/sip:joe@example.com"
+    await xdms.request("PUT", DOC, LIST, RL_TYPE)
+    assert await ancestor(DOC + '/~~/resource-lists/list%5B@name=%22x%22%5D/entry') == \
+        f"http://{host}{DOC}/~~/resource-lists"
+    assert await ancestor(DOC + "/~~/resource-lists/list/other/entry") == \
+        f"http://{host}{DOC}/~~/resource-lists/list"
+    assert await ancestor(DOC + "/~~/other/entry") == f"http://{host}{DOC}"
