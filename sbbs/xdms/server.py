@@ -138,10 +138,12 @@ class _Request:
 def _get(request):
     request.check_conditions(reading=True)
     node = request.uri.node
-    root = request.tree()
+    if request.content is None:
+        raise HttpError(404, "no such document")
     headers = [("ETag", request.etag)]
     if node is None:
         return 200, [("Content-Type", request.usage.mime_type), *headers], request.content
+    root = request.tree()
     steps, attribute = request.node_steps()
     if node.namespaces:
         return 200, [("Content-Type", nodes.XCAP_NS_TYPE), *headers], \
