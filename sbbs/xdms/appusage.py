@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from resource_adaptors.xcap.uri import DocumentSelector
 from sbbs.xdms.errors import XcapConflict
 
 
@@ -28,9 +29,12 @@ class AppUsage:
         C{namespace}).
     @ivar schema: an C{lxml.etree.XMLSchema} its documents must satisfy, or
         None.
-    @ivar generate: for a usage whose only document the server makes (the
-        global C{index} of xcap-caps), C{generate(registry)} returns it;
-        such a usage is read only.  None for the others.
+    @ivar generate: for a usage whose documents the server makes (xcap-caps,
+        the xcap-directory), C{generate(registry, store, document, base)}
+        returns the document at the L{DocumentSelector} C{document}, or None
+        when there is none there; C{store} is the XDMS's, C{base} the HTTP
+        URI of the XCAP root.  Such a usage is read only.  None for the
+        others.
     """
 
     auid: str
@@ -78,11 +82,13 @@ register = REGISTRY.register
 XCAP_CAPS_NAMESPACE = "urn:ietf:params:xml:ns:xcap-caps"
 
 
-def xcap_caps(registry):
+def xcap_caps(registry, store, document, base):
     """
-    @return: the xcap-caps document (RFC 4825 §12.1): the AUIDs and the
-        default namespaces of the usages served.
+    @return: the xcap-caps document (RFC 4825 §12.1), the global C{index}:
+        the AUIDs and the default namespaces of the usages served.
     """
+    if not document.is_global or document.path != ("index",):
+        return None
     namespace = f"{{{XCAP_CAPS_NAMESPACE}}}"
     root = etree.Element(namespace + "xcap-caps", nsmap={None: XCAP_CAPS_NAMESPACE})
     auids = etree.SubElement(root, namespace + "auids")
@@ -94,7 +100,32 @@ def xcap_caps(registry):
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-# The usages of the presence service (RFC 4826, 4827, 5025, OMA), and xcap-caps.
+XCAP_DIRECTORY_NAMESPACE = "urn:oma:xml:xdm:xcap-directory"
+
+
+def xcap_directory(registry, store, document, base):
+    """
+    @return: a user's C{directory.xml} (OMA XDM xcap-directory): a folder
+        per application usage with an entry (URI and ETag) per document the
+        user has there.
+    """
+    if document.is_global or document.path != ("directory.xml",):
+        return None
+    namespace = f"{{{XCAP_DIRECTORY_NAMESPACE}}}"
+    root = etree.Element(namespace + "xcap-directory", nsmap={None: XCAP_DIRECTORY_NAMESPACE})
+    for usage in registry:
+        if usage.generate is not None:
+            continue
+        folder = etree.SubElement(root, namespace + "folder", auid=usage.auid)
+        low = (usage.auid, "users", document.xui, "")
+        for key, (etag, _) in store.items(min=low, max=low[:3] + ("\U0010ffff",)):
+            selector = DocumentSelector(usage.auid, document.xui, tuple(key[3].split("/")))
+            etree.SubElement(folder, namespace + "entry", uri=f"{base}/{selector}", etag=etag)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+# The usages of the presence service (RFC 4826, 4827, 5025, OMA), xcap-caps and
+# the xcap-directory.
 for _usage in (
         AppUsage("resource-lists", "application/resource-lists+xml",
                  "urn:ietf:params:xml:ns:resource-lists", "resource-lists"),
@@ -107,6 +138,9 @@ for _usage in (
         AppUsage("pidf-manipulation", "application/pidf+xml",
                  "urn:ietf:params:xml:ns:pidf", "presence"),
         AppUsage("xcap-caps", "application/xcap-caps+xml", XCAP_CAPS_NAMESPACE, "xcap-caps",
-                 generate=xcap_caps)):
+                 generate=xcap_caps),
+        AppUsage("org.openmobilealliance.xcap-directory",
+                 "application/vnd.oma.xcap-directory+xml", XCAP_DIRECTORY_NAMESPACE,
+                 "xcap-directory", generate=xcap_directory)):
     register(_usage)
 

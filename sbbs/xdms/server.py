@@ -59,7 +59,8 @@ class XdmsSbb(Sbb):
     def _serve(self, event, aci, operation):
         xcap = self.context.resource_adaptor("xcap")
         try:
-            status, headers, body = operation(_Request(event, self.context.service_data))
+            status, headers, body = operation(
+                _Request(event, self.context.service_data, _base(event, xcap.root)))
         except nodes.NoParent as conflict:
             conflict.ancestor = _ancestor(event, xcap.root, conflict.depth)
             status, headers, body = 409, [("Content-Type", XCAP_ERROR_TYPE)], conflict.document()
@@ -77,7 +78,7 @@ class XdmsSbb(Sbb):
 class _Request:
     """One request against the store: its URI, usage, document and ETag."""
 
-    def __init__(self, event, store):
+    def __init__(self, event, store, base):
         self.event = event
         self.uri = event.uri
         self.store = store
@@ -90,7 +91,8 @@ class _Request:
         self.key = (document.auid, "global" if document.is_global else "users",
                     document.xui or "", "/".join(document.path))
         if self.usage.generate is not None:
-            self.etag, self.content = _generated(self.usage, document, event.method)
+            self.etag, self.content = _generated(self.usage, store, document, base,
+                                                 event.method)
             return
         stored = store.get(self.key)
         self.etag, self.content = stored if stored is not None else (None, None)
@@ -207,7 +209,7 @@ def _ancestor(event, root, depth):
         document when the document is missing (depth -1).
     """
     document = event.uri.document
-    base = f"http://{event.headers.get('host', 'localhost')}{root.rstrip('/')}"
+    base = _base(event, root)
     if depth < 0:
         tree = ["global"] if document.is_global else ["users", document.xui]
         return base + "/" + "/".join(quote(part, safe=":@") for part in (document.auid, *tree))
@@ -217,16 +219,21 @@ def _ancestor(event, root, depth):
     return uri
 
 
-def _generated(usage, document, method):
+def _base(event, root):
+    """@return: the HTTP URI of the XCAP root, as the client reached it."""
+    return f"http://{event.headers.get('host', 'localhost')}{root.rstrip('/')}"
+
+
+def _generated(usage, store, document, base, method):
     """
-    @return: (ETag, content) of the document a usage makes (xcap-caps): its
-        global C{index}, read only; its ETag changes when its content does.
+    @return: (ETag, content) of a document a usage makes (xcap-caps, the
+        xcap-directory), read only; its ETag changes when its content does.
     """
     if method != "GET":
         raise HttpError(405, f"{usage.auid} documents are read only", [("Allow", "GET")])
-    if not document.is_global or document.path != ("index",):
+    content = usage.generate(REGISTRY, store, document, base)
+    if content is None:
         raise HttpError(404, "no such document")
-    content = usage.generate(REGISTRY)
     return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content
 
 

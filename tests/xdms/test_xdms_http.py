@@ -295,3 +295,25 @@ async def test_no_parent_names_the_closest_existing_ancestor(xdms):
     assert await ancestor(DOC + "/~~/resource-lists/list/other/entry") == \
         f"http://{host}{DOC}/~~/resource-lists/list"
     assert await ancestor(DOC + "/~~/other/entry") == f"http://{host}{DOC}"
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_xcap_directory_lists_a_users_documents_with_their_etags(xdms):
+    from lxml import etree
+    directory = f"/xcap-root/org.openmobilealliance.xcap-directory/users/{USER}/directory.xml"
+    response, _ = await xdms.request("PUT", DOC, LIST, RL_TYPE)
+    etag = header(response, "etag")
+    other = f"/xcap-root/resource-lists/users/sip:bob@example.com/index"
+    await xdms.request("PUT", other, LIST, RL_TYPE)
+    response, body = await xdms.request("GET", directory)
+    assert response.code == 200
+    assert header(response, "content-type") == "application/vnd.oma.xcap-directory+xml"
+    namespace = "{urn:oma:xml:xdm:xcap-directory}"
+    folders = {folder.get("auid"): [(entry.get("uri"), entry.get("etag")) for entry in folder]
+               for folder in etree.fromstring(body).iter(namespace + "folder")}
+    assert folders["resource-lists"] == [(xdms.base + DOC, etag)]     # not bob's
+    assert folders["pres-rules"] == []
+    first = header(response, "etag")
+    await xdms.request("DELETE", DOC)
+    response, body = await xdms.request("GET", directory)
+    assert header(response, "etag") != first and b"<entry" not in body
