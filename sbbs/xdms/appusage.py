@@ -12,6 +12,7 @@ the XDMS needs no change.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lxml import etree
 
@@ -79,6 +80,19 @@ class Registry:
 REGISTRY = Registry()
 register = REGISTRY.register
 
+SCHEMAS = Path(__file__).parent / "schemas"
+
+
+def xml_schema(name):
+    """
+    @return: the XML Schema in C{schemas/<name>}, read with the safe
+        parser's rules: no entity, no network (a schema that imports
+        another over the network fails to load, here, at start).
+    """
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.XMLSchema(etree.parse(str(SCHEMAS / name), parser))
+
+
 XCAP_CAPS_NAMESPACE = "urn:ietf:params:xml:ns:xcap-caps"
 
 
@@ -128,7 +142,8 @@ def xcap_directory(registry, store, document, base):
 # the xcap-directory.
 for _usage in (
         AppUsage("resource-lists", "application/resource-lists+xml",
-                 "urn:ietf:params:xml:ns:resource-lists", "resource-lists"),
+                 "urn:ietf:params:xml:ns:resource-lists", "resource-lists",
+                 xml_schema("resource-lists.xsd")),
         AppUsage("rls-services", "application/rls-services+xml",
                  "urn:ietf:params:xml:ns:rls-services", "rls-services"),
         AppUsage("pres-rules", "application/auth-policy+xml",

@@ -317,3 +317,30 @@ async def test_the_xcap_directory_lists_a_users_documents_with_their_etags(xdms)
     await xdms.request("DELETE", DOC)
     response, body = await xdms.request("GET", directory)
     assert header(response, "etag") != first and b"<entry" not in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_resource_lists_are_validated_against_their_schema(xdms):
+    from lxml import etree
+    invalid = [
+        f'<resource-lists xmlns="{RL}"><entry uri="sip:a@x"/></resource-lists>',  # not in a list
+        f'<resource-lists xmlns="{RL}"><list><entry/></list></resource-lists>',    # no uri
+        f'<resource-lists xmlns="{RL}"><list><bogus/></list></resource-lists>',
+    ]
+    for document in invalid:
+        response, body = await xdms.request("PUT", DOC, document.encode(), RL_TYPE)
+        assert response.code == 409, document
+        [condition] = etree.fromstring(body)
+        assert condition.tag == "{urn:ietf:params:xml:ns:xcap-error}schema-validation-error"
+        assert condition.get("phrase")
+    extended = (f'<resource-lists xmlns="{RL}" xmlns:x="urn:x"><list name="a" x:flag="1">'
+                '<display-name xml:lang="en">A</display-name><entry uri="sip:a@x"><x:note/>'
+                '</entry><list name="b"/><x:extra/></list></resource-lists>')
+    response, _ = await xdms.request("PUT", DOC, extended.encode(), RL_TYPE)
+    assert response.code == 201
+    # an element PUT that would make the document invalid is refused, and changes nothing
+    response, _ = await xdms.request("PUT", DOC + "/~~/resource-lists/list/bogus", b"<bogus/>",
+                                     "application/xcap-el+xml")
+    assert response.code == 409
+    response, body = await xdms.request("GET", DOC)
+    assert body == extended.encode()
