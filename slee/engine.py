@@ -16,6 +16,14 @@ transaction; the L{Engine} decides I{what} they do to the persistent state
 Activity context records are made lazily: an activity that no entity is
 attached to, no name is bound to and no timer is set on costs nothing in
 the database.  The router only knows activities through L{Engine.live}.
+
+Records an operation makes (entities, activity contexts, root index
+entries) wait in its L{slee.router.Work} and reach the database's trees
+only when the operation ends, if they still exist then.  Most requests make
+an entity and an activity context and remove both before their event is
+done (an OPTIONS, an XCAP GET): they then leave the trees untouched, and a
+batch of them commits nothing to the storage.  Every lookup sees the
+waiting records first (L{Engine.find_entity}, L{Engine.find_activity}).
 """
 
 import uuid
@@ -178,7 +186,7 @@ class Engine:
         self.alarms = alarms
         self.trace = trace
         self._state = self._entities = self._activities = self._roots = None
-        self._find_entity = self._find_activity = None
+        self._stored_entity = self._stored_activity = None
         self._root_indexes = {}
         self.live = {}
 
@@ -199,8 +207,8 @@ class Engine:
         self._entities = state.entities
         self._activities = state.activities
         self._roots = state.roots
-        self._find_entity = state.entities.get
-        self._find_activity = state.activities.get
+        self._stored_entity = state.entities.get
+        self._stored_activity = state.activities.get
 
     def _roots_of(self, service_id):
         """
@@ -217,6 +225,53 @@ class Engine:
             elif index._p_oid is not None:
                 self._root_indexes[service_id] = index
         return index
+
+    def find_entity(self, entity_id):
+        """@return: the record of entity C{entity_id}, or None."""
+        work = self.router.current
+        if work is not None and work.new_entities:
+            entity = work.new_entities.get(entity_id)
+            if entity is not None:
+                return entity
+        return self._stored_entity(entity_id)
+
+    def find_activity(self, key):
+        """@return: the context record of activity C{key}, or None."""
+        work = self.router.current
+        if work is not None and work.new_activities:
+            record = work.new_activities.get(key)
+            if record is not None:
+                return record
+        return self._stored_activity(key)
+
+    def _staged(self, work):
+        """
+        @return: C{work}, with the dicts of the records it made (see the
+            module docstring), made on first use.
+        """
+        if work.new_entities is None:
+            work.new_entities, work.new_activities, work.new_roots = {}, {}, {}
+            work.finishing = self._store_staged
+        return work
+
+    def _store_staged(self, work):
+        """The operation ended: what it made and kept goes into the trees."""
+        entities, activities = self._entities, self._activities
+        for entity_id, entity in work.new_entities.items():
+            entities[entity_id] = entity
+        for key, record in work.new_activities.items():
+            activities[key] = record
+        for (service_id, name), entity_id in work.new_roots.items():
+            self._roots_of(service_id)[name] = entity_id
+        work.new_entities = work.new_activities = work.new_roots = work.finishing = None
+
+    def _delete_activity(self, key, work):
+        """Delete the context record of C{key}, waiting or stored."""
+        staged = work.new_activities
+        if staged and key in staged:
+            del staged[key]
+        else:
+            self._activities.pop(key, None)
 
     # -- transactions ------------------------------------------------------
 
@@ -256,7 +311,7 @@ class Engine:
         """
         if not isinstance(failure, HandlerFailed) or failure.entity_id is None:
             return
-        entity = self._find_entity(failure.entity_id)
+        entity = self.find_entity(failure.entity_id)
         if entity is None:
             return
         self.log.error(
@@ -269,7 +324,7 @@ class Engine:
             self.log.failure("sbb_rolled_back of entity {entity} failed", entity=failure.entity_id)
 
     def _call_rolled_back(self, failure):
-        entity = self._find_entity(failure.entity_id)
+        entity = self.find_entity(failure.entity_id)
         if entity is not None:
             sbb = self._sbb(failure.entity_id, entity, self.work())
             sbb.sbb_rolled_back(failure.event, self.aci(failure.activity_key))
@@ -348,7 +403,7 @@ class Engine:
         info = self._live_info(key)
         work = self.router.current
         if info is None or info.ending:
-            if work is None or key not in self._activities:
+            if work is None or self.find_activity(key) is None:
                 raise UnknownActivityError(f"activity {key} is not live")
         operation = FireEvent(self, key, info, event_type, event, address, on_processed)
         if work is None:
@@ -366,7 +421,7 @@ class Engine:
         work = self.work()
         handle = uuid.uuid4().hex
         key = activity_key(NULL_RA, handle)
-        self._activities[key] = ActivityContextRecord(key, NULL_RA, handle, True)
+        self._staged(work).new_activities[key] = ActivityContextRecord(key, NULL_RA, handle, True)
         work.effects.append(lambda: self.live.__setitem__(key, ActivityInfo(NULL_RA, handle, True)))
         work.idle_activities.add(key)
         return ActivityContextInterface(self, key)
@@ -402,13 +457,13 @@ class Engine:
         """
         @return: the activity's record, made now if it has none yet.
         """
-        record = self._find_activity(key)
+        record = self.find_activity(key)
         if record is None:
             info = self._live_info(key)
             if info is None or info.ending:
                 raise UnknownActivityError(f"activity {key} is not live")
             record = ActivityContextRecord(key, info.ra, info.handle, info.durable)
-            self._activities[key] = record
+            self._staged(self.work()).new_activities[key] = record
             info.recorded = True
         return record
 
@@ -429,7 +484,7 @@ class Engine:
         entity._p_changed = True
 
     def detach(self, key, entity_id):
-        record = self._find_activity(key)
+        record = self.find_activity(key)
         if record is None:
             return
         attached = record.attached
@@ -449,11 +504,11 @@ class Engine:
         work.idle_activities.add(key)
 
     def is_attached(self, key, entity_id):
-        record = self._find_activity(key)
+        record = self.find_activity(key)
         return record is not None and entity_id in record.attached
 
     def attached_count(self, key):
-        record = self._find_activity(key)
+        record = self.find_activity(key)
         return 0 if record is None else len(record.attached)
 
     def mask_events(self, entity, key, event_types):
@@ -465,7 +520,7 @@ class Engine:
 
     def process_end(self, key, work):
         """Deliver the activity end event, then forget the activity."""
-        record = self._find_activity(key)
+        record = self.find_activity(key)
         if record is not None and record.attached:
             record.ending = True
             self._deliver(key, record.attached, ACTIVITY_END, ActivityEndEvent(key), work)
@@ -474,7 +529,7 @@ class Engine:
 
     def forget_activity(self, key):
         """Detach everything from an ended activity and drop its record."""
-        record = self._find_activity(key)
+        record = self.find_activity(key)
         if record is not None:
             for entity_id in list(record.attached):
                 self.detach(key, entity_id)
@@ -482,21 +537,21 @@ class Engine:
                 self.naming.forget(name)
             for timer_id in list(record.timers):
                 self.timers.cancel_timer(timer_id)
-            self._activities.pop(key, None)
+            self._delete_activity(key, self.work())
         self.after_commit(lambda: self.live.pop(key, None))
 
     def _retire_if_idle(self, key, work):
-        record = self._find_activity(key)
+        record = self.find_activity(key)
         if record is None or record.attached or record.names or record.timers:
             return
         if not record.durable:
-            del self._activities[key]
+            self._delete_activity(key, work)
             info = self._live_info(key)
             if info is not None:
                 info.record_deleted(work)
         elif record.ra == NULL_RA:     # durable, as every null activity
             # Nothing holds it open any more: it ends (JAIN SLEE 7.10).
-            del self._activities[key]
+            self._delete_activity(key, work)
             work.effects.append(lambda: self.live.pop(key, None))
 
     # -- events ------------------------------------------------------------
@@ -505,7 +560,7 @@ class Engine:
         """Initial event processing, then delivery (see the module docstring)."""
         record = self._route_initial(key, event_type, event, address, work)
         if record is None:
-            record = self._find_activity(key)
+            record = self.find_activity(key)
         if record is not None:
             attached = record.attached
             if attached:
@@ -528,19 +583,27 @@ class Engine:
                 name = self._convergence_name(service, spec, key, event_type, event, address)
             if name is None:
                 continue
-            roots = self._roots_of(service.id)
             if record is None:
                 record = self._record(key)
-            if name in roots:
-                entity_id = roots[name]
+            entity_id = self._root_entity_id(service.id, name, work)
+            if entity_id is not None:
                 if entity_id not in record.attached:
                     self.attach(key, entity_id)
             else:
                 entity_id, entity = self._create_entity(service.id, service.root, None, None,
                                                         name, service.priority, work)
-                roots[name] = entity_id
+                work.new_roots[service.id, name] = entity_id
                 self._attach(key, record, entity_id, entity, service.root)
         return record
+
+    def _root_entity_id(self, service_id, name, work):
+        """@return: the id of service C{service_id}'s root entity named C{name}, or None."""
+        staged = work.new_roots
+        if staged:
+            entity_id = staged.get((service_id, name))
+            if entity_id is not None:
+                return entity_id
+        return self._roots_of(service_id).get(name)
 
     def _convergence_name(self, service, spec, key, event_type, event, address):
         parts = []
@@ -582,7 +645,7 @@ class Engine:
         if sbb is not None:     # made by this operation already
             entity, component = sbb._entity, sbb._component
         else:
-            entity = self._find_entity(entity_id)
+            entity = self.find_entity(entity_id)
             if entity is None:
                 return
             component = self.registry.sbbs[entity.sbb]
@@ -626,13 +689,13 @@ class Engine:
     # -- SBB entities ------------------------------------------------------
 
     def entity(self, entity_id):
-        entity = self._find_entity(entity_id)
+        entity = self.find_entity(entity_id)
         if entity is None:
             raise NoSuchEntityError(f"SBB entity {entity_id} does not exist (any more)")
         return entity
 
     def entity_exists(self, entity_id):
-        return entity_id in self._entities
+        return self.find_entity(entity_id) is not None
 
     def _entity(self, entity_id, work):
         """
@@ -641,7 +704,7 @@ class Engine:
             (quicker than the tree).
         """
         sbb = work.sbbs.get(entity_id)
-        return self._find_entity(entity_id) if sbb is None else sbb._entity
+        return self.find_entity(entity_id) if sbb is None else sbb._entity
 
     def _sbb(self, entity_id, entity, work, component=None):
         """
@@ -682,19 +745,18 @@ class Engine:
         entity = self.entity(entity_id)
         entity.priority = priority
         for key in entity.attached:
-            record = self._activities[key]
+            record = self.find_activity(key)
             record.attached[entity_id] = priority
             record._p_changed = True
 
     def _create_entity(self, service_id, component, parent, relation, name, priority, work):
         """@return: the new entity's id and record, once its creation callbacks ran."""
-        entities = self._entities
-        entity_id = new_id(entities)
+        entity_id = new_id(self._entities)
         root = entity_id if parent is None else parent.root
         entity = SbbEntityRecord(entity_id, service_id, component.id,
                                  None if parent is None else parent.id,
                                  root, relation, name, priority)
-        entities[entity_id] = entity
+        self._staged(work).new_entities[entity_id] = entity
         life_cycle = component.life_cycle
         if life_cycle:
             sbb = self._sbb(entity_id, entity, work, component)
@@ -718,7 +780,7 @@ class Engine:
         work = self.work()
         entity = self.entity(entity_id)
         if entity.parent is not None:
-            parent = self._find_entity(entity.parent)
+            parent = self.find_entity(entity.parent)
             if parent is not None:
                 siblings = parent.children.get(entity.relation, [])
                 if entity_id in siblings:
@@ -734,7 +796,7 @@ class Engine:
         if children:
             for relation in children.values():
                 for child_id in relation:
-                    child = self._find_entity(child_id)
+                    child = self.find_entity(child_id)
                     if child is not None and self._tree_attached(child):
                         return True
         return False
@@ -744,26 +806,31 @@ class Engine:
         if children:
             for relation in list(children.values()):
                 for child_id in list(relation):
-                    child = self._find_entity(child_id)
+                    child = self.find_entity(child_id)
                     if child is not None:
                         self._remove_tree(child_id, child, work)
         if "sbb_remove" in self.registry.sbbs[entity.sbb].life_cycle:
             self._sbb(entity_id, entity, work).sbb_remove()
         work.sbbs.pop(entity_id, None)
         for key in entity.attached:
-            record = self._find_activity(key)
+            record = self.find_activity(key)
             if record is not None:
                 record.attached.pop(entity_id, None)
                 record._p_changed = True
                 work.idle_activities.add(key)
-        del self._entities[entity_id]
+        staged = work.new_entities
+        if staged and entity_id in staged:
+            del staged[entity_id]
+        else:
+            del self._entities[entity_id]
         if entity.parent is None:
-            service_id = entity.service
-            roots = self._roots_of(service_id)
-            name = entity.convergence_name
-            if name in roots:
+            service_id, name = entity.service, entity.convergence_name
+            roots, staged_roots = self._roots_of(service_id), work.new_roots
+            if staged_roots and (service_id, name) in staged_roots:
+                del staged_roots[service_id, name]
+            elif name in roots:
                 del roots[name]
-            if not roots:
+            if not roots and not any(key[0] == service_id for key in staged_roots or ()):
                 self.service_emptied(service_id)
 
     def service_emptied(self, service_id):

@@ -51,7 +51,7 @@ class NamingFacility:
         """Drop a binding (the activity ended)."""
         engine = self.engine
         key = engine.state.names.pop(name, None)
-        record = None if key is None else engine.state.activities.get(key)
+        record = None if key is None else engine.find_activity(key)
         if record is not None:
             record.names.discard(name)
             record._p_changed = True

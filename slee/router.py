@@ -56,10 +56,16 @@ class Work:
         RA set up in memory for the operation (a dialog, say) is dropped.
     @ivar sbbs: SBB entity id to the SBB object assigned to it for the
         operation (see L{slee.engine.Engine._sbb}).
+    @ivar finishing: None, or a callable C{finishing(work)} run once the
+        operation's own work is done, before the next operation of its
+        batch runs or the commit.
+    @ivar new_entities: records the operation made, not stored yet (see
+        L{slee.engine}), or None; C{new_activities} and C{new_roots} too.
     """
 
     __slots__ = ("effects", "isolated", "garbage", "idle_activities", "rollback_only",
-                 "started", "handled", "undo", "sbbs")
+                 "started", "handled", "undo", "sbbs", "finishing", "new_entities",
+                 "new_activities", "new_roots")
 
     def __init__(self, isolated):
         self.effects = []
@@ -71,6 +77,12 @@ class Work:
         self.handled = 0
         self.undo = []
         self.sbbs = {}
+        self.finishing = self.new_entities = self.new_activities = self.new_roots = None
+
+    def finish(self):
+        """The operation's own work is done: run what waits for that."""
+        if self.finishing is not None:
+            self.finishing(self)
 
 
 class HandlerFailed(Exception):
@@ -175,6 +187,7 @@ class EventRouter:
         try:
             self._tm.begin()
             result = function(*args)
+            work.finish()
             self._tm.commit()
         except BaseException:
             self._abort([work])
@@ -232,6 +245,7 @@ class EventRouter:
                     work = self.current = Work(isolated=False)
                     works.append(work)
                     operation.run(work)
+                    work.finish()
                 self.current = None
                 self._tm.commit()
             except ConflictError:
@@ -265,6 +279,7 @@ class EventRouter:
                 try:
                     self._tm.begin()
                     operation.run(work)
+                    work.finish()
                     self._tm.commit()
                 except ConflictError:
                     self._abort([work])

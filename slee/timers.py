@@ -98,7 +98,7 @@ class TimerFacility:
         timer = engine.state.timers.pop(timer_id, None)
         if timer is None:
             return
-        record = engine.state.activities.get(timer.activity)
+        record = engine.find_activity(timer.activity)
         if record is not None:
             record.timers.discard(timer_id)
             record._p_changed = True

@@ -314,3 +314,13 @@ async def test_beyond_max_transactions_new_requests_get_503(tmp_path):
     finally:
         await port.stopListening()
         await container.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_answering_options_writes_nothing_to_the_database(udp, slee):
+    assert (await ask(udp)).status == 200      # the first may make the service's root index
+    db = slee.container.db
+    before = db.lastTransaction()
+    for _ in range(3):
+        assert (await ask(udp)).status == 200
+    assert db.lastTransaction() == before, "a stateless request reached the storage"
