@@ -32,6 +32,8 @@ controls is bounded (segments, steps, the length of a position).
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 from urllib.parse import quote, unquote
 
 #: The node selector separator segment.
@@ -212,7 +214,8 @@ class XcapUri:
     """
     @ivar document: the L{DocumentSelector}.
     @ivar node: the L{NodeSelector}, or None when the URI names the document.
-    @ivar bindings: prefix -> namespace, from the query's C{xmlns()} parts.
+    @ivar bindings: prefix -> namespace, from the query's C{xmlns()} parts
+        (read only: a parsed URI is shared, see L{parse_xcap_uri}).
     """
 
     document: DocumentSelector
@@ -220,9 +223,13 @@ class XcapUri:
     bindings: dict
 
 
+@lru_cache(maxsize=4096)
 def parse_xcap_uri(path, root, query=""):
     """
     Parse the path and query of a request on the XCAP root C{root}.
+    Remembered, as clients ask for the same documents again and again: an
+    L{XcapUri} and all it holds are immutable, so every request for a URI
+    shares one.
 
     @param path: the request path, percent-encoded, as received.
     @param root: the XCAP root's path (C{"/xcap-root"}).
@@ -243,7 +250,7 @@ def parse_xcap_uri(path, root, query=""):
         if len(segments) == MAX_SEGMENTS:
             raise XcapUriError(404, "too many path segments")
         segments.append(segment)
-    return XcapUri(document_selector(segments), node, parse_bindings(query))
+    return XcapUri(document_selector(segments), node, MappingProxyType(parse_bindings(query)))
 
 
 def document_selector(segments):

@@ -197,3 +197,11 @@ def test_steps_written_back_parse_to_the_same_steps():
     written = node_selector_text(steps)
     assert "[" not in written and '"' not in written      # percent-encoded for a URI
     assert parse(DOC + written).node.steps == steps
+
+
+def test_a_parsed_uri_is_shared_and_read_only():
+    query = f"xmlns(rl={RL})"
+    first = parse(DOC + "rl:resource-lists", query)
+    assert parse(DOC + "rl:resource-lists", query) is first
+    with pytest.raises(TypeError):
+        first.bindings["rl"] = "urn:changed"
