@@ -36,6 +36,13 @@ class AppUsage:
         when there is none there; C{store} is the XDMS's, C{base} the HTTP
         URI of the XCAP root.  Such a usage is read only.  None for the
         others.
+    @ivar constraints: None, or C{constraints(root, key, store)}, which
+        raises L{XcapConflict} (C{uniqueness-failure}, C{constraint-failure})
+        when the document of C{root} may not be stored at C{key}.
+    @ivar stored: None, or C{stored(old, new, key, store)}, called once the
+        document at C{key} changed from root element C{old} to C{new} (None
+        for a document that was not there, or is gone): it keeps the
+        usage's indexes in the store.
     """
 
     auid: str
@@ -44,6 +51,8 @@ class AppUsage:
     root: str
     schema: object = field(default=None, compare=False)
     generate: object = field(default=None, compare=False)
+    constraints: object = field(default=None, compare=False)
+    stored: object = field(default=None, compare=False)
 
     def validate(self, root):
         """
@@ -114,6 +123,56 @@ def xcap_caps(registry, store, document, base):
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+RLS_SERVICES_NAMESPACE = "urn:ietf:params:xml:ns:rls-services"
+
+#: The store's index of service URIs: (this, uri, "", "") -> the key of the
+#: document that has it.  No AUID starts with "#".
+_SERVICE_URI_INDEX = "#rls-services-uri"
+
+
+def _service_uris(root):
+    return [] if root is None else \
+        [service.get("uri") for service in root.iter(f"{{{RLS_SERVICES_NAMESPACE}}}service")]
+
+
+def rls_services_constraints(root, key, store):
+    """
+    A service URI is unique among all the services of all the users (RFC
+    4826 §4.4.4): a document that repeats one, or takes one another
+    document has, is refused, with free URIs proposed instead.
+    """
+    seen = set()
+    for uri in _service_uris(root):
+        owner = store.get((_SERVICE_URI_INDEX, uri, "", ""))
+        if uri in seen or (owner is not None and owner != key):
+            raise XcapConflict("uniqueness-failure", f"the service URI {uri} is taken",
+                               exists=[("rls-services/service/@uri",
+                                        _free_uris(uri, store, seen))])
+        seen.add(uri)
+
+
+def _free_uris(uri, store, taken, count=3):
+    """@return: C{count} URIs like C{uri} (a number after its user part) that no service has."""
+    scheme, colon, rest = uri.partition(":")
+    user, at, host = rest.rpartition("@") if "@" in rest else (rest, "", "")
+    free, number = [], 1
+    while len(free) < count:
+        candidate = f"{scheme}{colon}{user}-{number}{at}{host}"
+        if candidate not in taken and (_SERVICE_URI_INDEX, candidate, "", "") not in store:
+            free.append(candidate)
+        number += 1
+    return free
+
+
+def rls_services_stored(old, new, key, store):
+    """Keep the index of service URIs in step with the document at C{key}."""
+    for uri in _service_uris(old):
+        if store.get((_SERVICE_URI_INDEX, uri, "", "")) == key:
+            del store[_SERVICE_URI_INDEX, uri, "", ""]
+    for uri in _service_uris(new):
+        store[_SERVICE_URI_INDEX, uri, "", ""] = key
+
+
 XCAP_DIRECTORY_NAMESPACE = "urn:oma:xml:xdm:xcap-directory"
 
 
@@ -144,8 +203,9 @@ for _usage in (
         AppUsage("resource-lists", "application/resource-lists+xml",
                  "urn:ietf:params:xml:ns:resource-lists", "resource-lists",
                  xml_schema("resource-lists.xsd")),
-        AppUsage("rls-services", "application/rls-services+xml",
-                 "urn:ietf:params:xml:ns:rls-services", "rls-services"),
+        AppUsage("rls-services", "application/rls-services+xml", RLS_SERVICES_NAMESPACE,
+                 "rls-services", xml_schema("rls-services.xsd"),
+                 constraints=rls_services_constraints, stored=rls_services_stored),
         AppUsage("pres-rules", "application/auth-policy+xml",
                  "urn:ietf:params:xml:ns:common-policy", "ruleset"),
         AppUsage("org.openmobilealliance.pres-rules", "application/auth-policy+xml",

@@ -125,16 +125,33 @@ class _Request:
         """@return: (the node selector's resolved steps, its attribute's name or None)."""
         return self.uri.node.resolve(self.uri.bindings, self.usage.namespace)
 
-    def store_tree(self, root):
-        """Validate and store the document of C{root}; @return: its new ETag."""
-        self.usage.validate(root)
-        content = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
-        return self.store_content(content)
+    def write(self, root, content=None):
+        """
+        Store the document of C{root} once its usage's schema and
+        constraints accept it: C{content} as it came, or C{root} serialized.
 
-    def store_content(self, content):
+        @return: its new ETag.
+        """
+        usage = self.usage
+        usage.validate(root)
+        if usage.constraints is not None:
+            usage.constraints(root, self.key, self.store)
+        if content is None:
+            content = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
         etag = f'"{uuid.uuid4().hex}"'
         self.store[self.key] = (etag, content)
+        if usage.stored is not None:
+            usage.stored(self._old_root(), root, self.key, self.store)
         return etag
+
+    def remove(self):
+        """Delete the document."""
+        del self.store[self.key]
+        if self.usage.stored is not None:
+            self.usage.stored(self._old_root(), None, self.key, self.store)
+
+    def _old_root(self):
+        return None if self.content is None else parse_document(self.content)
 
 
 def _get(request):
@@ -163,9 +180,8 @@ def _put(request):
     content_type = event.headers.get("content-type", "").split(";")[0].strip().lower()
     if node is None:
         _expect_type(content_type, request.usage.mime_type)
-        request.usage.validate(parse_document(event.body))
         created = request.content is None
-        etag = request.store_content(event.body)      # as it came: a GET gives it back
+        etag = request.write(parse_document(event.body), event.body)   # a GET gives it back
         return (201 if created else 200), [("ETag", etag)], b""
     if node.namespaces:
         raise HttpError(405, "namespace bindings are read only", [("Allow", "GET")])
@@ -177,7 +193,7 @@ def _put(request):
     else:
         _expect_type(content_type, nodes.XCAP_ELEMENT_TYPE)
         created = nodes.put_element(root, steps, event.body)
-    etag = request.store_tree(root)
+    etag = request.write(root)
     return (201 if created else 200), [("ETag", etag)], b""
 
 
@@ -187,7 +203,7 @@ def _delete(request):
     if node is None:
         if request.content is None:
             raise HttpError(404, "no such document")
-        del request.store[request.key]
+        request.remove()
         return 200, [], b""
     if node.namespaces:
         raise HttpError(405, "namespace bindings are read only", [("Allow", "GET")])
@@ -197,7 +213,7 @@ def _delete(request):
         nodes.delete_attribute(root, steps, attribute)
     else:
         nodes.delete_element(root, steps)
-    etag = request.store_tree(root)
+    etag = request.write(root)
     return 200, [("ETag", etag)], b""
 
 

@@ -344,3 +344,48 @@ async def test_resource_lists_are_validated_against_their_schema(xdms):
     assert response.code == 409
     response, body = await xdms.request("GET", DOC)
     assert body == extended.encode()
+
+
+RLS = "urn:ietf:params:xml:ns:rls-services"
+RLS_TYPE = "application/rls-services+xml"
+
+
+def services(*uris):
+    body = "".join(f'<service uri="{uri}"><resource-list>http://x/l</resource-list>'
+                   "<packages><package>presence</package></packages></service>" for uri in uris)
+    return f'<rls-services xmlns="{RLS}">{body}</rls-services>'.encode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_rls_service_uris_are_unique_across_users(xdms):
+    from lxml import etree
+    joe = "/xcap-root/rls-services/users/sip:joe@example.com/index"
+    bob = "/xcap-root/rls-services/users/sip:bob@example.com/index"
+
+    async def refused(path, body):
+        response, content = await xdms.request("PUT", path, body, RLS_TYPE)
+        assert response.code == 409
+        [condition] = etree.fromstring(content)
+        assert condition.tag.endswith("uniqueness-failure")
+        [exists] = condition
+        assert exists.get("field") == "rls-services/service/@uri"
+        return [alternative.text for alternative in exists]
+
+    response, _ = await xdms.request("PUT", joe, services("sip:buddies@example.com"), RLS_TYPE)
+    assert response.code == 201
+    assert await refused(bob, services("sip:buddies@example.com")) == \
+        ["sip:buddies-1@example.com", "sip:buddies-2@example.com", "sip:buddies-3@example.com"]
+    assert await refused(joe, services("sip:a@x", "sip:a@x"))             # twice in one document
+    response, _ = await xdms.request("PUT", joe, services("sip:buddies@example.com",
+                                                          "sip:more@example.com"), RLS_TYPE)
+    assert response.code == 200                                          # its own URI again
+    response, _ = await xdms.request("PUT", bob, services("sip:buddies-1@example.com"),
+                                     RLS_TYPE)
+    assert response.code == 201
+    assert "sip:buddies-2@example.com" == (await refused(bob, services("sip:buddies@example.com")))[0]
+    await xdms.request("DELETE", joe)                                    # frees its URIs
+    response, _ = await xdms.request("PUT", bob, services("sip:buddies@example.com"), RLS_TYPE)
+    assert response.code == 200
+    response, body = await xdms.request("PUT", joe, b'<rls-services xmlns="%s"><service/>'
+                                        b'</rls-services>' % RLS.encode(), RLS_TYPE)
+    assert response.code == 409 and b"schema-validation-error" in body
