@@ -211,7 +211,7 @@ for _usage in (
         AppUsage("org.openmobilealliance.pres-rules", "application/auth-policy+xml",
                  "urn:ietf:params:xml:ns:common-policy", "ruleset"),
         AppUsage("pidf-manipulation", "application/pidf+xml",
-                 "urn:ietf:params:xml:ns:pidf", "presence"),
+                 "urn:ietf:params:xml:ns:pidf", "presence", xml_schema("pidf.xsd")),
         AppUsage("xcap-caps", "application/xcap-caps+xml", XCAP_CAPS_NAMESPACE, "xcap-caps",
                  generate=xcap_caps),
         AppUsage("org.openmobilealliance.xcap-directory",

@@ -389,3 +389,16 @@ async def test_rls_service_uris_are_unique_across_users(xdms):
     response, body = await xdms.request("PUT", joe, b'<rls-services xmlns="%s"><service/>'
                                         b'</rls-services>' % RLS.encode(), RLS_TYPE)
     assert response.code == 409 and b"schema-validation-error" in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_pidf_manipulation_documents_are_pidf(xdms):
+    path = "/xcap-root/pidf-manipulation/users/sip:joe@example.com/index"
+    pidf = (b'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:joe@example.com" '
+            b'xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid"><tuple id="t1"><status>'
+            b'<basic>open</basic></status><rpid:class>x</rpid:class></tuple></presence>')
+    response, _ = await xdms.request("PUT", path, pidf, "application/pidf+xml")
+    assert response.code == 201
+    response, body = await xdms.request("PUT", path, pidf.replace(b"open", b"maybe"),
+                                        "application/pidf+xml")
+    assert response.code == 409 and b"schema-validation-error" in body
