@@ -197,6 +197,10 @@ def xcap_directory(registry, store, document, base):
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+#: Common policy (RFC 4745) with the presence rules of RFC 5025; OMA's
+#: extensions, in namespaces of their own, are let through.
+PRES_RULES_SCHEMA = xml_schema("pres-rules.xsd")
+
 # The usages of the presence service (RFC 4826, 4827, 5025, OMA), xcap-caps and
 # the xcap-directory.
 for _usage in (
@@ -207,9 +211,9 @@ for _usage in (
                  "rls-services", xml_schema("rls-services.xsd"),
                  constraints=rls_services_constraints, stored=rls_services_stored),
         AppUsage("pres-rules", "application/auth-policy+xml",
-                 "urn:ietf:params:xml:ns:common-policy", "ruleset"),
+                 "urn:ietf:params:xml:ns:common-policy", "ruleset", PRES_RULES_SCHEMA),
         AppUsage("org.openmobilealliance.pres-rules", "application/auth-policy+xml",
-                 "urn:ietf:params:xml:ns:common-policy", "ruleset"),
+                 "urn:ietf:params:xml:ns:common-policy", "ruleset", PRES_RULES_SCHEMA),
         AppUsage("pidf-manipulation", "application/pidf+xml",
                  "urn:ietf:params:xml:ns:pidf", "presence", xml_schema("pidf.xsd")),
         AppUsage("xcap-caps", "application/xcap-caps+xml", XCAP_CAPS_NAMESPACE, "xcap-caps",

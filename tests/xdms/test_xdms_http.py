@@ -402,3 +402,23 @@ async def test_pidf_manipulation_documents_are_pidf(xdms):
     response, body = await xdms.request("PUT", path, pidf.replace(b"open", b"maybe"),
                                         "application/pidf+xml")
     assert response.code == 409 and b"schema-validation-error" in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_pres_rules_are_common_policy_with_presence_rules(xdms):
+    path = "/xcap-root/pres-rules/users/sip:joe@example.com/index"
+    rules = (b'<cp:ruleset xmlns:cp="urn:ietf:params:xml:ns:common-policy" '
+             b'xmlns:pr="urn:ietf:params:xml:ns:pres-rules"><cp:rule id="wp">'
+             b'<cp:conditions><cp:identity><cp:one id="sip:bob@example.com"/></cp:identity>'
+             b'</cp:conditions><cp:actions><pr:sub-handling>allow</pr:sub-handling></cp:actions>'
+             b'<cp:transformations><pr:provide-services><pr:all-services/></pr:provide-services>'
+             b'</cp:transformations></cp:rule></cp:ruleset>')
+    response, _ = await xdms.request("PUT", path, rules, "application/auth-policy+xml")
+    assert response.code == 201
+    for bad in (rules.replace(b">allow<", b">sometimes<"), rules.replace(b' id="wp"', b"")):
+        response, body = await xdms.request("PUT", path, bad, "application/auth-policy+xml")
+        assert response.code == 409 and b"schema-validation-error" in body
+    rule = path + "/~~/ruleset/rule%5B@id=%22wp%22%5D/actions/pr:sub-handling"
+    response, body = await xdms.request(
+        "GET", rule + "?xmlns(pr=urn:ietf:params:xml:ns:pres-rules)")
+    assert response.code == 200 and b">allow<" in body
