@@ -34,8 +34,7 @@ from twisted.internet import defer
 from twisted.cred.portal import Portal
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
-from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 from zope.interface import implementer
 
 from resource_adaptors.auth.digest import DigestAuthority, DigestError, UserStoreChecker
@@ -90,7 +89,7 @@ class XcapResourceAdaptor(ResourceAdaptor):
         super().__init__()
         self.pending = {}
         self.port = None
-        self.connections = None
+        self.site = None
         self.authority = None
         self.portal = None
         self._ids = itertools.count(1)
@@ -110,10 +109,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
                 self.log.warn("no --users file: every XCAP request will be refused")
             self.authority = DigestAuthority(store.realm)
             self.portal = Portal(UserRealm(store), [UserStoreChecker(store)])
-        site = _XcapSite(_XcapResource(self), self.config["max-body-size"])
-        self.connections = _Connections(site)
-        self.port = await serverFromString(reactor, self.config["endpoint"]).listen(
-            self.connections)
+        self.site = _XcapSite(_XcapResource(self), self.config["max-body-size"])
+        self.port = await serverFromString(reactor, self.config["endpoint"]).listen(self.site)
         address = self.port.getHost()
         self.log.info("XCAP listening on {host}:{port}, root {root}", host=address.host,
                       port=address.port, root=self.root)
@@ -124,8 +121,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
             self.port = None
         for handle in list(self.pending):
             self._answer(handle, 503, [("Retry-After", "5")], b"stopping\n")
-        if self.connections is not None:
-            await self.connections.close_all()
+        if self.site is not None:
+            await self.site.close_all()
 
     def status(self):
         listening = None
@@ -294,48 +291,49 @@ class _LimitedRequest(server.Request):
         transport.loseConnection()
 
 
-class _Connection(ProtocolWrapper):
-    """A connection that tells its factory once it is closed, its HTTP channel included."""
+class _Channel(http.HTTPChannel):
+    """An HTTP/1.1 connection its site keeps track of, so that the RA can close it."""
+
+    def connectionMade(self):
+        super().connectionMade()
+        self.site.channels.add(self)
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
-        self.factory.connection_closed()
-
-
-class _Connections(WrappingFactory):
-    """The site's open connections, which the RA closes when it stops."""
-
-    protocol = _Connection
-
-    def __init__(self, site):
-        super().__init__(site)
-        self._waiting = []
-
-    def close_all(self):
-        """@return: a Deferred that fires once every connection is closed."""
-        if not self.protocols:
-            return defer.succeed(None)
-        closed = defer.Deferred()
-        self._waiting.append(closed)
-        for connection in list(self.protocols):
-            connection.transport.loseConnection()
-        return closed
-
-    def connection_closed(self):
-        if not self.protocols:
-            waiting, self._waiting = self._waiting, []
-            for closed in waiting:
-                closed.callback(None)
+        self.site.channel_closed(self)
 
 
 class _XcapSite(server.Site):
-    """A site that logs no line per request (the log stays quiet)."""
+    """
+    A site that logs no line per request (the log stays quiet) and knows
+    its open connections.
+    """
 
     requestFactory = _LimitedRequest
+    protocol = _Channel
 
     def __init__(self, root, max_body_size):
         super().__init__(root)
         self.max_body_size = max_body_size
+        self.channels = set()
+        self._waiting = []
+
+    def close_all(self):
+        """@return: a Deferred that fires once every connection is closed."""
+        if not self.channels:
+            return defer.succeed(None)
+        closed = defer.Deferred()
+        self._waiting.append(closed)
+        for channel in list(self.channels):
+            channel.transport.loseConnection()
+        return closed
+
+    def channel_closed(self, channel):
+        self.channels.discard(channel)
+        if not self.channels:
+            waiting, self._waiting = self._waiting, []
+            for closed in waiting:
+                closed.callback(None)
 
     def log(self, request):
         pass

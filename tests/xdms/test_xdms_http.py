@@ -422,3 +422,24 @@ async def test_pres_rules_are_common_policy_with_presence_rules(xdms):
     response, body = await xdms.request(
         "GET", rule + "?xmlns(pr=urn:ietf:params:xml:ns:pres-rules)")
     assert response.code == 200 and b">allow<" in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_xcap_over_https(tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent.parent / "sip"))
+    from certificates import self_signed
+    certificate, key = self_signed(tmp_path)
+    container, port = await started_xdms(
+        tmp_path, auth="trust-localhost",
+        endpoint=f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={certificate}")
+    try:
+        document = tmp_path / "index.xml"
+        document.write_bytes(LIST)
+        url = f"https://127.0.0.1:{port}{DOC}"
+        put = ["-X", "PUT", "-H", f"Content-Type: {RL_TYPE}", "--data-binary", f"@{document}"]
+        assert await curl("--cacert", str(certificate), *put, url) == 201
+        assert await curl("--cacert", str(certificate), url) == 200
+    finally:
+        await container.stop()
