@@ -3,11 +3,15 @@ HTTP Digest access authentication, server side (RFC 7616), sans-IO, and
 its place in twisted.cred.
 
 The server offers SHA-256 and MD5 (in that order), C{qop=auth}.  Nonces
-are stateless: a time and an HMAC of it under a secret of the process, so
+are stateless: a time, random bytes that make each challenge's own, and an
+HMAC of both under a secret of the process, so
 any nonce this process made checks without a table, and one older than the
 lifetime is answered with a new challenge marked C{stale=true} (the client
 retries without asking its user).  The C{uri} a client signs must be the
-request's own: a response cannot be replayed on another resource.
+request's own: a response cannot be replayed on another resource; and each
+good response must count higher (C{nc}) than the last one with its nonce,
+so that one cannot be replayed on the same resource either.  The counts are
+kept for the nonces still good, at most C{MAX_COUNTED_NONCES} of them.
 
 A response is checked through twisted.cred: L{DigestResponse} provides
 C{IUsernameDigestHash}, and L{UserStoreChecker} gives it the HA1 of its
@@ -31,6 +35,10 @@ from resource_adaptors.auth.users import ALGORITHMS
 #: Seconds a nonce stays good.
 NONCE_LIFETIME = 300
 
+#: Nonces whose last count is remembered; beyond it the oldest are forgotten,
+#: and a response with a forgotten nonce is answered with a stale challenge.
+MAX_COUNTED_NONCES = 65536
+
 _PARAMETER = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)')
 
 
@@ -45,6 +53,8 @@ class DigestAuthority:
         self.realm = realm
         self._secret = secret if secret is not None else os.urandom(32)
         self._lifetime = lifetime
+        # nonce -> the highest nc of a good response with it, oldest first.
+        self._counts = {}
 
     def challenges(self, now, stale=False):
         """@return: the values of the WWW-Authenticate headers of a 401, best algorithm first."""
@@ -77,19 +87,37 @@ class DigestAuthority:
             raise DigestError("another realm or qop")
         if fields["uri"] != target:
             raise DigestError("the signed uri is not the request's")
+        try:
+            int(fields["nc"], 16)
+        except ValueError:
+            raise DigestError("a bad nonce count") from None
         stale = self._stale(fields["nonce"], now)
-        return DigestResponse(fields, algorithm, method, stale)
+        return DigestResponse(fields, algorithm, method, stale, self._count)
+
+    def _count(self, nonce, count):
+        """
+        A good response counted C{count} with C{nonce}: @return: whether it
+        counts higher than every one before (else it is a replay).
+        """
+        counts = self._counts
+        if count <= counts.get(nonce, 0):
+            return False
+        counts.pop(nonce, None)
+        counts[nonce] = count
+        if len(counts) > MAX_COUNTED_NONCES:
+            del counts[next(iter(counts))]
+        return True
 
     def _nonce(self, now):
-        stamp = str(int(now)).encode()
+        stamp = str(int(now)).encode() + b":" + os.urandom(8).hex().encode()
         mac = hmac.new(self._secret, stamp, hashlib.sha256).hexdigest()[:32].encode()
         return base64.b64encode(stamp + b":" + mac).decode()
 
     def _stale(self, nonce, now):
         """@return: whether C{nonce}, one of ours, is too old. @raise DigestError: not ours."""
         try:
-            stamp, mac = base64.b64decode(nonce, validate=True).split(b":", 1)
-            made = int(stamp)
+            stamp, mac = base64.b64decode(nonce, validate=True).rsplit(b":", 1)
+            made = int(stamp.split(b":", 1)[0])
         except ValueError:
             raise DigestError("not a nonce of ours") from None
         expected = hmac.new(self._secret, stamp, hashlib.sha256).hexdigest()[:32].encode()
@@ -109,12 +137,13 @@ class DigestResponse:
         challenge marked stale).
     """
 
-    def __init__(self, fields, algorithm, method, stale):
+    def __init__(self, fields, algorithm, method, stale, count):
         self._fields = fields
         self.username = fields["username"]
         self.algorithm = algorithm
         self._method = method
         self.stale = stale
+        self._count = count
 
     def checkHash(self, digestHash):
         """@return: whether the response was made with the HA1 C{digestHash}."""
@@ -127,7 +156,8 @@ class DigestResponse:
         ha2 = h(f"{self._method}:{fields['uri']}")
         expected = h(f"{digestHash}:{fields['nonce']}:{fields['nc']}:{fields['cnonce']}:"
                      f"{fields['qop']}:{ha2}")
-        return hmac.compare_digest(expected, fields["response"].lower())
+        return hmac.compare_digest(expected, fields["response"].lower()) \
+            and self._count(fields["nonce"], int(fields["nc"], 16))
 
 
 @implementer(ICredentialsChecker)

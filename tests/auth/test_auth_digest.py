@@ -146,3 +146,25 @@ def test_store_file_errors_name_the_problem(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigurationError, match=message):
         UserStore.load(path)
+
+
+def test_a_response_cannot_be_replayed():
+    authority = DigestAuthority(REALM, b"k")
+    challenge = authority.challenges(1000)[0]
+    first = answer(challenge, "joe", "secret")
+    assert login(authority, first)[1].name == "joe"
+    assert login(authority, first).check(UnauthorizedLogin)              # the same nc again
+    assert login(authority, answer(challenge, "joe", "secret", nc="00000002"))[1].name == "joe"
+    assert login(authority, answer(challenge, "joe", "secret", nc="00000002")).check(
+        UnauthorizedLogin)
+    # a bad password with a higher count does not move the count on
+    assert login(authority, answer(challenge, "joe", "wrong", nc="00000009")).check(
+        UnauthorizedLogin)
+    assert login(authority, answer(challenge, "joe", "secret", nc="00000003"))[1].name == "joe"
+    with pytest.raises(DigestError):
+        authority.response(answer(challenge, "joe", "secret", nc="zz"), "GET", "/x", 1000)
+
+
+def test_every_challenge_has_a_nonce_of_its_own():
+    authority = DigestAuthority(REALM, b"k")
+    assert nonce_of(authority.challenges(1000)[0]) != nonce_of(authority.challenges(1000)[0])
