@@ -30,8 +30,8 @@ it to be answered (twisted.web reads no further meanwhile).
 import itertools
 from functools import partial
 
-from twisted.internet import defer
 from twisted.cred.portal import Portal
+from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.web import http, resource, server
@@ -48,8 +48,6 @@ from slee.resources import Property, ResourceAdaptor
 from slee.trace import log_observer
 
 ALLOW = ", ".join(events.METHODS)
-
-
 _LOCAL_HOSTS = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
@@ -90,6 +88,7 @@ class XcapResourceAdaptor(ResourceAdaptor):
         self.pending = {}
         self.port = None
         self.site = None
+        self.clock = None
         self.authority = None
         self.portal = None
         self._ids = itertools.count(1)
