@@ -7,6 +7,7 @@ from pathlib import Path
 
 import zodburi
 import ZODB
+from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from slee.container import Container
@@ -69,3 +70,42 @@ class ContainerHarness:
 
     def stop(self):
         started(self.container.stop())
+
+
+#: What L{Journal.wait_length} waits for: any entry.
+_LENGTH = object()
+
+
+class Journal(list):
+    """What the SBBs saw, outside any transaction; tests can wait for an entry."""
+
+    def __init__(self):
+        super().__init__()
+        self.waiters = []
+
+    def append(self, entry):
+        super().append(entry)
+        for wanted, d in list(self.waiters):
+            if wanted == entry or wanted is _LENGTH:
+                self.waiters.remove((wanted, d))
+                d.callback(entry)
+
+    def wait_for(self, entry, count=1):
+        """@return: a Deferred firing once C{entry} was appended C{count} times."""
+        if self.count(entry) >= count:
+            return defer.succeed(entry)
+        d = defer.Deferred()
+        self.waiters.append((entry, d))
+        return d.addCallback(lambda _: self.wait_for(entry, count))
+
+    def wait_length(self, length):
+        """@return: a Deferred firing once the journal holds C{length} entries."""
+        if len(self) >= length:
+            return defer.succeed(self)
+        d = defer.Deferred()
+        self.waiters.append((_LENGTH, d))
+        return d.addCallback(lambda _: self.wait_length(length))
+
+    def clear(self):
+        super().clear()
+        self.waiters.clear()

@@ -25,6 +25,10 @@ What it answers itself, before any service sees the request:
 
 Connections are persistent; a pipelined request waits for the one before
 it to be answered (twisted.web reads no further meanwhile).
+
+SBBs make requests of the server too (L{IXcapProvider.request}): such a
+request takes the same path as one over HTTP, from its event on, and its
+answer is fired back as an event on its activity instead of being written.
 """
 
 import itertools
@@ -189,12 +193,15 @@ class XcapResourceAdaptor(ResourceAdaptor):
         self.pending[handle] = request
         request.notifyFinish().addErrback(lambda _: self._gone(handle))
         self.endpoint.start_activity(handle)
+        self._fire_request(handle, event_type, event)
+        return server.NOT_DONE_YET
+
+    def _fire_request(self, handle, event_type, event):
         try:
             self.endpoint.fire_event(handle, event_type, event,
                                      on_processed=partial(self._processed, handle))
         except OverloadError:
             self._answer(handle, 503, [("Retry-After", "5")], b"overloaded\n")
-        return server.NOT_DONE_YET
 
     def _gone(self, handle):
         """The client closed the connection before its answer."""
@@ -211,6 +218,29 @@ class XcapResourceAdaptor(ResourceAdaptor):
 
     # -- the SBB interface (IXcapProvider) ---------------------------------------
 
+    def request(self, method, path, user, headers=(), body=b""):
+        handle = f"i{next(self._ids)}"
+        self.endpoint.start_activity(handle)
+        self.endpoint.after_commit(self._internal_request, handle, method, path, user,
+                                   tuple(headers), body)
+        return self.endpoint.activity_context(handle)
+
+    def _internal_request(self, handle, method, path, user, headers, body):
+        """The transaction that made the request committed: fire it."""
+        self.pending[handle] = _INTERNAL
+        path, _, query = path.partition("?")
+        try:
+            uri = parse_xcap_uri(path, self.root, query)
+        except XcapUriError as error:
+            return self._answer(handle, error.status, (), error.reason.encode("utf-8"))
+        event_type = events.METHODS.get(method)
+        if event_type is None:
+            return self._answer(handle, 405, [("Allow", ALLOW)], b"")
+        event = events.XcapRequestEvent(handle, method, uri,
+                                        {name.lower(): value for name, value in headers},
+                                        body, user)
+        self._fire_request(handle, event_type, event)
+
     def respond(self, request, status, headers=(), body=b""):
         handle = getattr(request, "request", request)
         if handle not in self.pending:
@@ -221,6 +251,15 @@ class XcapResourceAdaptor(ResourceAdaptor):
         request = self.pending.pop(handle, None)
         if request is None:
             return      # answered already, or the client left
+        if request is _INTERNAL:
+            answer = events.XcapResponseEvent(
+                handle, status, {name.lower(): value for name, value in headers}, body)
+            try:
+                self.endpoint.fire_event(handle, events.RESPONSE, answer)
+            except OverloadError:
+                self.log.warn("overloaded: dropped the answer to {handle}", handle=handle)
+            self.endpoint.end_activity(handle)
+            return
         request.setResponseCode(status)
         for name, value in headers:
             request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
@@ -230,6 +269,10 @@ class XcapResourceAdaptor(ResourceAdaptor):
         request.write(body)
         request.finish()
         self.endpoint.end_activity(handle)
+
+
+#: What L{XcapResourceAdaptor.pending} holds for a request an SBB made.
+_INTERNAL = object()
 
 
 def _plain(request, status, text):

@@ -1,6 +1,8 @@
 """
 The events the XCAP resource adaptor fires: one type per XCAP method, on
-the request's own activity, which ends once the answer is sent.
+the request's own activity, which ends once the answer is sent; and, for a
+request an SBB made (L{resource_adaptors.xcap.provider.IXcapProvider.request}),
+the answer, on that same activity.
 
 Event objects live in memory only: the request they stand for cannot
 outlive the process.
@@ -19,7 +21,9 @@ DELETE = EventType("XcapDelete", VENDOR, VERSION)
 
 #: HTTP method -> the event type it fires.
 METHODS = {"GET": GET, "PUT": PUT, "DELETE": DELETE}
-EVENT_TYPES = tuple(METHODS.values())
+#: The answer to a request an SBB made.
+RESPONSE = EventType("XcapResponse", VENDOR, VERSION)
+EVENT_TYPES = (*METHODS.values(), RESPONSE)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -44,3 +48,20 @@ class XcapRequestEvent:
     headers: dict
     body: bytes
     user: object
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class XcapResponseEvent:
+    """
+    The answer to a request an SBB made, fired on the request's activity.
+
+    @ivar request: the request's id.
+    @ivar status: the HTTP status.
+    @ivar headers: lower-case header name -> value (C{etag}, C{content-type}...).
+    @ivar body: the answer's body.
+    """
+
+    request: str
+    status: int
+    headers: dict
+    body: bytes

@@ -1,0 +1,36 @@
+"""The parent of an XDM client: does what a probe Ping says, journals the answers."""
+
+from zope.interface import implementer
+
+from probe_unit import PING
+from sbbs.xdms.client import IXdmClientParent, XdmClientSbb
+from slee.sbb import ChildRelation, Sbb, Select, handler
+from xdmparent_unit import JOURNAL
+
+
+@implementer(IXdmClientParent)
+class Parent(Sbb):
+    local_interface = IXdmClientParent
+    xdm = ChildRelation(XdmClientSbb)
+
+    @handler(PING, initial=True, select=(Select.ACTIVITY_CONTEXT,))
+    def on_ping(self, event, aci):
+        children = list(self.xdm)
+        client = children[0] if children else self.xdm.create()
+        operation = event["op"]
+        if operation == "put":
+            client.put(event["uri"], event["content"], event["type"], event.get("xui"),
+                       if_match=event.get("if_match"))
+        elif operation == "get":
+            client.get(event["uri"], event.get("xui"))
+        else:
+            client.delete(event["uri"], event.get("xui"))
+
+    def get_response(self, uri, status, etag, content, content_type):
+        JOURNAL.append(("get", uri, status, etag, content, content_type))
+
+    def put_response(self, uri, status, etag):
+        JOURNAL.append(("put", uri, status, etag))
+
+    def delete_response(self, uri, status, etag):
+        JOURNAL.append(("delete", uri, status, etag))
