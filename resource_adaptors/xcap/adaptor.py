@@ -13,7 +13,9 @@ each user may do is the XDMS's to decide.
 
 What it answers itself, before any service sees the request:
 
-- a request line longer than C{max-uri-length}: 414;
+- a request line longer than C{max-uri-length}: 414; a request or header
+  line longer than 16 KiB, or header fields over 16 KiB in all: 400 (and
+  the connection is closed);
 - a body longer than C{max-body-size} (by its Content-Length, or as it
   arrives in chunks): 413, and the connection is closed, so that the rest
   is never read;
@@ -334,7 +336,16 @@ class _LimitedRequest(server.Request):
 
 
 class _Channel(http.HTTPChannel):
-    """An HTTP/1.1 connection its site keeps track of, so that the RA can close it."""
+    """
+    An HTTP/1.1 connection its site keeps track of, so that the RA can close
+    it.  A request or header line longer than twisted.web takes (16 KiB)
+    gets a 400 saying so before the connection closes, not silence.
+    """
+
+    def lineLengthExceeded(self, line):
+        self.transport.write(b"HTTP/1.1 400 Line Too Long\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+        self.transport.loseConnection()
 
     def connectionMade(self):
         super().connectionMade()

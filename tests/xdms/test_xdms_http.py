@@ -443,3 +443,33 @@ async def test_xcap_over_https(tmp_path):
         assert await curl("--cacert", str(certificate), url) == 200
     finally:
         await container.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_oversized_headers_and_uris_are_refused_before_parsing(xdms):
+    from twisted.internet import protocol, reactor
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+    class Raw(protocol.Protocol):
+        def __init__(self):
+            self.received = b""
+            self.closed = defer.Deferred()
+
+        def dataReceived(self, data):
+            self.received += data
+
+        def connectionLost(self, reason):
+            self.closed.callback(self.received)
+
+    async def raw(request):
+        port = int(xdms.base.rsplit(":", 1)[1])
+        client = Raw()
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+        client.transport.write(request)
+        return await client.closed
+
+    huge_header = b"GET " + DOC.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + \
+        b"\r\nConnection: close\r\n\r\n"
+    assert (await raw(huge_header)).startswith(b"HTTP/1.1 4")
+    response, _ = await xdms.request("GET", DOC + "/~~/" + "a/" * 2100 + "a")
+    assert response.code == 414
