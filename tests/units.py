@@ -77,7 +77,11 @@ _LENGTH = object()
 
 
 class Journal(list):
-    """What the SBBs saw, outside any transaction; tests can wait for an entry."""
+    """
+    What the SBBs saw, outside any transaction; tests can wait for an entry.
+    A test waiting goes on in the reactor's next turn, not inside the
+    delivery that wrote the entry.
+    """
 
     def __init__(self):
         super().__init__()
@@ -87,8 +91,9 @@ class Journal(list):
         super().append(entry)
         for wanted, d in list(self.waiters):
             if wanted == entry or wanted is _LENGTH:
+                from twisted.internet import reactor
                 self.waiters.remove((wanted, d))
-                d.callback(entry)
+                reactor.callLater(0, d.callback, entry)
 
     def wait_for(self, entry, count=1):
         """@return: a Deferred firing once C{entry} was appended C{count} times."""

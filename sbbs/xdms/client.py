@@ -19,6 +19,10 @@ L{IXdmClientParent} methods of its own local interface::
         def get_response(self, uri, status, etag, content, content_type):
             ...
 
+The child can also L{IXdmClient.subscribe} to documents and collections:
+each change the XDMS commits comes to the parent's C{document_updated}
+(L{sbbs.xdms.changes}).
+
 A request goes to the XDMS of this container through the XCAP RA entity
 C{xcap} (L{resource_adaptors.xcap.provider.IXcapProvider.request}), on the
 path an HTTP client would use, and the XDMS authorizes it as it would an
@@ -32,6 +36,7 @@ from zope.interface import Interface, implementer
 
 from resource_adaptors.auth.users import TRUSTED, User
 from resource_adaptors.xcap.events import RESPONSE
+from sbbs.xdms.changes import DOCUMENT_CHANGED, watch_name
 from slee.sbb import CmpField, Sbb, handler
 
 
@@ -51,6 +56,17 @@ class IXdmClient(Interface):
     def delete(uri, xui=None, if_match=None, if_none_match=None):
         """Delete a document, an element or an attribute; answered by C{delete_response}."""
 
+    def subscribe(uri):
+        """
+        Watch a document (C{"resource-lists/users/sip:a@b/index"}), a user's
+        documents of a usage (C{"resource-lists/users/sip:a@b/"}) or all the
+        documents of a usage (C{"resource-lists/"}): each change committed
+        from now on comes to C{document_updated}.
+        """
+
+    def unsubscribe(uri):
+        """Stop watching what L{subscribe} watched."""
+
 
 class IXdmClientParent(Interface):
     """What the parent of an XDM client is told (in its own local interface)."""
@@ -63,6 +79,13 @@ class IXdmClientParent(Interface):
 
     def delete_response(uri, status, etag):
         """A C{delete} was answered: HTTP status and the document's new ETag (or None)."""
+
+    def document_updated(document, old_etag, new_etag, content):
+        """
+        A watched document changed: its URI below the XCAP root, its ETags
+        before and now (None: it did not exist, or it is gone) and its
+        content now (None when deleted).
+        """
 
 
 @implementer(IXdmClient)
@@ -83,6 +106,28 @@ class XdmClientSbb(Sbb):
 
     def delete(self, uri, xui=None, if_match=None, if_none_match=None):
         self._request("delete", "DELETE", uri, xui, _conditions(if_match, if_none_match), b"")
+
+    def subscribe(self, uri):
+        naming, name = self.context.naming, watch_name(uri)
+        watching = naming.lookup(name)
+        if watching is None:
+            watching = self.context.create_null_activity()
+            naming.bind(watching, name)
+        watching.attach(self.context.sbb_local_object)
+
+    def unsubscribe(self, uri):
+        naming, name = self.context.naming, watch_name(uri)
+        watching = naming.lookup(name)
+        if watching is None:
+            return
+        watching.detach(self.context.sbb_local_object)
+        if not watching.attached_count():
+            naming.unbind(name)     # nobody watches: the activity ends
+
+    @handler(DOCUMENT_CHANGED)
+    def on_document_changed(self, event, aci):
+        self.context.parent.document_updated(event.document, event.old_etag, event.new_etag,
+                                             event.content)
 
     def _request(self, operation, method, uri, xui, headers, body):
         xcap = self.context.resource_adaptor("xcap")

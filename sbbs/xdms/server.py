@@ -26,6 +26,7 @@ from resource_adaptors.xcap import events
 from resource_adaptors.xcap.uri import node_selector_text
 from sbbs.xdms import nodes
 from sbbs.xdms.appusage import REGISTRY
+from sbbs.xdms.changes import DOCUMENT_CHANGED, DocumentChangedEvent, watched_names
 from sbbs.xdms.errors import XCAP_ERROR_TYPE, XcapConflict
 from sbbs.xdms.safexml import parse_document
 from slee.sbb import Sbb, Select, handler
@@ -59,8 +60,10 @@ class XdmsSbb(Sbb):
     def _serve(self, event, aci, operation):
         xcap = self.context.resource_adaptor("xcap")
         try:
-            status, headers, body = operation(
-                _Request(event, self.context.service_data, _base(event, xcap.root)))
+            request = _Request(event, self.context.service_data, _base(event, xcap.root))
+            status, headers, body = operation(request)
+            if request.change is not None:
+                self._announce(event.uri.document, *request.change)
         except nodes.NoParent as conflict:
             conflict.ancestor = _ancestor(event, xcap.root, conflict.depth)
             status, headers, body = 409, [("Content-Type", XCAP_ERROR_TYPE)], conflict.document()
@@ -73,6 +76,15 @@ class XdmsSbb(Sbb):
                 (error.reason + "\n").encode("utf-8")
         xcap.respond(event, status, headers, body)
         aci.detach(self.context.sbb_local_object)
+
+    def _announce(self, document, old_etag, new_etag, content):
+        """Tell whoever watches C{document} (see L{sbbs.xdms.changes}) that it changed."""
+        change = DocumentChangedEvent(str(document), old_etag, new_etag, content)
+        naming = self.context.naming
+        for name in watched_names(document):
+            watching = naming.lookup(name)
+            if watching is not None:
+                self.context.fire_event(watching, DOCUMENT_CHANGED, change)
 
 
 class _Request:
@@ -90,6 +102,8 @@ class _Request:
             raise HttpError(403, "not yours")
         self.key = (document.auid, "global" if document.is_global else "users",
                     document.xui or "", "/".join(document.path))
+        # (old ETag, new ETag, new content) once the document changed.
+        self.change = None
         if self.usage.generate is not None:
             self.etag, self.content = _generated(self.usage, store, document, base,
                                                  event.method)
@@ -142,6 +156,7 @@ class _Request:
         self.store[self.key] = (etag, content)
         if usage.stored is not None:
             usage.stored(self._old_root(), root, self.key, self.store)
+        self.change = (self.etag, etag, content)
         return etag
 
     def remove(self):
@@ -149,6 +164,7 @@ class _Request:
         del self.store[self.key]
         if self.usage.stored is not None:
             self.usage.stored(self._old_root(), None, self.key, self.store)
+        self.change = (self.etag, None, None)
 
     def _old_root(self):
         return None if self.content is None else parse_document(self.content)

@@ -32,13 +32,13 @@ async def service(tmp_path):
     from xdmparent_unit import JOURNAL
     JOURNAL.clear()
     ProbeAdaptor.instance.start("a")
-    yield ProbeAdaptor.instance, JOURNAL
+    yield ProbeAdaptor.instance, JOURNAL, container
     await container.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_put_get_and_delete_through_the_client(service):
-    probe, journal = service
+    probe, journal, _ = service
     probe.fire("a", {"op": "put", "uri": DOC, "content": LIST, "type": RL_TYPE,
                      "xui": "sip:joe@example.com"})
     await journal.wait_length(1)
@@ -59,3 +59,34 @@ async def test_put_get_and_delete_through_the_client(service):
     assert sorted(entry[:3] for entry in journal[3:]) == sorted([
         ("put", DOC, 412), ("get", DOC, 403), ("delete", DOC, 200),
         ("get", "resource-lists/users/joe/../x/index", 404)])
+
+
+@pytest_twisted.ensureDeferred
+async def test_subscribers_hear_of_changes_to_what_they_watch(service):
+    probe, journal, container = service
+    other = "resource-lists/users/sip:bob@example.com/index"
+    probe.fire("a", {"op": "subscribe", "uri": DOC})
+    probe.fire("a", {"op": "put", "uri": DOC, "content": LIST, "type": RL_TYPE})
+    await journal.wait_length(2)
+    updated = [entry for entry in journal if entry[0] == "updated"]
+    [put] = [entry for entry in journal if entry[0] == "put"]
+    assert updated == [("updated", DOC, None, put[3], LIST)]
+    probe.fire("a", {"op": "put", "uri": other, "content": LIST, "type": RL_TYPE})
+    await journal.wait_length(3)                    # bob's document: nobody watches it yet
+    assert journal[2][:3] == ("put", other, 201)
+    probe.fire("a", {"op": "subscribe", "uri": "resource-lists/"})       # every user's lists
+    probe.fire("a", {"op": "delete", "uri": DOC})
+    await journal.wait_length(6)
+    # the delete is heard twice: the document and the usage are watched
+    assert sorted(entry[:4] for entry in journal[3:] if entry[0] == "updated") == \
+        [("updated", DOC, put[3], None)] * 2
+    probe.fire("a", {"op": "unsubscribe", "uri": DOC})
+    probe.fire("a", {"op": "unsubscribe", "uri": "resource-lists/"})
+    probe.fire("a", {"op": "put", "uri": other, "content": LIST, "type": RL_TYPE})
+    probe.fire("a", {"op": "get", "uri": other})    # queued behind any change the put made
+    await journal.wait_length(8)
+    assert [entry[:3] for entry in journal[6:]] == [("put", other, 200), ("get", other, 200)]
+    assert len([entry for entry in journal if entry[0] == "updated"]) == 3     # no more
+    names = container.router.run_in_transaction(
+        lambda: list(container.engine.state.names.keys()))
+    assert not [name for name in names if name.startswith("xdms:")]    # nobody watches

@@ -23,6 +23,10 @@ class Parent(Sbb):
                        if_match=event.get("if_match"))
         elif operation == "get":
             client.get(event["uri"], event.get("xui"))
+        elif operation == "subscribe":
+            client.subscribe(event["uri"])
+        elif operation == "unsubscribe":
+            client.unsubscribe(event["uri"])
         else:
             client.delete(event["uri"], event.get("xui"))
 
@@ -34,3 +38,6 @@ class Parent(Sbb):
 
     def delete_response(self, uri, status, etag):
         JOURNAL.append(("delete", uri, status, etag))
+
+    def document_updated(self, document, old_etag, new_etag, content):
+        JOURNAL.append(("updated", document, old_etag, new_etag, content))
