@@ -43,10 +43,8 @@ ANSWER_WITHIN=2000   # milliseconds a call may wait for its 200 before it counts
 READY_TIMEOUT=30     # seconds a server may take to answer its first OPTIONS
 ONLY_CEILING=no
 
-usage() {
-    sed -n '/^# Usage/,/^#   bench/p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
-}
+# shellcheck source=bench/servers.sh
+. "$ROOT/bench/servers.sh"
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -59,33 +57,6 @@ while [ $# -gt 0 ]; do
 done
 
 command -v sipp >/dev/null || { echo "sipp is not installed" >&2; exit 1; }
-
-WORK=$(mktemp -d)
-SERVER_PID=
-
-stop_server() {
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-    fi
-}
-
-cleanup() {
-    stop_server
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A UDP port free on 127.0.0.1 now (slee is told its port; the responder says
-# which one it took).
-free_udp_port() {
-    "$PYTHON" -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
 
 # sipp_run PORT RATE CALLS TIMEOUT: one SIPp run; its final screens on stdout.
 # -nd: a call that times out just fails (no CANCEL or BYE sent for it).
@@ -128,7 +99,7 @@ start_responder() {
 }
 
 start_slee() {
-    PORT=$(free_udp_port)
+    PORT=$(free_port udp)
     # PYTHONPATH: the working tree's slee, not the copy installed in .venv.
     PYTHONPATH=$ROOT "$TWISTD" -n --pidfile= slee --var "$WORK/var" --db memory:// \
         --admin tcp:0:interface=127.0.0.1 --sip "udp:$PORT:interface=127.0.0.1" \

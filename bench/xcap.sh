@@ -33,10 +33,8 @@ SECONDS_PER_RUN=10
 CONNECTIONS=16
 READY_TIMEOUT=30
 
-usage() {
-    sed -n '/^# Usage/,/^#   bench/p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
-}
+# shellcheck source=bench/servers.sh
+. "$ROOT/bench/servers.sh"
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -49,24 +47,6 @@ done
 
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-WORK=$(mktemp -d)
-SERVER_PID=
-
-stop_server() {
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-    fi
-}
-
-cleanup() {
-    stop_server
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # A 2 KiB resource-lists document.
 "$PYTHON" - "$WORK/document.xml" <<'PY'
 import sys
@@ -78,13 +58,6 @@ document = ('<?xml version="1.0" encoding="UTF-8"?>\n'
 document += "<!-- " + "x" * max(0, 2048 - len(document) - 9) + " -->\n"
 open(sys.argv[1], "w").write(document)
 PY
-
-free_port() {
-    "$PYTHON" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
 
 # run_wrk URL MODE: wrk's report; sets RATE and ERRORS.
 run_wrk() {
