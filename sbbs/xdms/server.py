@@ -60,7 +60,7 @@ class XdmsSbb(Sbb):
     def _serve(self, event, aci, operation):
         xcap = self.context.resource_adaptor("xcap")
         try:
-            request = _Request(event, self.context.service_data, _base(event, xcap.root))
+            request = _Request(event, self.context.service_data, xcap.root)
             status, headers, body = operation(request)
             if request.change is not None:
                 self._announce(event.uri.document, *request.change)
@@ -90,7 +90,7 @@ class XdmsSbb(Sbb):
 class _Request:
     """One request against the store: its URI, usage, document and ETag."""
 
-    def __init__(self, event, store, base):
+    def __init__(self, event, store, root):
         self.event = event
         self.uri = event.uri
         self.store = store
@@ -105,8 +105,8 @@ class _Request:
         # (old ETag, new ETag, new content) once the document changed.
         self.change = None
         if self.usage.generate is not None:
-            self.etag, self.content = _generated(self.usage, store, document, base,
-                                                 event.method)
+            self.etag, self.content = _generated(self.usage, store, document,
+                                                 _base(event, root), event.method)
             return
         stored = store.get(self.key)
         self.etag, self.content = stored if stored is not None else (None, None)
