@@ -329,10 +329,17 @@ class _LimitedRequest(server.Request):
 
     def _refuse(self):
         self._refused = True
-        transport = self.channel.transport
-        transport.write(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n"
-                        b"Connection: close\r\n\r\n")
-        transport.loseConnection()
+        _refuse_and_close(self.channel.transport, b"413 Request Entity Too Large")
+
+
+def _refuse_and_close(transport, status):
+    """
+    Answer C{status} (code and phrase) on a connection whose request cannot
+    be read to its end, and close it: twisted.web's own answer needs the
+    request read.
+    """
+    transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    transport.loseConnection()
 
 
 class _Channel(http.HTTPChannel):
@@ -343,9 +350,7 @@ class _Channel(http.HTTPChannel):
     """
 
     def lineLengthExceeded(self, line):
-        self.transport.write(b"HTTP/1.1 400 Line Too Long\r\nContent-Length: 0\r\n"
-                             b"Connection: close\r\n\r\n")
-        self.transport.loseConnection()
+        _refuse_and_close(self.transport, b"400 Line Too Long")
 
     def connectionMade(self):
         super().connectionMade()
