@@ -173,6 +173,16 @@ def rls_services_stored(old, new, key, store):
         store[_SERVICE_URI_INDEX, uri, "", ""] = key
 
 
+def documents_of(store, auid, xui):
+    """
+    @return: (path, (ETag, content)) of each document user C{xui} has in
+        usage C{auid}, in the store (keys (auid, "users", xui, path), as
+        the XDMS files them).
+    """
+    low = (auid, "users", xui, "")
+    return ((key[3], value) for key, value in store.items(min=low, max=low[:3] + ("\U0010ffff",)))
+
+
 XCAP_DIRECTORY_NAMESPACE = "urn:oma:xml:xdm:xcap-directory"
 
 
@@ -190,9 +200,8 @@ def xcap_directory(registry, store, document, base):
         if usage.generate is not None:
             continue
         folder = etree.SubElement(root, namespace + "folder", auid=usage.auid)
-        low = (usage.auid, "users", document.xui, "")
-        for key, (etag, _) in store.items(min=low, max=low[:3] + ("\U0010ffff",)):
-            selector = DocumentSelector(usage.auid, document.xui, tuple(key[3].split("/")))
+        for path, (etag, _) in documents_of(store, usage.auid, document.xui):
+            selector = DocumentSelector(usage.auid, document.xui, tuple(path.split("/")))
             etree.SubElement(folder, namespace + "entry", uri=f"{base}/{selector}", etag=etag)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 

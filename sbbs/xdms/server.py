@@ -25,11 +25,16 @@ from lxml import etree
 from resource_adaptors.xcap import events
 from resource_adaptors.xcap.uri import node_selector_text
 from sbbs.xdms import nodes
-from sbbs.xdms.appusage import REGISTRY
+from sbbs.xdms.appusage import REGISTRY, documents_of
 from sbbs.xdms.changes import DOCUMENT_CHANGED, DocumentChangedEvent, watched_names
 from sbbs.xdms.errors import XCAP_ERROR_TYPE, XcapConflict
 from sbbs.xdms.safexml import parse_document
 from slee.sbb import Sbb, Select, handler
+
+
+#: What a user's writes may amount to: the peer controls both.
+MAX_DOCUMENT_SIZE = 1 << 20
+MAX_DOCUMENTS_PER_USER = 1000
 
 
 class HttpError(Exception):
@@ -152,12 +157,30 @@ class _Request:
             usage.constraints(root, self.key, self.store)
         if content is None:
             content = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
+        self._check_bounds(content)
         etag = f'"{uuid.uuid4().hex}"'
         self.store[self.key] = (etag, content)
         if usage.stored is not None:
             usage.stored(self._old_root(), root, self.key, self.store)
         self.change = (self.etag, etag, content)
         return etag
+
+    def _check_bounds(self, content):
+        """
+        @raise XcapConflict: C{constraint-failure} for a document larger than
+            L{MAX_DOCUMENT_SIZE} (element PUTs can make one grow), or a new
+            document of a user who has L{MAX_DOCUMENTS_PER_USER} already.
+        """
+        if len(content) > MAX_DOCUMENT_SIZE:
+            raise XcapConflict("constraint-failure",
+                               f"a document may not exceed {MAX_DOCUMENT_SIZE} bytes")
+        xui = self.uri.document.xui
+        if self.content is None and xui is not None:
+            owned = sum(1 for usage in REGISTRY if usage.generate is None
+                        for _ in documents_of(self.store, usage.auid, xui))
+            if owned >= MAX_DOCUMENTS_PER_USER:
+                raise XcapConflict("constraint-failure",
+                                   f"a user may have at most {MAX_DOCUMENTS_PER_USER} documents")
 
     def remove(self):
         """Delete the document."""

@@ -473,3 +473,27 @@ async def test_oversized_headers_and_uris_are_refused_before_parsing(xdms):
     assert (await raw(huge_header)).startswith(b"HTTP/1.1 4")
     response, _ = await xdms.request("GET", DOC + "/~~/" + "a/" * 2100 + "a")
     assert response.code == 414
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_a_user_stores_is_bounded(xdms, monkeypatch):
+    from sbbs.xdms import server
+    monkeypatch.setattr(server, "MAX_DOCUMENTS_PER_USER", 2)
+    monkeypatch.setattr(server, "MAX_DOCUMENT_SIZE", len(LIST) + 30)   # room for one list
+    for name in ("a", "b"):
+        response, _ = await xdms.request("PUT", DOC.replace("index", name), LIST, RL_TYPE)
+        assert response.code == 201
+    response, body = await xdms.request("PUT", DOC, LIST, RL_TYPE)      # a third document
+    assert response.code == 409 and b"constraint-failure" in body
+    response, _ = await xdms.request("PUT", DOC.replace("index", "a"), LIST, RL_TYPE)
+    assert response.code == 200                                          # replacing is fine
+    response, _ = await xdms.request(
+        "PUT", f"/xcap-root/resource-lists/users/sip:bob@example.com/index", LIST, RL_TYPE)
+    assert response.code == 201                                          # another user's
+    grow = DOC.replace("index", "a") + "/~~/resource-lists/list%5B@name=%22grown%22%5D"
+    response, body = await xdms.request("PUT", grow, b'<list name="grown"/>',
+                                        "application/xcap-el+xml")
+    assert response.code == 201
+    response, body = await xdms.request("PUT", grow.replace("grown", "more"),
+                                        b'<list name="more"/>', "application/xcap-el+xml")
+    assert response.code == 409 and b"constraint-failure" in body        # over the size
