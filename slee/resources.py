@@ -52,6 +52,11 @@ class Property:
         return value
 
 
+def positive(value):
+    """A L{Property} check: numbers above zero."""
+    return None if value > 0 else f"must be > 0, not {value}"
+
+
 class RaOption:
     """
     A C{twistd slee} option (and config file key) an RA package offers for

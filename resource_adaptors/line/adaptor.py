@@ -31,7 +31,7 @@ from twisted.protocols.basic import LineReceiver
 
 from slee.errors import OverloadError
 from slee.events import EventType
-from slee.resources import Property, ResourceAdaptor
+from slee.resources import Property, ResourceAdaptor, positive
 from slee.trace import log_observer
 
 VENDOR = "slee.line"
@@ -47,10 +47,6 @@ class ConnectionOpened:
 @dataclass(frozen=True)
 class LineReceived:
     line: str
-
-
-def _positive(value):
-    return None if value > 0 else f"must be > 0, not {value}"
 
 
 class LineConnection(LineReceiver):
@@ -84,8 +80,8 @@ class LineResourceAdaptor(ResourceAdaptor):
     properties = {
         "endpoint": Property(str, "tcp:0:interface=127.0.0.1"),
         "port-file": Property(str, ""),
-        "max-line": Property(int, 4096, _positive),
-        "max-connections": Property(int, 1000, _positive),
+        "max-line": Property(int, 4096, positive),
+        "max-connections": Property(int, 1000, positive),
     }
     event_types = (CONNECTION_OPENED, LINE_RECEIVED)
 

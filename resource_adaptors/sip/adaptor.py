@@ -45,7 +45,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from slee.errors import OverloadError
-from slee.resources import Property, ResourceAdaptor
+from slee.resources import Property, ResourceAdaptor, positive
 from slee.trace import log_observer
 
 from resource_adaptors.sip import events
@@ -69,10 +69,6 @@ EVENT_METHODS = frozenset(("SUBSCRIBE", "PUBLISH", "NOTIFY"))
 INVITE_COMPANIONS = ("ACK", "CANCEL", "BYE")
 DIALOG_PREFIX = "dialog:"
 SECURE_TRANSPORTS = frozenset(("tls", "wss"))
-
-
-def _positive(value):
-    return None if value > 0 else f"must be > 0, not {value}"
 
 
 def _endpoints(value):
@@ -109,17 +105,17 @@ class SipResourceAdaptor(ResourceAdaptor):
 
     properties = {
         "endpoints": Property(list, list(DEFAULT_ENDPOINTS), _endpoints),
-        "t1": Property(float, 0.5, _positive),
-        "t2": Property(float, 4.0, _positive),
-        "t4": Property(float, 5.0, _positive),
-        "max-message-size": Property(int, Limits().max_message_size, _positive),
-        "max-headers": Property(int, Limits().max_headers, _positive),
-        "max-line-length": Property(int, Limits().max_line_length, _positive),
-        "max-body-size": Property(int, Limits().max_body_size, _positive),
-        "max-connections": Property(int, 1024, _positive),
-        "max-transactions": Property(int, 500000, _positive),
-        "idle-timeout": Property(float, 300.0, _positive),
-        "udp-receive-buffer": Property(int, DEFAULT_UDP_RECEIVE_BUFFER, _positive),
+        "t1": Property(float, 0.5, positive),
+        "t2": Property(float, 4.0, positive),
+        "t4": Property(float, 5.0, positive),
+        "max-message-size": Property(int, Limits().max_message_size, positive),
+        "max-headers": Property(int, Limits().max_headers, positive),
+        "max-line-length": Property(int, Limits().max_line_length, positive),
+        "max-body-size": Property(int, Limits().max_body_size, positive),
+        "max-connections": Property(int, 1024, positive),
+        "max-transactions": Property(int, 500000, positive),
+        "idle-timeout": Property(float, 300.0, positive),
+        "udp-receive-buffer": Property(int, DEFAULT_UDP_RECEIVE_BUFFER, positive),
         "supported": Property(list, [], _option_tags),
     }
     event_types = events.EVENT_TYPES

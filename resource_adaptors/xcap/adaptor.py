@@ -50,7 +50,7 @@ from resource_adaptors.xcap.command_line import check_auth, check_endpoint, chec
 from resource_adaptors.xcap.provider import IXcapProvider
 from resource_adaptors.xcap.uri import XcapUriError, parse_xcap_uri
 from slee.errors import OverloadError
-from slee.resources import Property, ResourceAdaptor
+from slee.resources import Property, ResourceAdaptor, positive
 from slee.trace import log_observer
 
 ALLOW = ", ".join(events.METHODS)
@@ -68,10 +68,6 @@ def _problem(check):
     return problem
 
 
-def _positive(value):
-    return None if value > 0 else "must be positive"
-
-
 @implementer(IXcapProvider)
 class XcapResourceAdaptor(ResourceAdaptor):
     """
@@ -81,8 +77,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
     properties = {
         "endpoint": Property(str, "tcp:8080", _problem(check_endpoint)),
         "root": Property(str, "/xcap-root", _problem(check_root)),
-        "max-body-size": Property(int, 1 << 20, _positive),
-        "max-uri-length": Property(int, 4096, _positive),
+        "max-body-size": Property(int, 1 << 20, positive),
+        "max-uri-length": Property(int, 4096, positive),
         "auth": Property(str, "digest", _problem(check_auth)),
         "users": Property(str, ""),
     }
