@@ -577,6 +577,8 @@ class Engine:
         """
         record = None
         for service, spec in self.registry.initial.get(event_type.id, ()):
+            if event_type is SERVICE_STARTED and event.service != service.id:
+                continue    # only the service started hears of it (JAIN SLEE 1.1 §8.7.1)
             if spec.select == BY_ACTIVITY and spec.selector is None:
                 name = key      # the usual case, in short
             else:

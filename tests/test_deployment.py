@@ -182,3 +182,15 @@ def test_management_errors(slee):
         slee.container.set_trace_level("slee.router", "loud")
     with pytest.raises(ManagementError, match="no active alarm"):
         slee.container.clear_alarm("12")
+
+
+def test_only_the_service_started_hears_of_it(slee, tmp_path):
+    """JAIN SLEE 1.1 §8.7.1: starting one service makes no entity in another."""
+    deploy(slee, probe_copy(tmp_path))
+    from probe_unit.sbbs import JOURNAL
+    JOURNAL.clear()
+    slee.container.activate("probe-high")
+    slee.run()
+    slee.container.activate("probe")
+    slee.run()
+    assert JOURNAL.count(("high", "service started")) == 1
