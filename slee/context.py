@@ -54,6 +54,9 @@ class SbbContext:
     def service_data(self):
         return self._engine.state.service_data_of(self._entity.service)
 
+    def shared_data(self, name):
+        return self._engine.state.shared_data_of(name)
+
     @property
     def naming(self):
         return self._engine.naming

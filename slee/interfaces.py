@@ -165,6 +165,15 @@ class ISbbContext(Interface):
         "XDMS's documents, say). It belongs to the service's name and vendor: a new version "
         "of the service finds it.")
 
+    def shared_data(name):
+        """
+        @return: a persistent mapping (an OOBTree) that every entity of
+            every service asking for C{name} shares, changed in the
+            delivering transaction like CMP fields: for what services
+            write and read together (the XDMS's documents, which the XCAP
+            service writes and the xcap-diff notifier reads).
+        """
+
     def activities():
         """
         @return: the activity context interfaces this entity is attached to.

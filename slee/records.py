@@ -152,7 +152,9 @@ class ContainerState(Persistent):
     @ivar timers: timer id to L{TimerRecord}.
     @ivar units: unit name to L{UnitRecord}.
     @ivar service_data: C{name:vendor} of a service to the data all its
-        entities share (see L{service_data}).
+        entities share (see L{service_data_of}).
+    @ivar shared_data: a name to the data the services asking for it
+        share (see L{shared_data_of}).
     """
 
     def __init__(self):
@@ -163,6 +165,7 @@ class ContainerState(Persistent):
         self.timers = LOBTree()
         self.units = OOBTree()
         self.service_data = OOBTree()
+        self.shared_data = OOBTree()
 
     def service_data_of(self, service_id):
         """
@@ -170,10 +173,18 @@ class ContainerState(Persistent):
             its entities, made on first use.  It belongs to the service's
             name and vendor, not its version: an upgrade keeps it.
         """
-        trees = getattr(self, "service_data", None)
-        if trees is None:       # a state stored before service data existed
-            trees = self.service_data = OOBTree()
-        key = service_id.rsplit(":", 1)[0]
+        return self._tree("service_data", service_id.rsplit(":", 1)[0])
+
+    def shared_data_of(self, name):
+        """@return: the BTree of data shared under C{name}, made on first use."""
+        return self._tree("shared_data", name)
+
+    def _tree(self, attribute, key):
+        """The BTree under C{key} in the BTree of trees C{attribute}, both made on first use."""
+        trees = getattr(self, attribute, None)
+        if trees is None:       # a state stored before this kind of data existed
+            trees = OOBTree()
+            setattr(self, attribute, trees)
         tree = trees.get(key)
         if tree is None:
             tree = trees[key] = OOBTree()

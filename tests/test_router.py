@@ -553,3 +553,19 @@ def test_service_data_is_shared_by_the_entities_of_a_service_and_survives(tmp_pa
     assert harness.read(lambda state: dict(state.service_data_of("probe:slee.tests:2.0"))) == \
         {"count": 2}      # another version of the service finds it
     harness.stop()
+
+
+def test_shared_data_is_shared_by_the_services_naming_it(tmp_path):
+    from units import ContainerHarness
+    harness = ContainerHarness(tmp_path)
+    harness.deploy("probe")     # two services: probe and probe-high
+    from probe_unit import JOURNAL
+    from probe_unit.ra import ProbeAdaptor
+    ProbeAdaptor.instance.start("a")
+    ProbeAdaptor.instance.fire("a", {"op": "count shared data"})
+    harness.run()
+    assert [entry for entry in JOURNAL if entry[0] == "shared data"] == \
+        [("shared data", 1), ("shared data", 2)]
+    assert harness.read(lambda state: dict(state.shared_data_of("probe.shared"))) == \
+        {"count": 2}
+    harness.stop()

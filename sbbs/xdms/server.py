@@ -5,8 +5,8 @@ Who may do what: an administrator anything; a user reads and writes the
 documents of its own XUI (C{users/<XUI>/...}) and reads the global tree;
 anything else is 403.
 
-Documents live in the service's data (L{slee.interfaces.ISbbContext.service_data}),
-written in the request's transaction: an answer 200 or 201 is only sent once
+Documents live in the data shared under L{STORE} (L{slee.interfaces.ISbbContext.shared_data}:
+the xcap-diff notifier reads them too), written in the request's transaction: an answer 200 or 201 is only sent once
 the change is committed.  Each stored document is the tuple (ETag, bytes);
 the ETag is strong and new on every change.
 
@@ -31,6 +31,10 @@ from sbbs.xdms.errors import XCAP_ERROR_TYPE, XcapConflict
 from sbbs.xdms.safexml import parse_document
 from slee.sbb import Sbb, Select, handler
 
+
+#: The name of the shared data holding the documents: (AUID, C{"global"} or
+#: C{"users"}, XUI or C{""}, document path) -> (ETag, bytes).
+STORE = "slee.xdms.documents"
 
 #: What a user's writes may amount to: the peer controls both.
 MAX_DOCUMENT_SIZE = 1 << 20
@@ -65,7 +69,7 @@ class XdmsSbb(Sbb):
     def _serve(self, event, aci, operation):
         xcap = self.context.resource_adaptor("xcap")
         try:
-            request = _Request(event, self.context.service_data, xcap.root)
+            request = _Request(event, self.context.shared_data(STORE), xcap.root)
             status, headers, body = operation(request)
             if request.change is not None:
                 self._announce(event.uri.document, *request.change)

@@ -77,6 +77,8 @@ class Root(Sbb):
             data = ctx.service_data
             data["count"] = data.get("count", 0) + 1
             JOURNAL.append(("service data", data["count"]))
+        elif op == "count shared data":
+            count_shared_data(ctx)
         elif op == "fire":
             ctx.fire_event(aci, POKE, {"op": "poked"})
         elif op == "fire-then-fail":
@@ -154,12 +156,20 @@ class Root(Sbb):
         JOURNAL.append(("root", "removed"))
 
 
+def count_shared_data(context):
+    data = context.shared_data("probe.shared")
+    data["count"] = data.get("count", 0) + 1
+    JOURNAL.append(("shared data", data["count"]))
+
+
 class High(Sbb):
     started = CmpField(default=0)
 
     @handler(PING, initial=True, select=(Select.ACTIVITY_CONTEXT,))
     def on_ping(self, event, aci):
         JOURNAL.append(("high", event.get("op")))
+        if event.get("op") == "count shared data":
+            count_shared_data(self.context)
         if event.get("op") == "leave":      # every entity detaches
             aci.detach(self.context.sbb_local_object)
 
