@@ -6,11 +6,15 @@ that pytest-twisted installs it first.  Every test is checked for what it
 leaves behind in the reactor: delayed calls, listening ports, connections.
 """
 
+import sys
 from pathlib import Path
 
 import pytest
 
 UNITS = Path(__file__).parent / "units"
+
+# The bare SIP peer (tests/sip/sipclient.py) serves the XDMS tests too.
+sys.path.insert(0, str(Path(__file__).parent / "sip"))
 
 
 def _reactor_state(reactor):

@@ -281,7 +281,13 @@ class SipResourceAdaptor(ResourceAdaptor):
             self._answer(transaction, *self._unserved(transaction.request, event_type))
 
     def _unserved(self, request, event_type):
-        """@return: (status, reason, headers) for a request no service took."""
+        """
+        @return: (status, reason, headers) for a request no service took.
+            In a dialog, that is one nobody uses any more (its subscription
+            just ended, say): 481.
+        """
+        if request.to.tag is not None:
+            return 481, "Call/Transaction Does Not Exist", ()
         allow = [("Allow", ", ".join(self.allowed_methods()))]
         if event_type is events.UNKNOWN_REQUEST:
             return 501, "Not Implemented", allow
@@ -473,6 +479,8 @@ class SipResourceAdaptor(ResourceAdaptor):
 
         def send():
             peer = destination or self._destination(request)
+            if request.method in DIALOG_CREATING_METHODS and not request.contact:
+                request.headers.set("Contact", f"<{self.local_contact(peer)}>")
             if request.method == "SUBSCRIBE" and request.to.tag is None:
                 self.dialogs.subscription_sent(request)
             transaction = self.layer.send_request(request, peer)

@@ -70,7 +70,8 @@ class ISipProvider(Interface):
 
     def send_request(request, destination=None):
         """
-        Send a request statefully.
+        Send a request statefully.  A dialog-creating request (SUBSCRIBE,
+        INVITE) without Contact gets ours, on the transport it leaves on.
 
         @param destination: a L{Peer}; by default the first Route or the
             Request-URI decides (host, port, transport parameter).

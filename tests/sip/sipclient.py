@@ -15,7 +15,8 @@ TIMEOUT = 10.0
 
 
 def options(port, transport="UDP", local_port=5999, headers="", method="OPTIONS", body="",
-            call_id=None, branch=None, to_tag=None, cseq=1, uri=None):
+            call_id=None, branch=None, to_tag=None, cseq=1, uri=None,
+            from_uri="sip:tester@127.0.0.1", from_tag=None):
     """@return: the bytes of a request from a client at C{local_port}."""
     call_id = call_id or uuid.uuid4().hex
     branch = branch or "z9hG4bK" + uuid.uuid4().hex
@@ -24,7 +25,7 @@ def options(port, transport="UDP", local_port=5999, headers="", method="OPTIONS"
     text = (f"{method} {uri} SIP/2.0\r\n"
             f"Via: SIP/2.0/{transport} 127.0.0.1:{local_port};branch={branch};rport\r\n"
             f"Max-Forwards: 70\r\n"
-            f"From: <sip:tester@127.0.0.1>;tag=t{uuid.uuid4().hex[:8]}\r\n"
+            f"From: <{from_uri}>;tag={from_tag or 't' + uuid.uuid4().hex[:8]}\r\n"
             f"To: {to}\r\n"
             f"Call-ID: {call_id}\r\n"
             f"CSeq: {cseq} {method}\r\n"
