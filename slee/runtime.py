@@ -27,6 +27,7 @@ from slee.deployment import DESCRIPTOR, parse_descriptor, read_descriptor
 from slee.errors import SleeError
 from slee.management.api import make_site
 from slee.packing import Packer
+from slee.settings import SHIPPED_ALTERNATIVES, shipped_units
 from slee.management.token import ensure_token
 from slee.trace import LOG_LEVELS, log_observer
 
@@ -43,9 +44,16 @@ def open_database(uri, cache_size):
 
 
 def units_in(directory):
-    """@return: the paths of the deployable units in C{directory}, sorted."""
+    """
+    @return: the paths of the deployable units in C{directory}, sorted; in
+        the shipped directory, not the ones that stand in for others
+        (L{slee.settings.SHIPPED_ALTERNATIVES}).
+    """
+    left_out = SHIPPED_ALTERNATIVES if directory.resolve() == shipped_units().resolve() else ()
     found = []
     for path in sorted(directory.iterdir()):
+        if path.name in left_out:
+            continue
         if (path.is_dir() and (path / DESCRIPTOR).is_file()) or path.suffix in UNIT_SUFFIXES:
             found.append(path)
     return found

@@ -94,6 +94,14 @@ def shipped_units() -> Path:
     return Path(deployables.__file__).parent
 
 
+#: Shipped units that stand in for other shipped ones, left out when the
+#: shipped directory is deployed whole (the default ``--deploy-dir``): the
+#: XCAP client of a remote XDMS makes the RA entity ``xcap`` as the XCAP
+#: server's unit does, and two units cannot both make it.  Deploy one from a
+#: directory of your own, in place of the other.
+SHIPPED_ALTERNATIVES = frozenset({"xcap-remote"})
+
+
 def ra_options() -> dict[str, Any]:
     """
     The options installed RA packages offer: name -> `slee.resources.RaOption`

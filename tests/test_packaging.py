@@ -191,6 +191,7 @@ def test_distribution_contents(installed):
     assert "slee/settings.py" in files
     assert "slee/tap.py" in files
     assert "deployables/packaging-probe/slee.toml" in files
+    assert "deployables/xcap-remote/deployable.toml" in files  # shipped, not deployed by default
     assert "sbbs/packaging_probe/probe.toml" in files
     assert not any(f.startswith(("tests/", "bench/", "twistd_plugins/")) for f in files)
     assert (venv / "bin" / "slee").is_file()  # console script

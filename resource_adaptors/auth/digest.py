@@ -1,6 +1,6 @@
 """
-HTTP Digest access authentication, server side (RFC 7616), sans-IO, and
-its place in twisted.cred.
+HTTP Digest access authentication (RFC 7616), sans-IO: the server side and
+its place in twisted.cred, and the client side (L{DigestClient}).
 
 The server offers SHA-256 and MD5 (in that order), C{qop=auth}.  Nonces
 are stateless: a time, random bytes that make each challenge's own, and an
@@ -16,6 +16,11 @@ kept for the nonces still good, at most C{MAX_COUNTED_NONCES} of them.
 A response is checked through twisted.cred: L{DigestResponse} provides
 C{IUsernameDigestHash}, and L{UserStoreChecker} gives it the HA1 of its
 algorithm from the L{resource_adaptors.auth.users.UserStore}.
+
+The client answers the best challenge a server offers (SHA-256 before MD5,
+C{qop=auth}), then signs the requests that follow with the same nonce up
+front, counting C{nc}, until the server challenges again.  Both sides
+compute the response with one function, L{request_digest}.
 """
 
 import base64
@@ -30,7 +35,7 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer
 from zope.interface import implementer
 
-from resource_adaptors.auth.users import ALGORITHMS
+from resource_adaptors.auth.users import ALGORITHMS, ha1
 
 #: Seconds a nonce stays good.
 NONCE_LIFETIME = 300
@@ -40,6 +45,8 @@ NONCE_LIFETIME = 300
 MAX_COUNTED_NONCES = 65536
 
 _PARAMETER = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)')
+#: The authentication scheme that opens a challenge (RFC 9110 §11.1: a token).
+_SCHEME = re.compile(r"\s*,?\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s+|$)")
 
 
 class DigestError(ValueError):
@@ -149,13 +156,9 @@ class DigestResponse:
         """@return: whether the response was made with the HA1 C{digestHash}."""
         if self.stale:
             return False
-        fields, hash_ = self._fields, ALGORITHMS[self.algorithm]
-
-        def h(text):
-            return hash_(text.encode("utf-8")).hexdigest()
-        ha2 = h(f"{self._method}:{fields['uri']}")
-        expected = h(f"{digestHash}:{fields['nonce']}:{fields['nc']}:{fields['cnonce']}:"
-                     f"{fields['qop']}:{ha2}")
+        fields = self._fields
+        expected = request_digest(self.algorithm, digestHash, fields["nonce"], fields["nc"],
+                                  fields["cnonce"], fields["qop"], self._method, fields["uri"])
         return hmac.compare_digest(expected, fields["response"].lower()) \
             and self._count(fields["nonce"], int(fields["nc"], 16))
 
@@ -177,6 +180,139 @@ class UserStoreChecker:
         return defer.fail(UnauthorizedLogin("bad Digest response"))
 
 
+def request_digest(algorithm, secret, nonce, nc, cnonce, qop, method, uri):
+    """
+    @param secret: the user's HA1 (hex) for C{algorithm}.
+    @param nc: the nonce count as sent: 8 hex digits.
+    @return: the C{response} of a Digest request (RFC 7616 §3.4.1): what the
+        client sends and the server computes again to check it.
+    """
+    hash_ = ALGORITHMS[algorithm]
+
+    def h(text):
+        return hash_(text.encode("utf-8")).hexdigest()
+    return h(f"{secret}:{nonce}:{nc}:{cnonce}:{qop}:{h(f'{method}:{uri}')}")
+
+
+def challenges(values):
+    """
+    @param values: the values of the WWW-Authenticate headers of a 401.
+    @return: a list of (scheme in lower case, parameters) for each challenge
+        in them; one value may hold several.  What does not parse is left
+        out: a client takes what it understands.
+    """
+    found = []
+    for value in values:
+        position = 0
+        while position < len(value):
+            parameter = _PARAMETER.match(value, position) if found else None
+            if parameter is not None and parameter.end() > position:
+                name, quoted, token = parameter.groups()
+                found[-1][1][name.lower()] = _unquoted(quoted, token)
+                position = parameter.end()
+                continue
+            scheme = _SCHEME.match(value, position)
+            if scheme is None or scheme.end() == position:
+                break
+            found.append((scheme.group(1).lower(), {}))
+            position = scheme.end()
+    return found
+
+
+def digest_authorization(challenge, username, secret, method, uri, nc, cnonce):
+    """
+    @param challenge: the parameters of a Digest challenge with C{qop=auth}
+        (from L{challenges}).
+    @param secret: the user's HA1 (hex) in the challenge's realm, for its algorithm.
+    @param nc: how many requests this nonce signed, this one included.
+    @return: the value of the Authorization header that signs a request to
+        C{uri} (its target: path and query) with C{challenge}.
+    """
+    algorithm = challenge.get("algorithm", "MD5").upper()
+    count = f"{nc:08x}"
+    response = request_digest(algorithm, secret, challenge["nonce"], count, cnonce, "auth",
+                              method, uri)
+    fields = [f'username="{_quoted(username)}"', f'realm="{_quoted(challenge["realm"])}"',
+              f'nonce="{_quoted(challenge["nonce"])}"', f'uri="{_quoted(uri)}"',
+              f"algorithm={algorithm}", f'response="{response}"', "qop=auth", f"nc={count}",
+              f'cnonce="{cnonce}"']
+    if "opaque" in challenge:
+        fields.append(f'opaque="{_quoted(challenge["opaque"])}"')
+    return "Digest " + ", ".join(fields)
+
+
+class DigestClient:
+    """
+    The client side of Digest for one account, sans-IO.
+
+    Give it the WWW-Authenticate values of each 401 (L{challenged}): it keeps
+    the challenge it chose and signs every request with it (L{authorization})
+    until the next one, so that a server whose nonces stay good a while (ours:
+    5 minutes) challenges once, not before every request.  When the nonce is
+    stale, or the server forgot it, the server answers 401 again, and the
+    caller gives the new challenge and sends again.
+
+    A user store may hold one hash only of a user (MD5 or SHA-256): a server
+    offering both cannot tell which it can check before the response comes.
+    So the caller says which algorithms the server refused for a request,
+    and the algorithm that worked last is taken first from then on.
+    """
+
+    def __init__(self, username, password):
+        self.username = username
+        self._password = password
+        self._challenge = None
+        self._secret = None
+        self._count = 0
+
+    @property
+    def algorithm(self):
+        """The algorithm of the challenge kept, or None before the first."""
+        return None if self._challenge is None else self._challenge["algorithm"]
+
+    def challenged(self, values, refused=()):
+        """
+        Take the best Digest challenge of a 401: one with C{qop=auth} and an
+        algorithm we know, not in C{refused}; the kept challenge's algorithm
+        first, then SHA-256 before MD5.
+
+        @param values: the 401's WWW-Authenticate values.
+        @param refused: algorithms the server refused the credentials of,
+            for the request this 401 answers.
+        @return: the algorithm of the challenge taken, or None if none fits
+            (the kept challenge stays).
+        """
+        order = list(ALGORITHMS)
+        usable = []
+        for scheme, fields in challenges(values):
+            algorithm = fields.get("algorithm", "MD5").upper()
+            if scheme == "digest" and fields.get("nonce") and "realm" in fields \
+                    and "auth" in _tokens(fields.get("qop", "")) \
+                    and algorithm in ALGORITHMS and algorithm not in refused:
+                usable.append({**fields, "algorithm": algorithm})
+        if not usable:
+            return None
+        best = min(usable, key=lambda fields: (fields["algorithm"] != self.algorithm,
+                                               order.index(fields["algorithm"])))
+        self._challenge = best
+        self._secret = ha1(best["algorithm"], self.username, best["realm"], self._password)
+        self._count = 0
+        return best["algorithm"]
+
+    def authorization(self, method, uri):
+        """
+        @param uri: the request's target (path and query), as sent.
+        @return: the Authorization value that signs the request with the
+            kept challenge, its nonce counted once more; None before the
+            first challenge.
+        """
+        if self._challenge is None:
+            return None
+        self._count += 1
+        return digest_authorization(self._challenge, self.username, self._secret, method, uri,
+                                    self._count, os.urandom(16).hex())
+
+
 def _parameters(text):
     fields, position = {}, 0
     while position < len(text):
@@ -184,9 +320,19 @@ def _parameters(text):
         if match is None or match.end() == position:
             raise DigestError("malformed Digest parameters")
         name, quoted, token = match.groups()
-        fields[name.lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else token
+        fields[name.lower()] = _unquoted(quoted, token)
         position = match.end()
     return fields
+
+
+def _unquoted(quoted, token):
+    """The value of a parameter, written as a quoted string or as a token."""
+    return re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else token
+
+
+def _tokens(text):
+    """The items of a comma-separated list (C{qop="auth,auth-int"})."""
+    return {item.strip().lower() for item in text.split(",")}
 
 
 def _quoted(text):

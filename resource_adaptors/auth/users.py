@@ -73,6 +73,10 @@ class UserStore:
         """@return: the L{User} named C{name}, or None."""
         return self._users.get(name)
 
+    def with_xui(self, xui):
+        """@return: the L{User} whose XUI is C{xui} (the first, by name), or None."""
+        return next((user for _, user in sorted(self._users.items()) if user.xui == xui), None)
+
     def __len__(self):
         return len(self._users)
 

@@ -9,7 +9,11 @@ in the file C{users} (L{resource_adaptors.auth.users}), else it gets 401
 and the challenges; the event names the L{User}.  With C{trust-localhost},
 for development, requests from 127.0.0.1 and ::1 are trusted as an
 administrator without logging in, and others are refused with 403.  What
-each user may do is the XDMS's to decide.
+each user may do is the XDMS's to decide.  An administrator may make a
+request for another user with C{X-XCAP-Asserted-Identity} (OMA's header,
+L{resource_adaptors.xcap.identity}): the event names that user then, so the
+XDMS authorizes the request as that user's; from anyone else the header
+gets 403.
 
 What it answers itself, before any service sees the request:
 
@@ -31,9 +35,11 @@ it to be answered (twisted.web reads no further meanwhile).
 SBBs make requests of the server too (L{IXcapProvider.request}): such a
 request takes the same path as one over HTTP, from its event on, and its
 answer is fired back as an event on its activity instead of being written.
+It names the user it is made for itself, so no header asserts one.
 """
 
 import itertools
+import socket
 from functools import partial
 
 from twisted.cred.portal import Portal
@@ -44,8 +50,8 @@ from twisted.web import http, resource, server
 from zope.interface import implementer
 
 from resource_adaptors.auth.digest import DigestAuthority, DigestError, UserStoreChecker
-from resource_adaptors.auth.users import TRUSTED, IUser, UserRealm, UserStore
-from resource_adaptors.xcap import events
+from resource_adaptors.auth.users import TRUSTED, IUser, User, UserRealm, UserStore
+from resource_adaptors.xcap import events, identity
 from resource_adaptors.xcap.command_line import check_auth, check_endpoint, check_root
 from resource_adaptors.xcap.provider import IXcapProvider
 from resource_adaptors.xcap.uri import XcapUriError, parse_xcap_uri
@@ -93,11 +99,41 @@ class XcapResourceAdaptor(ResourceAdaptor):
         self.clock = None
         self.authority = None
         self.portal = None
+        self.users = None
         self._ids = itertools.count(1)
+
+    #: The XDMS is here: no SIP subscription is needed to watch it.
+    xcap_diff_uri = None
+    sip_identity = None
 
     @property
     def root(self):
         return self.config["root"].rstrip("/") or "/"
+
+    @property
+    def root_url(self):
+        """The XCAP root's HTTP URI, on the address and port listened on."""
+        address = self.port.getHost()
+        host = address.host
+        if host in ("0.0.0.0", "::"):
+            host = socket.getfqdn()
+        elif ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if self.config["endpoint"].startswith("ssl:") else "http"
+        return f"{scheme}://{host}:{address.port}{self.root.rstrip('/')}"
+
+    def user_for(self, identity, host):
+        """
+        @return: the L{User} a request from elsewhere (a SIP watcher) is
+            made for, as an HTTP request by the same identity would be:
+            with C{trust-localhost}, an administrator when it comes from
+            the local host; with C{digest}, the store's user whose XUI is
+            C{identity} (an administrator if the store says so), else a
+            plain user of that XUI.
+        """
+        if self.users is None:
+            return TRUSTED if host in _LOCAL_HOSTS else User(identity, identity)
+        return self.users.with_xui(identity) or User(identity, identity)
 
     async def activate(self, endpoint):
         from twisted.internet import reactor
@@ -108,6 +144,7 @@ class XcapResourceAdaptor(ResourceAdaptor):
             store = UserStore.load(users) if users else UserStore("slee")
             if not users:
                 self.log.warn("no --users file: every XCAP request will be refused")
+            self.users = store
             self.authority = DigestAuthority(store.realm)
             self.portal = Portal(UserRealm(store), [UserStoreChecker(store)])
         self.site = _XcapSite(_XcapResource(self), self.config["max-body-size"])
@@ -182,9 +219,13 @@ class XcapResourceAdaptor(ResourceAdaptor):
         if event_type is None:
             request.setHeader(b"allow", ALLOW.encode())
             return _plain(request, 405, f"{method} is not an XCAP method")
-        handle = f"r{next(self._ids)}"
         headers = {name.decode("latin-1").lower(): values[-1].decode("latin-1")
                    for name, values in request.requestHeaders.getAllRawHeaders()}
+        try:
+            user = identity.asserted_user(user, headers.get(identity.HEADER.lower()))
+        except identity.IdentityError as error:
+            return _plain(request, error.status, error.reason)
+        handle = f"r{next(self._ids)}"
         request.content.seek(0)
         event = events.XcapRequestEvent(handle, method, uri, headers, request.content.read(),
                                         user)

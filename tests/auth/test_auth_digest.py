@@ -1,7 +1,7 @@
 """
 Digest authentication (RFC 7616) against the user store: challenges,
 responses for SHA-256 and MD5, stale and foreign nonces, replays on another
-URI, and the store file's errors.
+URI, and the store file's errors; and the client side against the server's.
 """
 
 import hashlib
@@ -10,7 +10,8 @@ import pytest
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import Portal
 
-from resource_adaptors.auth.digest import DigestAuthority, DigestError, UserStoreChecker
+from resource_adaptors.auth.digest import (
+    DigestAuthority, DigestClient, DigestError, UserStoreChecker, challenges)
 from resource_adaptors.auth.users import IUser, User, UserRealm, UserStore, ha1
 from slee.errors import ConfigurationError
 
@@ -168,3 +169,66 @@ def test_a_response_cannot_be_replayed():
 def test_every_challenge_has_a_nonce_of_its_own():
     authority = DigestAuthority(REALM, b"k")
     assert nonce_of(authority.challenges(1000)[0]) != nonce_of(authority.challenges(1000)[0])
+
+
+# -- the client side ---------------------------------------------------------------
+
+def test_the_client_answers_the_best_challenge_then_signs_up_front():
+    authority = DigestAuthority(REALM, b"k")
+    client = DigestClient("joe", "secret")
+    assert client.authorization("GET", "/x") is None           # nothing to answer yet
+    assert client.challenged(authority.challenges(1000)) == "SHA-256"
+    for count in (1, 2, 3):                                      # one nonce, counted up
+        header = client.authorization("PUT", "/x")
+        assert f"nc={count:08x}" in header and 'opaque="' in header
+        assert login(authority, header, method="PUT")[1].name == "joe"
+
+
+def test_a_user_stored_with_md5_only_is_answered_with_md5_from_then_on():
+    authority = DigestAuthority(REALM, b"k")
+    client = DigestClient("md5only", "x")
+    offered = authority.challenges(1000)
+    assert client.challenged(offered) == "SHA-256"
+    assert login(authority, client.authorization("GET", "/x")).check(UnauthorizedLogin)
+    assert client.challenged(offered, refused={"SHA-256"}) == "MD5"
+    assert login(authority, client.authorization("GET", "/x"))[1].name == "md5only"
+    # a new challenge is answered with what worked, not with the best offered
+    assert client.challenged(authority.challenges(1000, stale=True)) == "MD5"
+    assert login(authority, client.authorization("GET", "/x"))[1].name == "md5only"
+    # nothing left to try: the kept challenge stays
+    assert client.challenged(offered, refused={"SHA-256", "MD5"}) is None
+    assert login(authority, client.authorization("GET", "/x"))[1].name == "md5only"
+
+
+def test_a_stale_nonce_is_replaced_and_counted_from_one():
+    authority = DigestAuthority(REALM, b"k", lifetime=300)
+    client = DigestClient("joe", "secret")
+    client.challenged(authority.challenges(1000))
+    assert login(authority, client.authorization("GET", "/x"))[1].name == "joe"
+    late = client.authorization("GET", "/x")
+    assert authority.response(late, "GET", "/x", 1400).stale
+    client.challenged(authority.challenges(1400, stale=True))
+    header = client.authorization("GET", "/x")
+    assert "nc=00000001" in header
+    assert login(authority, header, now=1400)[1].name == "joe"
+
+
+def test_challenges_are_read_however_they_are_written():
+    assert challenges(['Basic realm="x", Digest realm="r", nonce="n", qop="auth,auth-int"',
+                       'Digest realm="a\\"b",nonce=n2,algorithm=MD5']) == [
+        ("basic", {"realm": "x"}),
+        ("digest", {"realm": "r", "nonce": "n", "qop": "auth,auth-int"}),
+        ("digest", {"realm": 'a"b', "nonce": "n2", "algorithm": "MD5"})]
+    assert challenges(['Digest realm="unclosed']) == [("digest", {})]
+
+
+def test_challenges_the_client_cannot_answer_are_passed_over():
+    client = DigestClient("joe", "secret")
+    assert client.challenged([
+        'Basic realm="r"',
+        'Digest realm="r", nonce="n"',                                    # no qop: RFC 2069
+        'Digest realm="r", nonce="n", qop="auth-int"',
+        'Digest realm="r", nonce="n", qop="auth", algorithm=SHA-512-256',
+        'Digest realm="r", qop="auth"']) is None
+    assert client.authorization("GET", "/x") is None
+    assert client.challenged(['Digest realm="r", nonce="n", qop="auth-int, auth"']) == "MD5"
