@@ -1,0 +1,340 @@
+"""
+The notifier side of SIP events (RFC 6665), written once for every event
+package: a package is a subclass of L{NotifierSbb} that says what it
+serves and what each watcher is sent; this class does the rest.
+
+One root entity per subscription.  A SUBSCRIBE outside any dialog for the
+package makes it (its convergence name is the server transaction, unique);
+it checks the request, creates the dialog, answers 200 (202 when the
+subscription is pending, for RFC 3265 clients) with the granted Expires,
+and sends the first NOTIFY at once.  From then on it lives on the dialog's
+activity:
+
+- a SUBSCRIBE in the dialog refreshes (a NOTIFY with the full state
+  follows) or, with C{Expires: 0}, ends the subscription;
+- its expiry timer ends it with a NOTIFY C{terminated;reason=timeout};
+- the package calls L{NotifierSbb.state_changed} when what the watcher
+  sees changed, and a NOTIFY goes out;
+- a NOTIFY that fails (a 481, any failure without Retry-After, a timeout,
+  a transport error: RFC 6665 §4.2.2) ends the subscription silently.
+
+A fetch (C{Expires: 0} on a new dialog) gets one NOTIFY with the state and
+C{terminated;reason=timeout}.
+
+NOTIFYs of one subscription go one at a time: a NOTIFY waits for the
+answer to the one before, and changes made meanwhile are sent together in
+the next.  The watcher never sees CSeqs out of order, and a burst of
+changes costs one NOTIFY per round trip instead of one each.
+
+A package subclass sets:
+
+- C{package}: the Event package name, and C{content_types}: the body types
+  it can send, best first (L{sbbs.sipevent.subscription.negotiate});
+- C{expiry}: an L{ExpiryPolicy};
+
+and implements:
+
+- C{check_subscribe(event, subscription)}: a L{Refusal} to answer the
+  SUBSCRIBE with, or the L{State} the subscription starts in; it may keep
+  what it needs of the request in its own CMP fields, and attach the
+  entity to the activities its state comes from;
+- C{notify_body(subscription, full_state)}: the body of the NOTIFY about
+  to be sent (bytes, may be empty): the whole state when C{full_state},
+  else what changed since the last NOTIFY;
+- C{subscription_ended(subscription)}: let go of whatever it watched.
+"""
+
+from dataclasses import dataclass
+
+from resource_adaptors.sip.events import (
+    REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
+    TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
+from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State, Subscription, negotiate
+from slee.events import ACTIVITY_END, SERVICE_STARTED, TIMER
+from slee.sbb import CmpField, Sbb, Select, handler
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A SUBSCRIBE refused: the status, reason phrase and extra headers of the answer."""
+
+    status: int
+    reason: str
+    headers: tuple = ()
+
+
+class NotifierSbb(Sbb):
+    """The mechanics of subscriptions; see the module docstring."""
+
+    package = None
+    content_types = ()
+    expiry = ExpiryPolicy()
+
+    #: The L{Subscription}, None before it is accepted.
+    subscription = CmpField()
+    #: The dialog's activity context interface.
+    dialog = CmpField()
+    #: The expiry timer's id, or None.
+    expiry_timer = CmpField()
+    #: The activity key of the NOTIFY waiting for its answer, or None.
+    notifying = CmpField()
+    #: Whether another NOTIFY is due once the waiting one is answered, and
+    #: whether it must carry the full state.
+    notify_again = CmpField(default=False)
+    full_state_due = CmpField(default=False)
+    #: Whether the watcher was ever let see the state: a fetch or an
+    #: unsubscribe then gets it in the final NOTIFY.
+    authorized = CmpField(default=False)
+
+    # -- the package's part ---------------------------------------------------
+
+    def check_subscribe(self, event, subscription):
+        raise NotImplementedError
+
+    def notify_body(self, subscription, full_state):
+        raise NotImplementedError
+
+    def subscription_ended(self, subscription):
+        raise NotImplementedError
+
+    # -- what the package calls -----------------------------------------------
+
+    def state_changed(self):
+        """What the watcher sees changed: NOTIFY it (now, or after the NOTIFY in flight)."""
+        if self.subscription is not None and self.subscription.state is not State.TERMINATED:
+            self._notify(full_state=False)
+
+    def change_state(self, state, reason=None):
+        """
+        Authorization changed: make the subscription C{state} (a pending
+        one approved, an active one rejected...) and NOTIFY the watcher
+        with the full state; a terminated subscription then ends.
+        """
+        subscription = self.subscription
+        if subscription is None or subscription.state is State.TERMINATED:
+            return
+        if state is State.TERMINATED:
+            self.authorized = False
+            self._terminate(reason or Reason.DEACTIVATED)
+            return
+        self.subscription = subscription.with_state(state)
+        self.authorized = self.authorized or state is State.ACTIVE
+        self._notify(full_state=True)
+
+    # -- the service starts ---------------------------------------------------
+
+    @handler(SERVICE_STARTED, initial=True, select=(Select.ACTIVITY_CONTEXT,))
+    def on_service_started(self, event, aci):
+        """Tell the SIP RA what we serve: Allow-Events and Accept of its answers."""
+        self.context.resource_adaptor("sip").register_capabilities(
+            event_packages=[self.package], accept=self.content_types)
+        aci.detach(self.context.sbb_local_object)
+
+    # -- SUBSCRIBE --------------------------------------------------------------
+
+    def _new_subscription(self, event_type, event, aci, address):
+        """Initial: a SUBSCRIBE outside any dialog, for this package."""
+        request = event.request
+        if event.dialog is not None or request.to.tag is not None:
+            return None
+        header = request.event
+        return "" if header is not None and header.package == self.package else None
+
+    @handler(REQUEST["SUBSCRIBE"], initial=True, select=(Select.ACTIVITY_CONTEXT,),
+             selector="_new_subscription")
+    def on_subscribe(self, event, aci):
+        if event.dialog is None:
+            aci.detach(self.context.sbb_local_object)   # the server transaction's
+            self._subscribe(event)
+        else:
+            self._resubscribe(event)
+
+    def _subscribe(self, event):
+        sip = self.context.resource_adaptor("sip")
+        request = event.request
+        refusal, granted, content_type = self._check_request(request)
+        if refusal is not None:
+            sip.respond(event, refusal.status, refusal.reason, headers=refusal.headers)
+            return
+        header = request.event
+        subscription = Subscription(
+            package=self.package, event_id=header.id,
+            subscriber=str(request.from_.uri), resource=str(request.uri),
+            content_type=content_type, state=State.ACTIVE, expires_at=self._now() + granted,
+            parameters={name: value for name, value in header.params.items()
+                        if name.lower() != "id"})
+        decision = self.check_subscribe(event, subscription)
+        if isinstance(decision, Refusal):
+            sip.respond(event, decision.status, decision.reason, headers=decision.headers)
+            return
+        dialog = sip.create_dialog(event)
+        dialog.attach(self.context.sbb_local_object)
+        self.dialog = dialog
+        self.authorized = decision is State.ACTIVE
+        if granted == 0:
+            subscription = subscription.with_state(State.TERMINATED, Reason.TIMEOUT)
+        else:
+            subscription = subscription.with_state(decision)
+            self.expiry_timer = self.context.timers.set_timer(dialog, granted)
+        self.subscription = subscription
+        sip.respond(event, 202 if decision is State.PENDING else 200,
+                    headers=[("Expires", str(granted))], dialog=dialog)
+        self._notify(full_state=True)
+
+    def _check_request(self, request):
+        """
+        @return: (L{Refusal} or None, seconds granted, body type of the
+            NOTIFYs) for what every package checks alike.
+        """
+        granted = self.expiry.grant(request.expires)
+        if granted is None:
+            return (Refusal(423, "Interval Too Brief",
+                            (("Min-Expires", str(self.expiry.minimum)),)), None, None)
+        content_type = negotiate(request.accept, self.content_types)
+        if content_type is None:
+            return (Refusal(406, "Not Acceptable",
+                            (("Accept", ", ".join(self.content_types)),)), None, None)
+        return None, granted, content_type
+
+    def _resubscribe(self, event):
+        """A SUBSCRIBE in the dialog: a refresh, or an unsubscribe (Expires: 0)."""
+        sip = self.context.resource_adaptor("sip")
+        request = event.request
+        subscription = self.subscription
+        header = request.event
+        if header is None or header.package != subscription.package \
+                or header.id != subscription.event_id:
+            # RFC 6665 §4.5.2 deprecates a second subscription in a dialog.
+            sip.respond(event, 403, "One subscription per dialog")
+            return
+        if subscription.state is State.TERMINATED:
+            sip.respond(event, 481, "Subscription does not exist")
+            return
+        refusal, granted, content_type = self._check_request(request)
+        if refusal is not None:
+            sip.respond(event, refusal.status, refusal.reason, headers=refusal.headers)
+            return
+        sip.respond(event, 200, headers=[("Expires", str(granted))], dialog=self.dialog)
+        self.context.timers.cancel_timer(self.expiry_timer)
+        self.expiry_timer = None
+        if granted == 0:
+            self._terminate(Reason.TIMEOUT)
+            return
+        self.subscription = subscription.refreshed(self._now(), granted)
+        self.expiry_timer = self.context.timers.set_timer(self.dialog, granted)
+        self._notify(full_state=True)
+
+    # -- expiry and the end -----------------------------------------------------
+
+    @handler(TIMER)
+    def on_expiry(self, event, aci):
+        if event.timer_id == self.expiry_timer:
+            self.expiry_timer = None
+            self._terminate(Reason.TIMEOUT)
+
+    def _terminate(self, reason):
+        """End the subscription with a final NOTIFY (RFC 6665 §4.2.2)."""
+        self.subscription = self.subscription.with_state(State.TERMINATED, reason)
+        if self.expiry_timer is not None:
+            self.context.timers.cancel_timer(self.expiry_timer)
+            self.expiry_timer = None
+        self._notify(full_state=True)
+
+    def _end(self):
+        """Forget the subscription and its dialog: the entity goes with them."""
+        subscription = self.subscription
+        if subscription is not None:
+            self.subscription_ended(subscription)
+        if self.expiry_timer is not None:
+            self.context.timers.cancel_timer(self.expiry_timer)
+            self.expiry_timer = None
+        sip = self.context.resource_adaptor("sip")
+        try:
+            sip.end_dialog(self.dialog)
+        except KeyError:
+            pass                            # the RA ended it already
+        for activity in self.context.activities():
+            activity.detach(self.context.sbb_local_object)
+
+    @handler(ACTIVITY_END)
+    def on_activity_end(self, event, aci):
+        if aci.key == self.notifying:       # ended unanswered: the RA stopped
+            self._notify_answered(failed=True)
+        elif aci == self.dialog:            # the dialog is gone: a restart, a 481...
+            self._end()
+
+    # -- NOTIFY -----------------------------------------------------------------
+
+    def _notify(self, full_state):
+        """Send a NOTIFY, or note that one is due once the one in flight is answered."""
+        if self.notifying is not None:
+            self.notify_again = True
+            self.full_state_due = self.full_state_due or full_state
+            return
+        subscription = self.subscription
+        now = self._now()
+        body = b""
+        if subscription.state is State.ACTIVE or (
+                self.authorized and subscription.reason == Reason.TIMEOUT):
+            body = self.notify_body(subscription, full_state)
+        headers = [("Event", subscription.event_header()),
+                   ("Subscription-State", subscription.subscription_state(now))]
+        sip = self.context.resource_adaptor("sip")
+        transaction = sip.send_in_dialog(self.dialog, "NOTIFY", headers=headers, body=body,
+                                         content_type=subscription.content_type if body else None)
+        transaction.attach(self.context.sbb_local_object)
+        self.notifying = transaction.key
+        self.notify_again = self.full_state_due = False
+
+    @handler(RESPONSE_2XX)
+    def on_notify_accepted(self, event, aci):
+        self._notify_answered(failed=False)
+
+    @handler(RESPONSE_3XX)
+    def on_notify_redirected(self, event, aci):
+        self._notify_refused(event)
+
+    @handler(RESPONSE_4XX)
+    def on_notify_refused(self, event, aci):
+        self._notify_refused(event)
+
+    @handler(RESPONSE_5XX)
+    def on_notify_failed(self, event, aci):
+        self._notify_refused(event)
+
+    @handler(RESPONSE_6XX)
+    def on_notify_declined(self, event, aci):
+        self._notify_refused(event)
+
+    def _notify_refused(self, event):
+        """
+        RFC 6665 §4.2.2: a NOTIFY refused without Retry-After (a 481 above
+        all) ends the subscription; with it, the watcher only asks for
+        time, and the subscription goes on.
+        """
+        response = event.response
+        self._notify_answered(failed=response.status == 481
+                              or "Retry-After" not in response.headers)
+
+    @handler(TRANSACTION_TIMEOUT)
+    def on_notify_timeout(self, event, aci):
+        self._notify_answered(failed=True)
+
+    @handler(TRANSPORT_ERROR)
+    def on_notify_undeliverable(self, event, aci):
+        self._notify_answered(failed=True)
+
+    def _notify_answered(self, failed):
+        if self.notifying is None:
+            return
+        self.notifying = None
+        subscription = self.subscription
+        if failed or subscription.state is State.TERMINATED and not self.notify_again:
+            self._end()
+        elif self.notify_again:
+            self._notify(self.full_state_due)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _now(self):
+        return self.context.timers.clock.seconds()
