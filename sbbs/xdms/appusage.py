@@ -179,8 +179,17 @@ def documents_of(store, auid, xui):
         usage C{auid}, in the store (keys (auid, "users", xui, path), as
         the XDMS files them).
     """
-    low = (auid, "users", xui, "")
-    return ((key[3], value) for key, value in store.items(min=low, max=low[:3] + ("\U0010ffff",)))
+    return ((key[3], value) for key, value in documents_under(store, auid, "users", xui))
+
+
+def documents_under(store, *prefix):
+    """
+    @param prefix: the first parts of the store's keys: an AUID, then
+        C{"global"} or C{"users"}, then an XUI.
+    @return: (key, (ETag, content)) of each document whose key starts so,
+        in key order.
+    """
+    return store.items(min=prefix, max=prefix + ("\U0010ffff",))
 
 
 XCAP_DIRECTORY_NAMESPACE = "urn:oma:xml:xdm:xcap-directory"

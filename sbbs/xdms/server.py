@@ -107,10 +107,9 @@ class _Request:
         self.usage = REGISTRY.get(document.auid)
         if self.usage is None:
             raise HttpError(404, f"no application usage {document.auid!r}")
-        if not _may(event.user, document, event.method):
+        if not may(event.user, document, event.method):
             raise HttpError(403, "not yours")
-        self.key = (document.auid, "global" if document.is_global else "users",
-                    document.xui or "", "/".join(document.path))
+        self.key = document_key(document)
         # (old ETag, new ETag, new content) once the document changed.
         self.change = None
         if self.usage.generate is not None:
@@ -296,7 +295,13 @@ def _generated(usage, store, document, base, method):
     return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content
 
 
-def _may(user, document, method):
+def document_key(document):
+    """The key a L{DocumentSelector}'s document is stored under in L{STORE}."""
+    return (document.auid, "global" if document.is_global else "users", document.xui or "",
+            "/".join(document.path))
+
+
+def may(user, document, method):
     """
     Whether C{user} may do C{method} on C{document}: an administrator
     anything; a user read and write the documents of its own XUI, and read

@@ -21,10 +21,12 @@ RL_TYPE = "application/resource-lists+xml"
 async def service(tmp_path):
     from twisted.internet import reactor
     container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
-        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1"}})
+        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1"},
+        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
     await container.start()
-    for unit in (UNITS / "probe", shipped_units() / "xcap", shipped_units() / "xdms",
-                 UNITS / "xdmparent"):
+    # The XDM client needs the SIP unit: with a remote XDMS it watches over SIP.
+    for unit in (UNITS / "probe", shipped_units() / "sip", shipped_units() / "xcap",
+                 shipped_units() / "xdms", UNITS / "xdmparent"):
         described = await container.deploy(str(unit))
         for service_id in described["services"]:
             container.activate(service_id)
