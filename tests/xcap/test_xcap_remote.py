@@ -84,7 +84,7 @@ async def start_xdms(directory, **xcap):
     return await started(directory, {
         "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "users": str(users), **xcap},
         "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]},
-    }, [shipped_units() / unit for unit in ("sip", "xcap", "xdms")])
+    }, [shipped_units() / unit for unit in ("sip", "xcap", "xdms", "xdms-xcap-diff")])
 
 
 def server_of(container):
@@ -189,6 +189,54 @@ async def test_documents_of_a_remote_xdms_for_the_proxy_and_for_a_user(xdms, rem
     [answer] = await client.do({"op": "delete", "uri": DOC, "xui": JOE})
     assert answer[:3] == ("delete", DOC, 200)
     assert client.adaptor.calls == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_remote_xdms_is_watched_over_sip(xdms, remote, monkeypatch):
+    """
+    The XDM client of container B watches joe's documents on container A
+    through an xcap-diff subscription over SIP: each change reaches the
+    parent's document_updated as it would in-process.
+    """
+    from sbbs.xdms.client import XdmClientSbb
+    container, url = xdms
+    sip_port = container.registry.ra_entities["sip"].adaptor.transports.listening[0].port
+    first_notify = defer.Deferred()
+    notified = XdmClientSbb.notified
+
+    def noting(self, *args):
+        notified(self, *args)
+        if not first_notify.called:
+            first_notify.callback(None)
+
+    monkeypatch.setattr(XdmClientSbb, "notified", noting)
+    client = await remote(**{"xcap-root-url": url, "username": "proxy", "password": "proxypw",
+                             "xcap-diff-uri": f"sip:xcap-diff@127.0.0.1:{sip_port}",
+                             "sip-identity": "sip:proxy"})
+    client.probe.fire("a", {"op": "subscribe", "uri": f"resource-lists/users/{JOE}/"})
+    await within(first_notify)                  # the subscription is up
+
+    async def answered_and_heard(command):
+        """@return: the answer to C{command}, and the change it made as the parent heard of it."""
+        first = len(client.journal)
+        client.probe.fire("a", command)
+        await within(client.journal.wait_length(first + 2))
+        entries = client.journal[first:first + 2]
+        [heard] = [entry for entry in entries if entry[0] == "updated"]
+        [answer] = [entry for entry in entries if entry[0] != "updated"]
+        return answer, heard
+
+    created, updated = await answered_and_heard(put(DOC, JOE))
+    assert created[:3] == ("put", DOC, 201)
+    assert updated == ("updated", DOC, None, created[3], LIST)      # fetched: a new document
+
+    changed = LIST.replace(b'name="f"', b'name="g"')
+    replaced, patched = await answered_and_heard(put(DOC, JOE, changed))
+    assert patched[:4] == ("updated", DOC, created[3], replaced[3])
+    assert b'name="g"' in patched[4]                             # carried by the NOTIFY
+
+    _, gone = await answered_and_heard({"op": "delete", "uri": DOC, "xui": JOE})
+    assert gone == ("updated", DOC, replaced[3], None, None)
 
 
 @pytest.mark.parametrize("account, algorithm", [("md5", "MD5"), ("sha", "SHA-256")])

@@ -209,3 +209,45 @@ async def test_bad_subscriptions_get_the_standard_answers(xdms):
             assert answer.headers.get("Min-Expires") == "60"
         if status == 200:
             await watcher.notified()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_watcher_may_watch_what_it_may_read(tmp_path):
+    """With Digest users, a SIP watcher is the store's user of its XUI, as over HTTP."""
+    from twisted.internet import reactor
+    users = tmp_path / "users.toml"
+    users.write_text('realm = "example.com"\n'
+                     '[users."joe@example.com"]\npassword = "x"\n'
+                     '[users.proxy]\npassword = "y"\nadmin = true\n')
+    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
+        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "users": str(users)},
+        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
+    await container.start()
+    for unit in ("sip", "xcap", "xdms", "xdms-xcap-diff"):
+        described = await container.deploy(str(shipped_units() / unit))
+        for service in described["services"]:
+            container.activate(service)
+    sip_port = container.registry.ra_entities["sip"].adaptor.transports.listening[0].port
+    peer = UdpPeer(reactor, sip_port)
+    port = reactor.listenUDP(0, peer, interface="127.0.0.1")
+    try:
+        bobs = "resource-lists/users/sip:bob@example.com/index"
+        cases = [(USER, [DOC, "pres-rules/users/sip:joe@example.com/"], 200),
+                 (USER, ["resource-lists/global/index"], 200),
+                 (USER, [DOC, bobs], 403),
+                 (USER, ["resource-lists/"], 403),
+                 (USER, ["resource-lists/users/"], 403),
+                 ("sip:proxy", ["resource-lists/", bobs], 200)]
+        for user, uris, status in cases:
+            watcher = Watcher(peer, sip_port, user=user)
+            watcher.subscribe(watch_list(*uris))
+            answer = await watcher.answer()
+            assert answer.status == status, (user, uris, answer.reason)
+            if status == 200:
+                await watcher.notified()
+                watcher.subscribe(headers="Expires: 0\r\n")
+                assert (await watcher.answer()).status == 200
+                await watcher.notified()
+    finally:
+        await port.stopListening()
+        await container.stop()
