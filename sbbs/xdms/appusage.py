@@ -20,6 +20,20 @@ from resource_adaptors.xcap.uri import DocumentSelector
 from sbbs.xdms.errors import XcapConflict
 
 
+def owner_policy(user, document, method):
+    """
+    The default authorization policy (RFC 4825 §5.7): whether C{user} may
+    do C{method} on the L{DocumentSelector} C{document}: an administrator
+    anything; a user read and write the documents of its own XUI, and read
+    the global tree.
+    """
+    if user.admin:
+        return True
+    if document.is_global:
+        return method == "GET"
+    return document.xui == user.xui
+
+
 @dataclass(frozen=True)
 class AppUsage:
     """
@@ -36,6 +50,10 @@ class AppUsage:
         when there is none there; C{store} is the XDMS's, C{base} the HTTP
         URI of the XCAP root.  Such a usage is read only.  None for the
         others.
+    @ivar authorize: C{authorize(user, document, method)}, whether a
+        L{resource_adaptors.auth.users.User} may do an HTTP method on a
+        document of the usage (its nodes included), and what a SIP watcher
+        may watch (C{"GET"}): L{owner_policy} unless the usage says more.
     @ivar constraints: None, or C{constraints(root, key, store)}, which
         raises L{XcapConflict} (C{uniqueness-failure}, C{constraint-failure})
         when the document of C{root} may not be stored at C{key}.
@@ -51,6 +69,7 @@ class AppUsage:
     root: str
     schema: object = field(default=None, compare=False)
     generate: object = field(default=None, compare=False)
+    authorize: object = field(default=owner_policy, compare=False)
     constraints: object = field(default=None, compare=False)
     stored: object = field(default=None, compare=False)
 

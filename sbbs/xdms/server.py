@@ -1,9 +1,10 @@
 """
 The XDMS service: one short-lived entity per XCAP request (RFC 4825 §7, §8).
 
-Who may do what: an administrator anything; a user reads and writes the
-documents of its own XUI (C{users/<XUI>/...}) and reads the global tree;
-anything else is 403.
+Who may do what is each application usage's authorization policy
+(L{sbbs.xdms.appusage.AppUsage.authorize}); by default an administrator
+anything, a user reads and writes the documents of its own XUI
+(C{users/<XUI>/...}) and reads the global tree; anything else is 403.
 
 Documents live in the data shared under L{STORE} (L{slee.interfaces.ISbbContext.shared_data}:
 the xcap-diff notifier reads them too), written in the request's transaction: an answer 200 or 201 is only sent once
@@ -107,7 +108,7 @@ class _Request:
         self.usage = REGISTRY.get(document.auid)
         if self.usage is None:
             raise HttpError(404, f"no application usage {document.auid!r}")
-        if not may(event.user, document, event.method):
+        if not self.usage.authorize(event.user, document, event.method):
             raise HttpError(403, "not yours")
         self.key = document_key(document)
         # (old ETag, new ETag, new content) once the document changed.
@@ -302,16 +303,9 @@ def document_key(document):
 
 
 def may(user, document, method):
-    """
-    Whether C{user} may do C{method} on C{document}: an administrator
-    anything; a user read and write the documents of its own XUI, and read
-    the global tree.
-    """
-    if user.admin:
-        return True
-    if document.is_global:
-        return method == "GET"
-    return document.xui == user.xui
+    """Whether C{user} may do C{method} on C{document}, as its usage's policy says."""
+    usage = REGISTRY.get(document.auid)
+    return usage is not None and usage.authorize(user, document, method)
 
 
 def _expect_type(content_type, expected):

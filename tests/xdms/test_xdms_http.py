@@ -497,3 +497,26 @@ async def test_what_a_user_stores_is_bounded(xdms, monkeypatch):
     response, body = await xdms.request("PUT", grow.replace("grown", "more"),
                                         b'<list name="more"/>', "application/xcap-el+xml")
     assert response.code == 409 and b"constraint-failure" in body        # over the size
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_app_usage_brings_its_own_authorization_policy(digest_xdms, tmp_path,
+                                                                monkeypatch):
+    """A usage registered by a package: every user reads everyone's notes, owners write them."""
+    from sbbs.xdms.appusage import REGISTRY, AppUsage, owner_policy
+
+    def shared_notes(user, document, method):
+        return method == "GET" or owner_policy(user, document, method)
+
+    usage = AppUsage("org.example.notes", "application/vnd.example.notes+xml",
+                     "urn:example:notes", "notes", authorize=shared_notes)
+    monkeypatch.setitem(REGISTRY._usages, usage.auid, usage)
+    document = tmp_path / "notes.xml"
+    document.write_bytes(b'<notes xmlns="urn:example:notes">hello</notes>')
+    put = ["-X", "PUT", "-H", f"Content-Type: {usage.mime_type}", "--data-binary", f"@{document}"]
+    joes = digest_xdms + "/xcap-root/org.example.notes/users/sip:joe@example.com/index"
+    joes_lists = digest_xdms + "/xcap-root/resource-lists/users/sip:joe@example.com/index"
+    assert await curl("-u", "joe@example.com:secret", *put, joes) == 201
+    assert await curl("-u", "bob@example.com:bobs", joes) == 200       # the usage's policy
+    assert await curl("-u", "bob@example.com:bobs", *put, joes) == 403
+    assert await curl("-u", "bob@example.com:bobs", joes_lists) == 403   # the default one
