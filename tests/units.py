@@ -114,3 +114,29 @@ class Journal(list):
     def clear(self):
         super().clear()
         self.waiters.clear()
+
+
+class SteppedClock:
+    """
+    A container clock for live tests of timers: what is due at once runs on
+    the reactor, as the router's turns must; what is due later waits until
+    the test advances the clock.  So a test makes an hour pass without
+    waiting for it, while real sockets go on working.
+    """
+
+    def __init__(self):
+        from twisted.internet import reactor, task
+        self.reactor = reactor
+        self.later = task.Clock()
+        self.later.advance(reactor.seconds())
+
+    def seconds(self):
+        return self.later.seconds()
+
+    def callLater(self, delay, function, *args, **kwargs):
+        if delay <= 0:
+            return self.reactor.callLater(0, function, *args, **kwargs)
+        return self.later.callLater(delay, function, *args, **kwargs)
+
+    def advance(self, seconds):
+        self.later.advance(seconds)

@@ -207,9 +207,11 @@ class SipResourceAdaptor(ResourceAdaptor):
         if refusal is not None:
             self._answer(transaction, *refusal)
             return
-        dialog = None
+        dialog = handle = None
         if request.to.tag is not None:
-            dialog = self.dialogs.match(request) or self._dialog_from_notify(transaction)
+            dialog = self.dialogs.match(request)
+            if dialog is None:
+                dialog, handle = self._dialog_from_notify(transaction)
             if dialog is None:
                 self._answer(transaction, 481, "Call/Transaction Does Not Exist")
                 return
@@ -224,7 +226,7 @@ class SipResourceAdaptor(ResourceAdaptor):
             self.endpoint.start_activity(transaction.id)
             self.server_activities.add(transaction.id)
             handle = transaction.id
-        else:
+        elif handle is None:
             handle = DIALOG_PREFIX + dialog.id
         event_type = events.request_event_type(request.method)
         try:
@@ -237,15 +239,26 @@ class SipResourceAdaptor(ResourceAdaptor):
         """
         The dialog a NOTIFY creates for a SUBSCRIBE we sent (it may come
         before the SUBSCRIBE's 2xx, RFC 6665 §4.1.2.4), with its activity.
+
+        @return: (the dialog, the handle of the activity the NOTIFY is fired
+            on), or (None, None).  While the SUBSCRIBE waits for its answer,
+            the NOTIFY goes to its client transaction's activity, where the
+            SBB that sent it is attached already (the dialog's is new: nobody
+            is attached there yet); else to the dialog's.
         """
+        notify = transaction.request
+        subscribe = self.dialogs.subscription_of(notify)
         try:
-            dialog = self.dialogs.dialog_from_notify(transaction.request,
+            dialog = self.dialogs.dialog_from_notify(notify,
                                                      transaction.peer.transport in SECURE_TRANSPORTS)
         except ParseError:
-            return None
-        if dialog is not None:
-            self._dialog_started(dialog, transaction.peer)
-        return dialog
+            return None, None
+        if dialog is None:
+            return None, None
+        self._dialog_started(dialog, transaction.peer)
+        waiting = next((handle for handle, client in self.client_transactions.items()
+                        if client.request is subscribe), None)
+        return dialog, waiting
 
     def _dialog_started(self, dialog, peer):
         """A dialog the stack made (as UAC): its activity starts now."""

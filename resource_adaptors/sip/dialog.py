@@ -407,7 +407,7 @@ class DialogTable:
             a NOTIFY that creates a dialog for one of our SUBSCRIBEs.
         """
         return (request.method != "ACK" and request.to.tag is not None
-                and self.match(request) is None and self._subscription_of(request) is None)
+                and self.match(request) is None and self.subscription_of(request) is None)
 
     # -- subscriptions we started (RFC 6665) ------------------------------------
 
@@ -424,11 +424,11 @@ class DialogTable:
     def forget_subscription(self, subscribe):
         self._subscriptions.pop((subscribe.call_id, subscribe.from_.tag), None)
 
-    def _subscription_of(self, notify):
+    def subscription_of(self, notify):
         """
-        The SUBSCRIBE a NOTIFY answers (RFC 6665 §4.1.2.4): same Call-ID, its
-        To tag our From tag, and the same Event package and id (compared
-        byte by byte).
+        @return: the SUBSCRIBE of ours a NOTIFY answers (RFC 6665
+            §4.1.2.4: same Call-ID, its To tag our From tag, and the same
+            Event package and id, compared byte by byte), or None.
         """
         if notify.method != "NOTIFY":
             return None
@@ -453,7 +453,7 @@ class DialogTable:
         """
         if self.match(notify) is not None:
             return None
-        subscribe = self._subscription_of(notify)
+        subscribe = self.subscription_of(notify)
         if subscribe is None:
             return None
         dialog = Dialog.from_notify(subscribe, notify, over_tls)

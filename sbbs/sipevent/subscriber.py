@@ -19,7 +19,8 @@ keeps it alive and hands every NOTIFY to its parent.
             ...
 
 The child sends the SUBSCRIBE, follows the dialog its answer (or its first
-NOTIFY) makes, answers each NOTIFY with 200, and refreshes the
+NOTIFY, which the SIP RA fires on the SUBSCRIBE's transaction while it
+waits for its answer) makes, answers each NOTIFY with 200, and refreshes the
 subscription before it expires.  When the notifier ends the subscription
 with a reason that invites it back (RFC 6665 §4.1.3: C{deactivated},
 C{timeout}, or C{probation} and C{giveup} after their C{retry-after}), or
@@ -189,6 +190,8 @@ class SubscriberSbb(Sbb):
     def on_notify(self, event, aci):
         sip = self.context.resource_adaptor("sip")
         request = event.request
+        if self.dialog is None and event.dialog is not None:
+            self._follow(event.dialog)      # a NOTIFY before the SUBSCRIBE's 2xx
         state = request.subscription_state
         sip.respond(event, 200)
         content_type = request.content_type

@@ -14,7 +14,7 @@ from sipclient import UdpPeer, options, reply
 from slee.container import Container
 from slee.settings import shipped_units
 from test_xdms_http import LIST, RL, RL_TYPE, USER, Xdms, header
-from units import memory_db
+from units import SteppedClock, memory_db
 
 DOC = f"resource-lists/users/{USER}/index"
 XCAP_DIFF = "application/xcap-diff+xml"
@@ -67,7 +67,8 @@ class Watcher:
 async def xdms(tmp_path):
     """A container with SIP, XCAP (trusting the local host) and the XDMS, with its ports."""
     from twisted.internet import reactor
-    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
+    clock = SteppedClock()
+    container = Container(memory_db(), tmp_path, clock=clock, ra_properties={
         "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
         "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
     await container.start()
@@ -80,6 +81,7 @@ async def xdms(tmp_path):
     client = Xdms(container, entities["xcap"].adaptor.port.getHost().port)
     peer = UdpPeer(reactor, sip_port)
     port = reactor.listenUDP(0, peer, interface="127.0.0.1")
+    client.clock = clock
     yield client, Watcher(peer, sip_port)
     await port.stopListening()
     await client.pool.closeCachedConnections()
@@ -172,6 +174,27 @@ async def test_a_fetch_gets_one_notify_with_the_state(xdms):
     notify = await watcher.notified()
     assert notify.headers.get("Subscription-State") == "terminated;reason=timeout"
     assert diff_of(notify).documents[0].new_etag == header(response, "etag")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_subscription_not_refreshed_expires(xdms):
+    client, watcher = xdms
+    watcher.subscribe(watch_list(DOC), headers="Expires: 60\r\n")
+    assert (await watcher.answer()).headers.get("Expires") == "60"
+    assert (await watcher.notified()).headers.get("Subscription-State") == "active;expires=60"
+    client.clock.advance(59)
+    watcher.subscribe(headers="Expires: 60\r\n")     # refreshed in time: 60 s more
+    assert (await watcher.answer()).status == 200
+    assert (await watcher.notified()).headers.get("Subscription-State") == "active;expires=60"
+    client.clock.advance(59)
+    await client.request("PUT", "/xcap-root/" + DOC, LIST, RL_TYPE)
+    assert (await watcher.notified()).headers.get("Subscription-State") == "active;expires=1"
+    client.clock.advance(1)
+    final = await watcher.notified()
+    assert final.headers.get("Subscription-State") == "terminated;reason=timeout"
+    assert [d.sel for d in diff_of(final).documents] == [DOC]     # the state, a last time
+    watcher.subscribe(headers="Expires: 60\r\n")
+    assert (await watcher.answer()).status == 481
 
 
 @pytest_twisted.ensureDeferred
