@@ -58,8 +58,10 @@ class AlarmFacility:
             alarm = self._alarms[key] = {"id": next(self._ids), "source": source,
                                          "type": key[1], "instance": key[2]}
         alarm.update(level=level, message=str(message), raised=self._clock.seconds())
-        self.log.warn("alarm {id} raised by {source}: {type} {instance} [{level}] {message}",
-                      **alarm)
+        # "level" is the logger's own argument: the alarm's goes as "alarm_level".
+        self.log.warn("alarm {id} raised by {source}: {type} {instance} [{alarm_level}] "
+                      "{message}", id=alarm["id"], source=source, type=key[1],
+                      instance=key[2], alarm_level=level, message=alarm["message"])
         return alarm["id"]
 
     def clear(self, source, alarm_type, instance):

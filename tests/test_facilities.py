@@ -97,3 +97,19 @@ def test_the_container_and_ra_loggers_obey_the_process_levels():
         LOG_LEVELS.replace({})
         globalLogPublisher.removeObserver(observer)
     assert seen == ["listening", "another datagram dropped"]
+
+
+def test_raising_an_alarm_logs_it():
+    """The alarm's level must not collide with the logger's own argument."""
+    from twisted.internet import task
+    from twisted.logger import LogLevel
+    from twisted.logger import globalLogPublisher
+    from slee.alarms import AlarmFacility
+    seen = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        AlarmFacility(task.Clock()).raise_alarm("src", "disk", "var", "major", "full")
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    [event] = [e for e in seen if e.get("alarm_level") == "major"]
+    assert event["log_level"] is LogLevel.warn and event["type"] == "disk"
