@@ -5,14 +5,11 @@ container, driven by twisted.web's client.
 
 import pytest_twisted
 from twisted.internet import defer
-from twisted.web.client import Agent, HTTPConnectionPool, readBody
-from twisted.web.http_headers import Headers
-from zope.interface import implementer
-from twisted.web.iweb import IBodyProducer
 
 from slee.container import Container
 from slee.settings import shipped_units
 from units import memory_db
+from xcapclient import Xdms, header
 
 RL = "urn:ietf:params:xml:ns:resource-lists"
 USER = "sip:joe@example.com"
@@ -21,51 +18,6 @@ LIST = (f'<?xml version="1.0" encoding="UTF-8"?>\n<resource-lists xmlns="{RL}">\
         '<list name="friends">\n<entry uri="sip:bob@example.com"/>\n</list>\n'
         "</resource-lists>").encode()
 RL_TYPE = "application/resource-lists+xml"
-
-
-@implementer(IBodyProducer)
-class Body:
-    def __init__(self, data):
-        self.data = data
-        self.length = len(data)
-
-    def startProducing(self, consumer):
-        consumer.write(self.data)
-        return defer.succeed(None)
-
-    def stopProducing(self):
-        pass
-
-    def pauseProducing(self):
-        pass
-
-    def resumeProducing(self):
-        pass
-
-
-class Xdms:
-    def __init__(self, container, port):
-        from twisted.internet import reactor
-        self.container = container
-        self.base = f"http://127.0.0.1:{port}"
-        self.pool = HTTPConnectionPool(reactor, persistent=True)
-        self.agent = Agent(reactor, pool=self.pool)
-
-    async def request(self, method, path, body=None, content_type=None, **headers):
-        fields = Headers()
-        if content_type:
-            fields.addRawHeader(b"content-type", content_type.encode())
-        for name, value in headers.items():
-            fields.addRawHeader(name.replace("_", "-").encode(), value.encode())
-        response = await self.agent.request(method.encode(), (self.base + path).encode(),
-                                            fields, None if body is None else Body(body))
-        content = await readBody(response)
-        return response, content
-
-
-def header(response, name):
-    values = response.headers.getRawHeaders(name.encode())
-    return None if values is None else values[0].decode()
 
 
 async def started_xdms(tmp_path, **properties):

@@ -8,7 +8,8 @@ import pytest_twisted
 from twisted.internet import defer
 
 from test_restart import processes, ra_status  # noqa: F401
-from test_xdms_http import LIST, RL_TYPE, Xdms
+from test_xdms_http import LIST, RL_TYPE
+from xcapclient import Xdms
 
 DOCUMENTS = 20
 

@@ -13,7 +13,8 @@ from sbbs.xdms.xcapdiff import parse_xcap_diff
 from sipclient import UdpPeer, options, reply
 from slee.container import Container
 from slee.settings import shipped_units
-from test_xdms_http import LIST, RL, RL_TYPE, USER, Xdms, header
+from test_xdms_http import LIST, RL, RL_TYPE, USER
+from xcapclient import Xdms, header
 from units import SteppedClock, memory_db
 
 DOC = f"resource-lists/users/{USER}/index"
