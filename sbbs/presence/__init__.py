@@ -1,0 +1,1 @@
+"""The presence event package (RFC 3856) on the SIP event engine."""
