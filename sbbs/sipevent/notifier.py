@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from resource_adaptors.sip.events import (
     REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
     TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
+from sbbs.sipevent.addresses import address_of_record
 from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State, Subscription, negotiate
 from slee.events import ACTIVITY_END, SERVICE_STARTED, TIMER
 from slee.sbb import CmpField, Sbb, Select, handler
@@ -159,7 +160,8 @@ class NotifierSbb(Sbb):
         header = request.event
         subscription = Subscription(
             package=self.package, event_id=header.id,
-            subscriber=str(request.from_.uri), resource=str(request.uri),
+            subscriber=address_of_record(request.from_.uri),
+            resource=address_of_record(request.uri),
             content_type=content_type, state=State.ACTIVE, expires_at=self._now() + granted,
             parameters={name: value for name, value in header.params.items()
                         if name.lower() != "id"})

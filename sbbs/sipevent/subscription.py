@@ -117,8 +117,9 @@ class Subscription:
 
     @ivar package: the event package (C{presence}, C{xcap-diff}).
     @ivar event_id: the Event header's C{id}, or None.
-    @ivar subscriber: the watcher's URI (the SUBSCRIBE's From), as text.
-    @ivar resource: the URI subscribed to (the Request-URI), as text.
+    @ivar subscriber: the watcher's address of record (of the SUBSCRIBE's
+        From, L{sbbs.sipevent.addresses.address_of_record}).
+    @ivar resource: the address of record subscribed to (of the Request-URI).
     @ivar content_type: the body type its NOTIFYs carry.
     @ivar state: a L{State}.
     @ivar expires_at: when it ends unless refreshed (clock seconds).
