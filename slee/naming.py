@@ -47,6 +47,19 @@ class NamingFacility:
         key = engine.state.names.get(name)
         return None if key is None else engine.aci(key)
 
+    def lookup_or_create(self, name):
+        """
+        @return: the activity context interface bound to C{name}; a new
+            null activity bound to it when there was none.  That is how
+            entities that never met meet on a name (a resource, say).
+        """
+        found = self.lookup(name)
+        if found is not None:
+            return found
+        made = self.engine.create_null_activity()
+        self.bind(made, name)
+        return made
+
     def forget(self, name):
         """Drop a binding (the activity ended)."""
         engine = self.engine

@@ -54,12 +54,7 @@ def watch_name(uri):
 
 def watch(context, name):
     """Attach the entity of C{context} to the activity named C{name}, made if need be."""
-    naming = context.naming
-    watching = naming.lookup(name)
-    if watching is None:
-        watching = context.create_null_activity()
-        naming.bind(watching, name)
-    watching.attach(context.sbb_local_object)
+    context.naming.lookup_or_create(name).attach(context.sbb_local_object)
 
 
 def unwatch(context, name):
