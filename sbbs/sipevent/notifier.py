@@ -41,7 +41,12 @@ and implements:
 - C{notify_body(subscription, full_state)}: the body of the NOTIFY about
   to be sent (bytes, may be empty): the whole state when C{full_state},
   else what changed since the last NOTIFY;
-- C{subscription_ended(subscription)}: let go of whatever it watched.
+- C{subscription_ended(subscription)}: let go of whatever it watched;
+
+and may implement C{watcher_event(subscription, event)}, told of each
+change of the subscription's state with the watcher information event
+that names it (RFC 3857: C{subscribe}, C{approved}, C{timeout},
+C{rejected}, C{deactivated}...), for packages whose watchers are watched.
 """
 
 from dataclasses import dataclass
@@ -98,6 +103,9 @@ class NotifierSbb(Sbb):
     def subscription_ended(self, subscription):
         raise NotImplementedError
 
+    def watcher_event(self, subscription, event):
+        """The subscription's state changed (see the module docstring); nothing by default."""
+
     # -- what the package calls -----------------------------------------------
 
     def state_changed(self):
@@ -120,6 +128,8 @@ class NotifierSbb(Sbb):
             return
         self.subscription = subscription.with_state(state)
         self.authorized = self.authorized or state is State.ACTIVE
+        approved = subscription.state is State.PENDING and state is State.ACTIVE
+        self.watcher_event(self.subscription, "approved" if approved else "subscribe")
         self._notify(full_state=True)
 
     # -- the service starts ---------------------------------------------------
@@ -181,6 +191,7 @@ class NotifierSbb(Sbb):
         self.subscription = subscription
         sip.respond(event, 202 if decision is State.PENDING else 200,
                     headers=[("Expires", str(granted))], dialog=dialog)
+        self.watcher_event(subscription, "subscribe" if granted else Reason.TIMEOUT)
         self._notify(full_state=True)
 
     def _check_request(self, request):
@@ -240,12 +251,17 @@ class NotifierSbb(Sbb):
         if self.expiry_timer is not None:
             self.context.timers.cancel_timer(self.expiry_timer)
             self.expiry_timer = None
+        self.watcher_event(self.subscription,
+                           Reason.DEACTIVATED if reason == Reason.INVARIANT else reason)
         self._notify(full_state=True)
 
     def _end(self):
         """Forget the subscription and its dialog: the entity goes with them."""
         subscription = self.subscription
         if subscription is not None:
+            if subscription.state is not State.TERMINATED:     # a NOTIFY failed
+                self.watcher_event(subscription.with_state(State.TERMINATED),
+                                   Reason.DEACTIVATED)
             self.subscription_ended(subscription)
         if self.expiry_timer is not None:
             self.context.timers.cancel_timer(self.expiry_timer)

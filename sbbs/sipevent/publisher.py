@@ -87,12 +87,7 @@ def _with_timer(outcome, timer):
 
 def _resource_activity(context, package, resource):
     """The resource's named activity, made if need be."""
-    naming, name = context.naming, activity_name(package, resource)
-    activity = naming.lookup(name)
-    if activity is None:
-        activity = context.create_null_activity()
-        naming.bind(activity, name)
-    return activity
+    return context.naming.lookup_or_create(activity_name(package, resource))
 
 
 class PublisherSbb(Sbb):

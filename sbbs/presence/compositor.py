@@ -1,0 +1,44 @@
+"""
+The presence server's compositor (RFC 3903 for the C{presence} package):
+the publications of each presentity, composed into its one document.
+
+Each change of a presentity's publications (a PUBLISH, a publication
+client's call, an expiry) composes its document again from all its live
+publications (L{sbbs.presence.composition}); when the result differs from
+what the watchers have, it is stored and announced to them
+(L{sbbs.presence.state}).
+"""
+
+from sbbs.presence.composition import compose
+from sbbs.presence.pidf import PIDF_TYPE, PidfError, parse_pidf
+from sbbs.presence.state import STATES, PRESENCE_CHANGED, PresenceChangedEvent, announce
+from sbbs.sipevent.notifier import Refusal
+from sbbs.sipevent.publisher import PublisherSbb
+from sbbs.sipevent.subscription import ExpiryPolicy
+
+
+class CompositorSbb(PublisherSbb):
+    """The publications of one presentity; see L{sbbs.sipevent.publisher}."""
+
+    package = "presence"
+    content_types = (PIDF_TYPE,)
+    expiry = ExpiryPolicy(default=3600, minimum=60, maximum=86400)
+
+    def check_body(self, body, content_type):
+        try:
+            parse_pidf(body)
+        except PidfError as error:
+            return Refusal(400, f"Bad PIDF: {error.reason}")
+        return None
+
+    def state_changed(self, resource, publications):
+        document = compose(resource, [(p.body, p.published_at) for p in publications])
+        states = self.context.shared_data(STATES)
+        if states.get(resource) == document:
+            return                  # a refresh, or a change nobody can see
+        if document is None:
+            del states[resource]
+        else:
+            states[resource] = document
+        announce(self.context, PRESENCE_CHANGED, PresenceChangedEvent(resource, document),
+                 resource)

@@ -1,0 +1,113 @@
+"""
+The presence event package (RFC 3856) on the SIP event engine: watchers
+of a presentity, authorized by its rules, each sent the presentity's
+composed state as its rules let it see it.
+
+A SUBSCRIBE for C{presence} is authorized with the presentity's
+pres-rules (RFC 5025, L{sbbs.presence.rules}), cached from the XDMS
+(L{sbbs.presence.authorization}); a presentity without rules gets the
+default policy (L{DEFAULT_POLICY}).  The rules' sub-handling decides:
+
+- C{block}: 403;
+- C{confirm}: accepted pending (202, a NOTIFY C{pending} without body)
+  until the rules say otherwise;
+- C{polite-block}: accepted active, and always sent the neutral document
+  of an offline presentity (RFC 5025 §3.2.1);
+- C{allow}: accepted active, sent the composed state after the rules'
+  transformations (RFC 5025 §3.3).
+
+When the rules are not cached yet, the subscription waits pending for
+them.  A change of the rules re-evaluates every subscription of the
+presentity at once: a pending one approved becomes active, an active one
+blocked is terminated with C{rejected}.
+"""
+
+from sbbs.presence.authorization import cached_rules, want_rules
+from sbbs.presence.pidf import PIDF_TYPE, neutral_document
+from sbbs.presence.rules import DEFAULT_DECISIONS, transform
+from sbbs.presence.state import (
+    PRESENCE_CHANGED, RULES_CHANGED, STATES, watch_name)
+from sbbs.presence.watchers import MAX_WATCHERS, record, watchers_of
+from sbbs.sipevent.notifier import NotifierSbb, Refusal
+from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State
+from sbbs.xdms.changes import unwatch, watch
+from slee.sbb import CmpField, handler
+
+#: What a presentity without rules gets: its watchers wait for its consent.
+DEFAULT_POLICY = "confirm"
+
+#: Sub-handling -> the state a subscription is in.
+STATES_OF = {"block": State.TERMINATED, "confirm": State.PENDING,
+             "polite-block": State.ACTIVE, "allow": State.ACTIVE}
+
+
+class PresenceNotifierSbb(NotifierSbb):
+    """One watcher of one presentity; see the module docstring."""
+
+    package = "presence"
+    content_types = (PIDF_TYPE,)
+    expiry = ExpiryPolicy(default=3600, minimum=60, maximum=86400)
+
+    #: The L{sbbs.presence.rules.Decision} for the watcher, None while the
+    #: rules are awaited.
+    decision = CmpField()
+
+    def check_subscribe(self, event, subscription):
+        presentity = subscription.resource
+        if len(watchers_of(self.context, presentity)) >= MAX_WATCHERS:
+            return Refusal(403, "Too many watchers of this presentity")
+        known, decision = self._decide(subscription)
+        if not known:
+            want_rules(self.context, presentity)
+        elif decision.sub_handling == "block":
+            return Refusal(403, "Forbidden by the presentity's rules")
+        watch(self.context, watch_name(presentity))
+        self.decision = decision
+        return State.PENDING if decision is None else STATES_OF[decision.sub_handling]
+
+    def _decide(self, subscription):
+        """@return: (whether the rules are known, the L{Decision} for this watcher)."""
+        known, ruleset = cached_rules(self.context, subscription.resource)
+        if not known:
+            return False, None
+        decision = None
+        if ruleset is not None:
+            decision = ruleset.evaluate(subscription.subscriber, self._now())
+        return True, decision or DEFAULT_DECISIONS[DEFAULT_POLICY]
+
+    def notify_body(self, subscription, full_state):
+        presentity = subscription.resource
+        decision = self.decision
+        if decision is None or decision.sub_handling == "polite-block":
+            return neutral_document(presentity)
+        document = self.context.shared_data(STATES).get(presentity)
+        if document is None:
+            return neutral_document(presentity)
+        return transform(document, decision)
+
+    def subscription_ended(self, subscription):
+        unwatch(self.context, watch_name(subscription.resource))
+
+    def watcher_event(self, subscription, event):
+        record(self.context, subscription, str(self.context.entity_id), event)
+
+    @handler(PRESENCE_CHANGED)
+    def on_presence_changed(self, event, aci):
+        subscription = self.subscription
+        if subscription is not None and subscription.state is State.ACTIVE:
+            self.state_changed()
+
+    @handler(RULES_CHANGED)
+    def on_rules_changed(self, event, aci):
+        subscription = self.subscription
+        if subscription is None or subscription.state is State.TERMINATED:
+            return
+        known, decision = self._decide(subscription)
+        if not known or decision == self.decision:
+            return
+        self.decision = decision
+        state = STATES_OF[decision.sub_handling]
+        if state is State.TERMINATED:
+            self.change_state(State.TERMINATED, Reason.REJECTED)
+        elif state is not State.PENDING or subscription.state is not State.PENDING:
+            self.change_state(state)        # still pending: the watcher has nothing new

@@ -1,0 +1,238 @@
+"""
+The presence server live: bare SIP peers publish and watch over UDP, a plain
+HTTP client writes the rules to the XDMS, all on 127.0.0.1; the container's
+timers run on a clock the tests advance.
+"""
+
+import uuid
+
+import pytest_twisted
+
+from sipclient import UdpPeer, options, reply
+from slee.container import Container
+from slee.settings import shipped_units
+from units import SteppedClock, memory_db
+from xcapclient import Xdms
+
+ALICE = "sip:alice@example.com"
+BOB = "sip:bob@example.com"
+PIDF_TYPE = "application/pidf+xml"
+RULES_TYPE = "application/auth-policy+xml"
+RULES_URI = f"/xcap-root/pres-rules/users/{ALICE}/index"
+
+
+def pidf(basic="open", note="here", tuple_id="t1"):
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="{ALICE}">'
+            f'<tuple id="{tuple_id}"><status><basic>{basic}</basic></status>'
+            f'<contact>sip:alice@127.0.0.1</contact></tuple>'
+            f'<note>{note}</note></presence>')
+
+
+def rules(sub_handling, watcher=BOB):
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<cr:ruleset xmlns="urn:ietf:params:xml:ns:pres-rules" '
+            f'xmlns:cr="urn:ietf:params:xml:ns:common-policy">'
+            f'<cr:rule id="r1"><cr:conditions><cr:identity><cr:one id="{watcher}"/>'
+            f'</cr:identity></cr:conditions>'
+            f'<cr:actions><sub-handling>{sub_handling}</sub-handling></cr:actions>'
+            f'<cr:transformations><provide-services><all-services/></provide-services>'
+            f'<provide-persons><all-persons/></provide-persons>'
+            f'<provide-devices><all-devices/></provide-devices><provide-all-attributes/>'
+            f'</cr:transformations></cr:rule></cr:ruleset>').encode()
+
+
+class Peer:
+    """A SIP user agent on its own UDP port: it publishes, or watches."""
+
+    def __init__(self, udp, sip_port, user):
+        self.udp = udp
+        self.sip_port = sip_port
+        self.user = user
+        self.call_id = uuid.uuid4().hex
+        self.tag = "p" + uuid.uuid4().hex[:8]
+        self.to_tag = None
+        self.cseq = 0
+
+    def send(self, method, target=ALICE, headers="", body="", new_dialog=False):
+        if new_dialog:
+            self.call_id, self.to_tag = uuid.uuid4().hex, None
+        self.cseq += 1
+        if body:
+            headers += f"Content-Type: {PIDF_TYPE}\r\n" if "Content-Type" not in headers else ""
+        self.udp.send(options(self.sip_port, method=method, headers=headers, body=body,
+                              call_id=self.call_id, cseq=self.cseq, local_port=self.udp.port,
+                              from_uri=self.user, from_tag=self.tag, to_tag=self.to_tag,
+                              uri=target))
+
+    async def answer(self):
+        response = await self.udp.next()
+        assert response.status >= 200, response.status
+        if response.cseq.method == "SUBSCRIBE" and response.status < 300 and not self.to_tag:
+            self.to_tag = response.to.tag
+        return response
+
+    async def notified(self):
+        notify = await self.udp.next()
+        assert notify.method == "NOTIFY"
+        self.udp.send(reply(notify))
+        return notify
+
+
+@pytest_twisted.async_yield_fixture
+async def server(tmp_path):
+    from twisted.internet import reactor
+    clock = SteppedClock()
+    container = Container(memory_db(), tmp_path, clock=clock, ra_properties={
+        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
+        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
+    await container.start()
+    for unit in ("sip", "xcap", "xdms", "presence-server"):
+        described = await container.deploy(str(shipped_units() / unit))
+        for service in described["services"]:
+            container.activate(service)
+    entities = container.registry.ra_entities
+    sip_port = entities["sip"].adaptor.transports.listening[0].port
+    xdms = Xdms(container, entities["xcap"].adaptor.port.getHost().port)
+    sockets, peers = [], []
+    for user in (ALICE, BOB):
+        udp = UdpPeer(reactor, sip_port)
+        sockets.append(reactor.listenUDP(0, udp, interface="127.0.0.1"))
+        peers.append(Peer(udp, sip_port, user))
+    yield xdms, clock, *peers
+    for socket in sockets:
+        await socket.stopListening()
+    await xdms.pool.closeCachedConnections()
+    await container.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_publication_is_made_refreshed_modified_and_removed(server):
+    _, _, alice, _ = server
+    alice.send("PUBLISH", headers="Event: presence\r\nExpires: 600\r\n", body=pidf())
+    made = await alice.answer()
+    assert (made.status, made.headers.get("Expires")) == (200, "600")
+    etag = made.headers.get("SIP-ETag")
+    alice.send("PUBLISH", headers=f"Event: presence\r\nSIP-If-Match: {etag}\r\n")
+    refreshed = await alice.answer()
+    assert refreshed.status == 200 and refreshed.headers.get("Expires") == "3600"
+    assert refreshed.headers.get("SIP-ETag") not in (None, etag)
+    alice.send("PUBLISH", headers=f"Event: presence\r\nSIP-If-Match: {etag}\r\n")
+    assert (await alice.answer()).status == 412                     # that ETag is gone
+    etag = refreshed.headers.get("SIP-ETag")
+    alice.send("PUBLISH", headers=f"Event: presence\r\nSIP-If-Match: {etag}\r\n",
+               body=pidf("closed"))
+    modified = await alice.answer()
+    assert modified.status == 200
+    etag = modified.headers.get("SIP-ETag")
+    alice.send("PUBLISH", headers=f"Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 0\r\n")
+    removed = await alice.answer()
+    assert (removed.status, removed.headers.get("Expires")) == (200, "0")
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_publications_get_the_standard_answers(server):
+    _, _, alice, _ = server
+    cases = [
+        (dict(headers="Event: presence\r\nExpires: 5\r\n", body=pidf()), 423),
+        (dict(headers="Event: dialog\r\n", body=pidf()), 489),
+        (dict(headers="Event: presence\r\nContent-Type: text/plain\r\n", body="hi"), 415),
+        (dict(headers="Event: presence\r\n", body="<presence"), 400),
+        (dict(headers="Event: presence\r\n"), 400),                      # no body
+        (dict(headers="Event: presence\r\nSIP-If-Match: nosuchtag\r\n"), 412),
+    ]
+    for arguments, status in cases:
+        alice.send("PUBLISH", **arguments)
+        answer = await alice.answer()
+        assert answer.status == status, (arguments, answer.status, answer.reason)
+        if status == 423:
+            assert answer.headers.get("Min-Expires") == "60"
+        if status == 415:
+            assert answer.headers.get("Accept") == PIDF_TYPE
+        if status == 489:
+            assert "presence" in answer.headers.get("Allow-Events")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_watcher_waits_for_consent_then_sees_every_change(server):
+    xdms, clock, alice, bob = server
+    alice.send("PUBLISH", headers="Event: presence\r\nExpires: 600\r\n", body=pidf())
+    assert (await alice.answer()).status == 200
+
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+    accepted = await bob.answer()
+    assert accepted.status == 202                          # no rules known yet: pending
+    first = await bob.notified()
+    assert first.headers.get("Subscription-State").startswith("pending;expires=")
+    assert not first.body
+    # the rules came: alice has none, and the default policy is confirm: still pending
+
+    response, _ = await xdms.request("PUT", RULES_URI, rules("allow"), RULES_TYPE)
+    assert response.code == 201
+    approved = await bob.notified()
+    while approved.headers.get("Subscription-State").startswith("pending"):
+        approved = await bob.notified()
+    assert approved.headers.get("Subscription-State").startswith("active;expires=")
+    assert b"<basic>open</basic>" in approved.body and b"here" in approved.body
+
+    alice.send("PUBLISH", headers="Event: presence\r\nExpires: 600\r\n",
+               body=pidf("closed", "away", tuple_id="t2"))
+    assert (await alice.answer()).status == 200
+    changed = await bob.notified()
+    assert b"t2" in changed.body and b"away" in changed.body
+
+    clock.advance(600)                                     # both publications expire
+    gone = await bob.notified()
+    assert b"<basic>closed</basic>" in gone.body and b"here" not in gone.body
+
+    response, _ = await xdms.request("PUT", RULES_URI, rules("block"), RULES_TYPE)
+    rejected = await bob.notified()
+    assert rejected.headers.get("Subscription-State") == "terminated;reason=rejected"
+
+
+@pytest_twisted.ensureDeferred
+async def test_blocked_and_politely_blocked_watchers(server):
+    xdms, _, alice, bob = server
+    alice.send("PUBLISH", headers="Event: presence\r\n", body=pidf())
+    assert (await alice.answer()).status == 200
+    await xdms.request("PUT", RULES_URI, rules("polite-block"), RULES_TYPE)
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+    answer = await bob.answer()
+    notify = await bob.notified()
+    if answer.status == 202:                               # the rules were not cached yet
+        notify = await bob.notified()
+    assert notify.headers.get("Subscription-State").startswith("active")
+    assert b"<basic>closed</basic>" in notify.body and b"here" not in notify.body
+
+    await xdms.request("PUT", RULES_URI, rules("block"), RULES_TYPE)
+    final = await bob.notified()
+    assert final.headers.get("Subscription-State") == "terminated;reason=rejected"
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n", new_dialog=True)
+    assert (await bob.answer()).status == 403
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_presentity_watches_its_watchers_and_approves_them(server):
+    from sbbs.presence.winfo import parse_watcherinfo
+    xdms, _, alice, bob = server
+    alice.send("SUBSCRIBE", headers="Event: presence.winfo\r\n", new_dialog=True)
+    assert (await alice.answer()).status == 200
+    first = await alice.notified()
+    assert first.headers.get("Content-Type") == "application/watcherinfo+xml"
+    assert parse_watcherinfo(first.body) == (0, "full", [(ALICE, "presence", [])])
+
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+    assert (await bob.answer()).status == 202
+    await bob.notified()
+    version, state, [(_, _, [waiting])] = parse_watcherinfo((await alice.notified()).body)
+    assert (version, state) == (1, "partial")
+    assert (waiting.uri, waiting.status, waiting.event) == (BOB, "pending", "subscribe")
+
+    await xdms.request("PUT", RULES_URI, rules("allow"), RULES_TYPE)
+    version, _, [(_, _, [approved])] = parse_watcherinfo((await alice.notified()).body)
+    assert (version, approved.id, approved.status, approved.event) == \
+        (2, waiting.id, "active", "approved")
+    assert (await bob.notified()).headers.get("Subscription-State").startswith("active")
+
+    bob.send("SUBSCRIBE", headers="Event: presence.winfo\r\n", new_dialog=True)
+    assert (await bob.answer()).status == 403           # not bob's watchers
