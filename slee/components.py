@@ -8,6 +8,8 @@ it on every event (above all L{Registry.initial}, the index of which active
 service takes which initial event).
 """
 
+from types import MappingProxyType
+
 from slee.sbb import Sbb, child_relations_of, handlers_of
 
 
@@ -22,12 +24,14 @@ class SbbComponent:
     @ivar relations: relation name to (L{slee.sbb.ChildRelation}, child
         L{SbbComponent}); filled in once every SBB of the unit is known.
     @ivar local_names: the method names of its local interface.
+    @ivar env: its environment entries, name -> value (read only).
     """
 
-    def __init__(self, id, cls, unit):
+    def __init__(self, id, cls, unit, env=None):
         self.id = id
         self.cls = cls
         self.unit = unit
+        self.env = MappingProxyType(dict(env or {}))
         self.handlers = handlers_of(cls)
         self.relations = {}
         self.local_names = frozenset(cls.local_interface.names(all=True))

@@ -54,6 +54,10 @@ class SbbContext:
     def service_data(self):
         return self._engine.state.service_data_of(self._entity.service)
 
+    @property
+    def env(self):
+        return self._component.env
+
     def shared_data(self, name):
         return self._engine.state.shared_data_of(name)
 

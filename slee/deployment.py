@@ -16,6 +16,7 @@ names.  The descriptor (TOML):
     [[sbbs]]
     name = "CounterSbb"
     class = "counter_example.sbb:CounterSbb"
+    env = { step = 2 }              # its environment entries (Sbb.environment)
 
     [[services]]
     name = "counter"
@@ -47,7 +48,7 @@ from slee.components import SbbComponent, ServiceComponent
 from slee.errors import ConfigurationError, DeploymentError
 from slee.events import BUILTIN_EVENT_TYPES, EventType
 from slee.interfaces import IResourceAdaptor
-from slee.resources import ResourceAdaptorEntity
+from slee.resources import ResourceAdaptorEntity, configured
 from slee.sbb import Sbb, handlers_of
 
 DESCRIPTOR = "deployable.toml"
@@ -299,13 +300,18 @@ def _check(checker, descriptor, path, registry, ra_properties):
     by_class = {}
     for i, table in enumerate(checker.tables(descriptor, "sbbs")):
         where = f"sbbs[{i}]"
-        checker.known_keys(table, where, ("name", "vendor", "version", "class"))
+        checker.known_keys(table, where, ("name", "vendor", "version", "class", "env"))
         sbb_id = _full_id(checker, table, where, unit_table)
         if sbb_id in registry.sbbs or sbb_id in unit.sbbs:
             checker.fail(f"{where}.name", f"SBB {sbb_id} is installed already")
         cls = checker.import_object(checker.string(table, "class", where), f"{where}.class")
         _check_sbb_class(checker, cls, f"{where}.class", known_types)
-        component = unit.sbbs[sbb_id] = SbbComponent(sbb_id, cls, unit.name)
+        env = checker.table(table.get("env", {}), f"{where}.env")
+        try:
+            env = configured(cls.environment, env)
+        except ConfigurationError as e:
+            checker.fail(f"{where}.env", str(e))
+        component = unit.sbbs[sbb_id] = SbbComponent(sbb_id, cls, unit.name, env)
         by_class[cls] = component
 
     for i, (sbb_id, component) in enumerate(unit.sbbs.items()):

@@ -165,6 +165,10 @@ class ISbbContext(Interface):
         "XDMS's documents, say). It belongs to the service's name and vendor: a new version "
         "of the service finds it.")
 
+    env = Attribute(
+        "The SBB's environment entries (name -> value, read only): what its class declares "
+        "in C{environment}, set in the unit's descriptor (C{env = {...}} of the SBB).")
+
     def shared_data(name):
         """
         @return: a persistent mapping (an OOBTree) that every entity of

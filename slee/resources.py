@@ -21,9 +21,33 @@ from slee.trace import log_observer
 REQUIRED = object()
 
 
+def configured(specs, given):
+    """
+    @param specs: property name -> L{Property}.
+    @param given: property name -> the value set.
+    @return: every property's value: the one set, checked, or its default.
+    @raise ConfigurationError: naming the property that is unknown,
+        missing or bad.
+    """
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        raise ConfigurationError(f"unknown property {unknown[0]!r} (known: "
+                                 f"{', '.join(sorted(specs)) or 'none'})")
+    config = {}
+    for name, spec in specs.items():
+        if name in given:
+            config[name] = spec.validate(name, given[name])
+        elif spec.default is REQUIRED:
+            raise ConfigurationError(f"property {name!r} is required")
+        else:
+            config[name] = spec.default
+    return config
+
+
 class Property:
     """
-    A configuration property of an RA type.
+    A configuration property of an RA type, or an environment entry of an
+    SBB (L{slee.sbb.Sbb.environment}).
 
     @param kind: the Python type values must have (C{int} accepts no
         C{bool}; C{float} accepts C{int}).
@@ -106,19 +130,7 @@ class ResourceAdaptor:
         self.endpoint = None
 
     def configure(self, properties):
-        unknown = sorted(set(properties) - set(self.properties))
-        if unknown:
-            raise ConfigurationError(f"unknown property {unknown[0]!r} (known: "
-                                     f"{', '.join(sorted(self.properties)) or 'none'})")
-        config = {}
-        for name, spec in self.properties.items():
-            if name in properties:
-                config[name] = spec.validate(name, properties[name])
-            elif spec.default is REQUIRED:
-                raise ConfigurationError(f"property {name!r} is required")
-            else:
-                config[name] = spec.default
-        self.config = config
+        self.config = configured(self.properties, properties)
 
     def activate(self, endpoint):
         self.endpoint = endpoint

@@ -206,10 +206,15 @@ class Sbb:
 
     @cvar local_interface: the zope.interface other entities may call on
         this one's local object; the class must implement all of it.
+    @cvar environment: its environment entries (JAIN SLEE's env-entries):
+        name -> L{slee.resources.Property}; a unit sets them in the SBB's
+        C{env} table, checked when it is deployed, and the SBB reads them
+        in C{self.context.env}.
     @ivar context: the L{slee.interfaces.ISbbContext} of this entity.
     """
 
     local_interface = Interface
+    environment = {}
 
     # The container sets them all when it makes the object: the entity's
     # record and SBB component (its own business), and the context.

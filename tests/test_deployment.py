@@ -194,3 +194,22 @@ def test_only_the_service_started_hears_of_it(slee, tmp_path):
     slee.container.activate("probe")
     slee.run()
     assert JOURNAL.count(("high", "service started")) == 1
+
+
+def test_environment_entries_are_checked_when_deployed_and_read_in_the_context(slee, tmp_path):
+    copy = probe_copy(tmp_path)
+    descriptor = copy / "deployable.toml"
+    rewrite(descriptor, 'class = "probe_unit.sbbs:Root"',
+            'class = "probe_unit.sbbs:Root"\nenv = { greeting = "" }')
+    refused(slee, copy, "sbbs[0].env", "property 'greeting': empty")
+    rewrite(descriptor, 'env = { greeting = "" }', 'env = { greetings = "hi" }')
+    refused(slee, copy, "sbbs[0].env", "unknown property 'greetings'")
+    rewrite(descriptor, 'env = { greetings = "hi" }', 'env = { greeting = "hi" }')
+    deploy(slee, copy)
+    slee.container.activate("probe")
+    from probe_unit import JOURNAL
+    from probe_unit.ra import ProbeAdaptor
+    ProbeAdaptor.instance.start("a")
+    ProbeAdaptor.instance.fire("a", {"op": "env"})
+    slee.run()
+    assert ("env", {"greeting": "hi"}) in JOURNAL

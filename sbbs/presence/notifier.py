@@ -6,7 +6,8 @@ composed state as its rules let it see it.
 A SUBSCRIBE for C{presence} is authorized with the presentity's
 pres-rules (RFC 5025, L{sbbs.presence.rules}), cached from the XDMS
 (L{sbbs.presence.authorization}); a presentity without rules gets the
-default policy (L{DEFAULT_POLICY}).  The rules' sub-handling decides:
+default policy (the SBB's environment entry C{default-policy}: C{confirm}
+unless the unit says otherwise).  The rules' sub-handling decides:
 
 - C{block}: 403;
 - C{confirm}: accepted pending (202, a NOTIFY C{pending} without body)
@@ -31,10 +32,12 @@ from sbbs.presence.watchers import MAX_WATCHERS, record, watchers_of
 from sbbs.sipevent.notifier import NotifierSbb, Refusal
 from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State
 from sbbs.xdms.changes import unwatch, watch
+from slee.resources import Property
 from slee.sbb import CmpField, handler
 
-#: What a presentity without rules gets: its watchers wait for its consent.
-DEFAULT_POLICY = "confirm"
+def _policy(value):
+    return None if value in DEFAULT_DECISIONS else \
+        f"expected one of {', '.join(sorted(DEFAULT_DECISIONS))}, not {value!r}"
 
 #: Sub-handling -> the state a subscription is in.
 STATES_OF = {"block": State.TERMINATED, "confirm": State.PENDING,
@@ -47,6 +50,11 @@ class PresenceNotifierSbb(NotifierSbb):
     package = "presence"
     content_types = (PIDF_TYPE,)
     expiry = ExpiryPolicy(default=3600, minimum=60, maximum=86400)
+    environment = {
+        # What a presentity without rules gets: by default its watchers
+        # wait for its consent.
+        "default-policy": Property(str, "confirm", _policy),
+    }
 
     #: The L{sbbs.presence.rules.Decision} for the watcher, None while the
     #: rules are awaited.
@@ -73,7 +81,7 @@ class PresenceNotifierSbb(NotifierSbb):
         decision = None
         if ruleset is not None:
             decision = ruleset.evaluate(subscription.subscriber, self._now())
-        return True, decision or DEFAULT_DECISIONS[DEFAULT_POLICY]
+        return True, decision or DEFAULT_DECISIONS[self.context.env["default-policy"]]
 
     def notify_body(self, subscription, full_state):
         presentity = subscription.resource

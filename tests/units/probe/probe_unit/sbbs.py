@@ -8,6 +8,7 @@ import gc
 from zope.interface import Interface, implementer
 
 from slee.events import ACTIVITY_END, SERVICE_STARTED, TIMER
+from slee.resources import Property
 from slee.sbb import ChildRelation, CmpField, Sbb, Select, handler
 
 from probe_unit import JOURNAL, OBJECTS, PING, POKE
@@ -47,6 +48,7 @@ class Child(Sbb):
 
 
 class Root(Sbb):
+    environment = {"greeting": Property(str, "hello", lambda v: None if v else "empty")}
     count = CmpField(default=0)
     seen = CmpField(default_factory=list)
     peer = CmpField()
@@ -77,6 +79,8 @@ class Root(Sbb):
             data = ctx.service_data
             data["count"] = data.get("count", 0) + 1
             JOURNAL.append(("service data", data["count"]))
+        elif op == "env":
+            JOURNAL.append(("env", dict(ctx.env)))
         elif op == "count shared data":
             count_shared_data(ctx)
         elif op == "fire":
