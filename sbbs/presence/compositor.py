@@ -3,13 +3,16 @@ The presence server's compositor (RFC 3903 for the C{presence} package):
 the publications of each presentity, composed into its one document.
 
 Each change of a presentity's publications (a PUBLISH, a publication
-client's call, an expiry) composes its document again from all its live
-publications (L{sbbs.presence.composition}); when the result differs from
+client's call, an expiry) or of its static presence (its pidf-manipulation
+document in the XDMS, L{sbbs.presence.documents}) composes its document
+again from all its live publications over the static presence
+(L{sbbs.presence.composition}); when the result differs from
 what the watchers have, it is stored and announced to them
 (L{sbbs.presence.state}).
 """
 
 from sbbs.presence.composition import compose
+from sbbs.presence.documents import cached_manipulation, want_documents
 from sbbs.presence.pidf import PIDF_TYPE, PidfError, parse_pidf
 from sbbs.presence.state import STATES, PRESENCE_CHANGED, PresenceChangedEvent, announce
 from sbbs.sipevent.notifier import Refusal
@@ -32,7 +35,11 @@ class CompositorSbb(PublisherSbb):
         return None
 
     def state_changed(self, resource, publications):
-        document = compose(resource, [(p.body, p.published_at) for p in publications])
+        known, manipulation = cached_manipulation(self.context, resource)
+        if not known:
+            want_documents(self.context, resource)      # composed again once it came
+        document = compose(resource, [(p.body, p.published_at) for p in publications],
+                           manipulation)
         states = self.context.shared_data(STATES)
         if states.get(resource) == document:
             return                  # a refresh, or a change nobody can see

@@ -5,7 +5,7 @@ composed state as its rules let it see it.
 
 A SUBSCRIBE for C{presence} is authorized with the presentity's
 pres-rules (RFC 5025, L{sbbs.presence.rules}), cached from the XDMS
-(L{sbbs.presence.authorization}); a presentity without rules gets the
+(L{sbbs.presence.documents}); a presentity without rules gets the
 default policy (the SBB's environment entry C{default-policy}: C{confirm}
 unless the unit says otherwise).  The rules' sub-handling decides:
 
@@ -23,7 +23,7 @@ presentity at once: a pending one approved becomes active, an active one
 blocked is terminated with C{rejected}.
 """
 
-from sbbs.presence.authorization import cached_rules, want_rules
+from sbbs.presence.documents import cached_rules, want_documents
 from sbbs.presence.pidf import PIDF_TYPE, neutral_document
 from sbbs.presence.rules import DEFAULT_DECISIONS, transform
 from sbbs.presence.state import (
@@ -66,7 +66,7 @@ class PresenceNotifierSbb(NotifierSbb):
             return Refusal(403, "Too many watchers of this presentity")
         known, decision = self._decide(subscription)
         if not known:
-            want_rules(self.context, presentity)
+            want_documents(self.context, presentity)
         elif decision.sub_handling == "block":
             return Refusal(403, "Forbidden by the presentity's rules")
         watch(self.context, watch_name(presentity))

@@ -9,7 +9,7 @@ L{PRESENCE_CHANGED} on the presentity's named activity
 (L{watch_name}), where the entity of each of its subscriptions is
 attached; a subscription reads the document there when it starts.  The
 presentity's authorization rules change the same way
-(L{RULES_CHANGED}, L{sbbs.presence.authorization}).
+(L{RULES_CHANGED}, L{sbbs.presence.documents}).
 """
 
 from dataclasses import dataclass

@@ -236,3 +236,24 @@ async def test_the_presentity_watches_its_watchers_and_approves_them(server):
 
     bob.send("SUBSCRIBE", headers="Event: presence.winfo\r\n", new_dialog=True)
     assert (await bob.answer()).status == 403           # not bob's watchers
+
+
+@pytest_twisted.ensureDeferred
+async def test_static_presence_from_the_xdms_joins_the_publications(server):
+    xdms, _, alice, bob = server
+    await xdms.request("PUT", RULES_URI, rules("allow"), RULES_TYPE)
+    static = pidf("closed", "on holiday", tuple_id="static").encode()
+    response, _ = await xdms.request(
+        "PUT", f"/xcap-root/pidf-manipulation/users/{ALICE}/index", static, PIDF_TYPE)
+    assert response.code == 201
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+    await bob.answer()
+    notify = await bob.notified()
+    while b"on holiday" not in notify.body:               # pending first, maybe
+        notify = await bob.notified()
+    assert notify.headers.get("Subscription-State").startswith("active")
+
+    alice.send("PUBLISH", headers="Event: presence\r\n", body=pidf("open", "at work"))
+    assert (await alice.answer()).status == 200
+    both = await bob.notified()
+    assert b"at work" in both.body and b"on holiday" in both.body and b'id="static"' in both.body
