@@ -60,7 +60,7 @@ class PresenceNotifierSbb(NotifierSbb):
     #: rules are awaited.
     decision = CmpField()
 
-    def check_subscribe(self, event, subscription):
+    def check_subscribe(self, request, subscription):
         presentity = subscription.resource
         if len(watchers_of(self.context, presentity)) >= MAX_WATCHERS:
             return Refusal(403, "Too many watchers of this presentity")

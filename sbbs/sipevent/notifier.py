@@ -34,10 +34,11 @@ A package subclass sets:
 
 and implements:
 
-- C{check_subscribe(event, subscription)}: a L{Refusal} to answer the
-  SUBSCRIBE with, or the L{State} the subscription starts in; it may keep
-  what it needs of the request in its own CMP fields, and attach the
-  entity to the activities its state comes from;
+- C{check_subscribe(request, subscription)}: a L{Refusal} to answer the
+  SUBSCRIBE (a L{SubscribeRequest}, from SIP or from a service) with, or
+  the L{State} the subscription starts in; it may keep what it needs of
+  the request in its own CMP fields, and attach the entity to the
+  activities its state comes from;
 - C{notify_body(subscription, full_state)}: the body of the NOTIFY about
   to be sent (bytes, may be empty): the whole state when C{full_state},
   else what changed since the last NOTIFY;
@@ -54,8 +55,14 @@ from dataclasses import dataclass
 from resource_adaptors.sip.events import (
     REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
     TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
+from resource_adaptors.sip.syntax import ParseError
+from resource_adaptors.sip.uri import parse_uri
 from sbbs.sipevent.addresses import address_of_record
-from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State, Subscription, negotiate
+from sbbs.sipevent.internal import (
+    INTERNAL_ANSWER, INTERNAL_NOTIFY, INTERNAL_SUBSCRIBE, InternalAnswerEvent,
+    InternalNotifyEvent)
+from sbbs.sipevent.subscription import (
+    ExpiryPolicy, Reason, State, SubscribeRequest, Subscription, negotiate)
 from slee.events import ACTIVITY_END, SERVICE_STARTED, TIMER
 from slee.sbb import CmpField, Sbb, Select, handler
 
@@ -78,8 +85,10 @@ class NotifierSbb(Sbb):
 
     #: The L{Subscription}, None before it is accepted.
     subscription = CmpField()
-    #: The dialog's activity context interface.
+    #: The dialog's activity context interface; for a service's
+    #: subscription (C{internal}), its activity.
     dialog = CmpField()
+    internal = CmpField(default=False)
     #: The expiry timer's id, or None.
     expiry_timer = CmpField()
     #: The activity key of the NOTIFY waiting for its answer, or None.
@@ -141,7 +150,7 @@ class NotifierSbb(Sbb):
             event_packages=[self.package], accept=self.content_types)
         aci.detach(self.context.sbb_local_object)
 
-    # -- SUBSCRIBE --------------------------------------------------------------
+    # -- SUBSCRIBE, from SIP ---------------------------------------------------------
 
     def _new_subscription(self, event_type, event, aci, address):
         """Initial: a SUBSCRIBE outside any dialog, for this package."""
@@ -154,43 +163,70 @@ class NotifierSbb(Sbb):
     @handler(REQUEST["SUBSCRIBE"], initial=True, select=(Select.ACTIVITY_CONTEXT,),
              selector="_new_subscription")
     def on_subscribe(self, event, aci):
+        sip = self.context.resource_adaptor("sip")
+        request = _subscribe_request(event)
+
+        def answer(status, reason=None, headers=(), expires=None, dialog=None):
+            if expires is not None:
+                headers = [*headers, ("Expires", str(expires))]
+            sip.respond(event, status, reason, headers=headers, dialog=dialog)
+
         if event.dialog is None:
             aci.detach(self.context.sbb_local_object)   # the server transaction's
-            self._subscribe(event)
+            self._subscribe(request, answer, lambda: sip.create_dialog(event))
         else:
-            self._resubscribe(event)
+            self._resubscribe(request, answer)
 
-    def _subscribe(self, event):
-        sip = self.context.resource_adaptor("sip")
-        request = event.request
+    # -- SUBSCRIBE, from a service --------------------------------------------------
+
+    def _new_internal_subscription(self, event_type, event, aci, address):
+        """Initial: a service's subscription to this package (its convergence name is its activity)."""
+        return "" if event.request.package == self.package else None
+
+    @handler(INTERNAL_SUBSCRIBE, initial=True, select=(Select.ACTIVITY_CONTEXT,),
+             selector="_new_internal_subscription")
+    def on_internal_subscribe(self, event, aci):
+        def answer(status, reason=None, headers=(), expires=None, dialog=None):
+            self.context.fire_event(aci, INTERNAL_ANSWER,
+                                    InternalAnswerEvent(status, reason or "", expires))
+
+        if self.subscription is None:
+            self.internal = True
+            aci.detach(self.context.sbb_local_object)   # attached again if accepted
+            self._subscribe(event.request, answer, lambda: aci)
+        else:
+            self._resubscribe(event.request, answer)
+
+    # -- SUBSCRIBE ----------------------------------------------------------------------
+
+    def _subscribe(self, request, answer, open_channel):
+        """
+        A new subscription: checked, accepted on the channel C{open_channel()}
+        gives (a dialog, or a service's activity), answered, NOTIFYed.
+        """
         refusal, granted, content_type = self._check_request(request)
         if refusal is not None:
-            sip.respond(event, refusal.status, refusal.reason, headers=refusal.headers)
+            answer(refusal.status, refusal.reason, refusal.headers)
             return
-        header = request.event
         subscription = Subscription(
-            package=self.package, event_id=header.id,
-            subscriber=address_of_record(request.from_.uri),
-            resource=address_of_record(request.uri),
-            content_type=content_type, state=State.ACTIVE, expires_at=self._now() + granted,
-            parameters={name: value for name, value in header.params.items()
-                        if name.lower() != "id"})
-        decision = self.check_subscribe(event, subscription)
+            package=self.package, event_id=request.event_id, subscriber=request.subscriber,
+            resource=request.resource, content_type=content_type, state=State.ACTIVE,
+            expires_at=self._now() + granted, parameters=request.parameters)
+        decision = self.check_subscribe(request, subscription)
         if isinstance(decision, Refusal):
-            sip.respond(event, decision.status, decision.reason, headers=decision.headers)
+            answer(decision.status, decision.reason, decision.headers)
             return
-        dialog = sip.create_dialog(event)
-        dialog.attach(self.context.sbb_local_object)
-        self.dialog = dialog
+        channel = open_channel()
+        channel.attach(self.context.sbb_local_object)
+        self.dialog = channel
         self.authorized = decision is State.ACTIVE
         if granted == 0:
             subscription = subscription.with_state(State.TERMINATED, Reason.TIMEOUT)
         else:
             subscription = subscription.with_state(decision)
-            self.expiry_timer = self.context.timers.set_timer(dialog, granted)
+            self.expiry_timer = self.context.timers.set_timer(channel, granted)
         self.subscription = subscription
-        sip.respond(event, 202 if decision is State.PENDING else 200,
-                    headers=[("Expires", str(granted))], dialog=dialog)
+        answer(202 if decision is State.PENDING else 200, expires=granted, dialog=channel)
         self.watcher_event(subscription, "subscribe" if granted else Reason.TIMEOUT)
         self._notify(full_state=True)
 
@@ -209,25 +245,21 @@ class NotifierSbb(Sbb):
                             (("Accept", ", ".join(self.content_types)),)), None, None)
         return None, granted, content_type
 
-    def _resubscribe(self, event):
-        """A SUBSCRIBE in the dialog: a refresh, or an unsubscribe (Expires: 0)."""
-        sip = self.context.resource_adaptor("sip")
-        request = event.request
+    def _resubscribe(self, request, answer):
+        """A SUBSCRIBE on the channel: a refresh, or an unsubscribe (Expires: 0)."""
         subscription = self.subscription
-        header = request.event
-        if header is None or header.package != subscription.package \
-                or header.id != subscription.event_id:
+        if request.package != subscription.package or request.event_id != subscription.event_id:
             # RFC 6665 §4.5.2 deprecates a second subscription in a dialog.
-            sip.respond(event, 403, "One subscription per dialog")
+            answer(403, "One subscription per dialog")
             return
         if subscription.state is State.TERMINATED:
-            sip.respond(event, 481, "Subscription does not exist")
+            answer(481, "Subscription does not exist")
             return
         refusal, granted, content_type = self._check_request(request)
         if refusal is not None:
-            sip.respond(event, refusal.status, refusal.reason, headers=refusal.headers)
+            answer(refusal.status, refusal.reason, refusal.headers)
             return
-        sip.respond(event, 200, headers=[("Expires", str(granted))], dialog=self.dialog)
+        answer(200, expires=granted, dialog=self.dialog)
         self.context.timers.cancel_timer(self.expiry_timer)
         self.expiry_timer = None
         if granted == 0:
@@ -266,11 +298,11 @@ class NotifierSbb(Sbb):
         if self.expiry_timer is not None:
             self.context.timers.cancel_timer(self.expiry_timer)
             self.expiry_timer = None
-        sip = self.context.resource_adaptor("sip")
-        try:
-            sip.end_dialog(self.dialog)
-        except KeyError:
-            pass                            # the RA ended it already
+        if not self.internal:
+            try:
+                self.context.resource_adaptor("sip").end_dialog(self.dialog)
+            except KeyError:
+                pass                        # the RA ended it already
         for activity in self.context.activities():
             activity.detach(self.context.sbb_local_object)
 
@@ -295,14 +327,25 @@ class NotifierSbb(Sbb):
         if subscription.state is State.ACTIVE or (
                 self.authorized and subscription.reason == Reason.TIMEOUT):
             body = self.notify_body(subscription, full_state)
+        content_type = subscription.content_type if body else None
+        if self.internal:
+            self._notify_service(subscription, body, content_type)
+            return
         headers = [("Event", subscription.event_header()),
                    ("Subscription-State", subscription.subscription_state(now))]
         sip = self.context.resource_adaptor("sip")
         transaction = sip.send_in_dialog(self.dialog, "NOTIFY", headers=headers, body=body,
-                                         content_type=subscription.content_type if body else None)
+                                         content_type=content_type)
         transaction.attach(self.context.sbb_local_object)
         self.notifying = transaction.key
         self.notify_again = self.full_state_due = False
+
+    def _notify_service(self, subscription, body, content_type):
+        """A NOTIFY to a service: an event on its activity, delivered once committed."""
+        self.context.fire_event(self.dialog, INTERNAL_NOTIFY, InternalNotifyEvent(
+            subscription.state.value, subscription.reason, body, content_type))
+        if subscription.state is State.TERMINATED:
+            self._end()
 
     @handler(RESPONSE_2XX)
     def on_notify_accepted(self, event, aci):
@@ -356,3 +399,35 @@ class NotifierSbb(Sbb):
 
     def _now(self):
         return self.context.timers.clock.seconds()
+
+
+def _subscribe_request(event):
+    """The L{SubscribeRequest} of a SIP SUBSCRIBE's event."""
+    request = event.request
+    header = request.event
+    content_type = request.content_type
+    subscriber = address_of_record(request.from_.uri)
+    return SubscribeRequest(
+        package=header.package if header is not None else "", event_id=header and header.id,
+        parameters={name: value for name, value in header.params.items()
+                    if name.lower() != "id"} if header is not None else {},
+        subscriber=subscriber, resource=address_of_record(request.uri),
+        identity=_asserted_identity(request) or subscriber,
+        host=event.peer.host, expires=request.expires, accept=tuple(request.accept or ()),
+        body=request.body, content_type=None if content_type is None else content_type.mime)
+
+
+def _asserted_identity(request):
+    """
+    The address of record of a request's P-Asserted-Identity (RFC 3325:
+    C{"Joe" <sip:joe@x>}), or None when it has none that parses.
+    """
+    value = request.headers.get("P-Asserted-Identity")
+    if not value:
+        return None
+    text = value.split("<", 1)[1].split(">", 1)[0] if "<" in value else \
+        value.split(";", 1)[0].strip()
+    try:
+        return address_of_record(parse_uri(text))
+    except ParseError:
+        return None

@@ -35,7 +35,7 @@ from sbbs.sipevent.subscription import ExpiryPolicy
 from slee.events import TIMER, EventType
 from slee.sbb import CmpField, Sbb, handler
 
-#: Declared by the units of the event packages (deployables/presence-server).
+#: Declared by the unit deployables/sipevent.
 PUBLICATIONS_CHANGED = EventType("PublicationsChanged", "slee", "1.0")
 
 

@@ -109,6 +109,37 @@ def _matches(wanted, mime):
 
 
 @dataclass(frozen=True)
+class SubscribeRequest:
+    """
+    A SUBSCRIBE, from SIP or from a service's subscription client: what a
+    notifier and its package look at, wherever it came from.
+
+    @ivar package: the event package; C{event_id} its C{id}, and
+        C{parameters} the Event header's other parameters.
+    @ivar subscriber: the watcher's address of record; C{resource}, the
+        resource's (L{sbbs.sipevent.addresses.address_of_record}).
+    @ivar identity: who the network says the watcher is (its
+        P-Asserted-Identity, else its From URI), as text.
+    @ivar host: the address it came from, or None for a service's.
+    @ivar expires: the Expires asked for, or None.
+    @ivar accept: the L{ContentType}s of its Accept (empty: none given).
+    @ivar body: its body; C{content_type}, the body's type (lower case) or None.
+    """
+
+    package: str
+    event_id: str | None
+    parameters: dict
+    subscriber: str
+    resource: str
+    identity: str
+    host: str | None
+    expires: int | None
+    accept: tuple = ()
+    body: bytes = b""
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
 class Subscription:
     """
     One subscription, as its notifier keeps it.  Immutable: every change

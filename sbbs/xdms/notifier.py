@@ -163,12 +163,10 @@ class XcapDiffNotifierSbb(NotifierSbb):
     #: element or attribute entry -> the body last reported (None: absent).
     reported = CmpField(default_factory=dict)
 
-    def check_subscribe(self, event, subscription):
-        request = event.request
-        content_type = request.content_type
+    def check_subscribe(self, request, subscription):
         if not request.body:
             return Refusal(400, "An xcap-diff SUBSCRIBE needs a resource list")
-        if content_type is None or content_type.mime != RESOURCE_LISTS_TYPE:
+        if request.content_type != RESOURCE_LISTS_TYPE:
             return Refusal(415, "Unsupported Media Type", (("Accept", RESOURCE_LISTS_TYPE),))
         try:
             entries = parse_subscription(request.body)
@@ -177,9 +175,7 @@ class XcapDiffNotifierSbb(NotifierSbb):
             return Refusal(400, f"Bad resource list: {error}")
         except XcapUriError as error:
             return Refusal(400, f"Bad resource list entry: {error.reason}")
-        identity = request.headers.get("P-Asserted-Identity") or request.headers.get("From")
-        user = self.context.resource_adaptor("xcap").user_for(
-            _uri_of(identity), event.peer.host)
+        user = self.context.resource_adaptor("xcap").user_for(request.identity, request.host)
         for entry in watched:
             if not entry.readable_by(user):
                 return Refusal(403, f"Not allowed to watch {entry.text}")
@@ -264,12 +260,3 @@ class XcapDiffNotifierSbb(NotifierSbb):
 
 def _document_key(text):
     return document_key(parse_xcap_uri("/" + text, "/").document)
-
-
-def _uri_of(name_addr):
-    """The URI of a From or P-Asserted-Identity value (C{"Joe" <sip:joe@x>;tag=1})."""
-    text = name_addr or ""
-    if "<" in text:
-        return text.split("<", 1)[1].split(">", 1)[0]
-    return text.split(";", 1)[0].strip()
-

@@ -87,7 +87,7 @@ async def server(tmp_path):
         "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
         "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
     await container.start()
-    for unit in ("sip", "xcap", "xdms", "presence-server"):
+    for unit in ("sip", "sipevent", "xcap", "xdms", "presence-server"):
         described = await container.deploy(str(shipped_units() / unit))
         for service in described["services"]:
             container.activate(service)

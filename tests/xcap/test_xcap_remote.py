@@ -84,7 +84,7 @@ async def start_xdms(directory, **xcap):
     return await started(directory, {
         "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "users": str(users), **xcap},
         "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]},
-    }, [shipped_units() / unit for unit in ("sip", "xcap", "xdms", "xdms-xcap-diff")])
+    }, [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms", "xdms-xcap-diff")])
 
 
 def server_of(container):

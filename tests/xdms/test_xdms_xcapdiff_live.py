@@ -73,7 +73,7 @@ async def xdms(tmp_path):
         "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
         "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
     await container.start()
-    for unit in ("sip", "xcap", "xdms", "xdms-xcap-diff"):
+    for unit in ("sip", "sipevent", "xcap", "xdms", "xdms-xcap-diff"):
         described = await container.deploy(str(shipped_units() / unit))
         for service in described["services"]:
             container.activate(service)
@@ -247,7 +247,7 @@ async def test_a_watcher_may_watch_what_it_may_read(tmp_path):
         "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "users": str(users)},
         "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
     await container.start()
-    for unit in ("sip", "xcap", "xdms", "xdms-xcap-diff"):
+    for unit in ("sip", "sipevent", "xcap", "xdms", "xdms-xcap-diff"):
         described = await container.deploy(str(shipped_units() / unit))
         for service in described["services"]:
             container.activate(service)
