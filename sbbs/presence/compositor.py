@@ -27,7 +27,8 @@ class CompositorSbb(PublisherSbb):
     content_types = (PIDF_TYPE,)
     expiry = ExpiryPolicy(default=3600, minimum=60, maximum=86400)
 
-    def check_body(self, body, content_type):
+    @classmethod
+    def check_body(cls, body, content_type):
         try:
             parse_pidf(body)
         except PidfError as error:

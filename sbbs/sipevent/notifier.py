@@ -76,12 +76,22 @@ class Refusal:
     headers: tuple = ()
 
 
+#: event package -> its L{NotifierSbb} subclass, as the package's module
+#: defines it: the packages a service's subscription may ask for.
+NOTIFIERS = {}
+
+
 class NotifierSbb(Sbb):
     """The mechanics of subscriptions; see the module docstring."""
 
     package = None
     content_types = ()
     expiry = ExpiryPolicy()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.package is not None:
+            NOTIFIERS[cls.package] = cls
 
     #: The L{Subscription}, None before it is accepted.
     subscription = CmpField()

@@ -19,8 +19,8 @@ and goes.
 A package subclass sets C{package}, C{content_types} (the bodies it takes,
 for 415 and Accept) and C{expiry} (an L{ExpiryPolicy}), and implements:
 
-- C{check_body(body, content_type)}: a L{Refusal} (400 with a reason) for
-  a body it cannot take, or None;
+- C{check_body(body, content_type)}, a class method: a L{Refusal} (400
+  with a reason) for a body it cannot take, or None;
 - C{state_changed(resource, publications)}: the live L{Publications} of
   C{resource} changed (possibly to none): compose and tell the watchers.
 """
@@ -45,6 +45,11 @@ class PublicationsChangedEvent:
 
     package: str
     resource: str
+
+
+#: event package -> its L{PublisherSbb} subclass, as the package's module
+#: defines it: what the publication client checks a service's bodies with.
+PUBLISHERS = {}
 
 
 def activity_name(package, resource):
@@ -99,9 +104,15 @@ class PublisherSbb(Sbb):
 
     resource = CmpField()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.package is not None:
+            PUBLISHERS[cls.package] = cls
+
     # -- the package's part ---------------------------------------------------
 
-    def check_body(self, body, content_type):
+    @classmethod
+    def check_body(cls, body, content_type):
         raise NotImplementedError
 
     def state_changed(self, resource, publications):
@@ -148,7 +159,9 @@ class PublisherSbb(Sbb):
         self._leave_if_idle()
 
     def _check(self, request):
-        """A L{Refusal} for a body this package does not take, or None."""
+        """A L{Refusal} for a publisher other than the resource, or a body this package does not take."""
+        if address_of_record(request.from_.uri) != address_of_record(request.uri):
+            return Refusal(403, "Only the resource itself publishes its state")
         if not request.body:
             return None
         content_type = request.content_type

@@ -79,31 +79,49 @@ class Peer:
         return notify
 
 
+class PresenceServer:
+    """
+    A started container with SIP, XCAP (trusting the local host), the XDMS,
+    the presence server and C{units} more, on free ports; a plain HTTP
+    client of its XDMS, and SIP peers for alice and bob.
+    """
+
+    async def start(self, directory, clock, units=()):
+        from twisted.internet import reactor
+        self.clock = clock
+        self.container = container = Container(memory_db(), directory, clock=clock,
+                                               ra_properties={
+            "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
+            "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
+        await container.start()
+        shipped = [shipped_units() / unit for unit in
+                   ("sip", "sipevent", "xcap", "xdms", "presence-server")]
+        for unit in (*shipped, *units):
+            described = await container.deploy(str(unit))
+            for service in described["services"]:
+                container.activate(service)
+        entities = container.registry.ra_entities
+        sip_port = entities["sip"].adaptor.transports.listening[0].port
+        self.xdms = Xdms(container, entities["xcap"].adaptor.port.getHost().port)
+        self.sockets, self.peers = [], []
+        for user in (ALICE, BOB):
+            udp = UdpPeer(reactor, sip_port)
+            self.sockets.append(reactor.listenUDP(0, udp, interface="127.0.0.1"))
+            self.peers.append(Peer(udp, sip_port, user))
+        return self
+
+    async def stop(self):
+        for socket in self.sockets:
+            await socket.stopListening()
+        await self.xdms.pool.closeCachedConnections()
+        await self.container.stop()
+
+
 @pytest_twisted.async_yield_fixture
 async def server(tmp_path):
-    from twisted.internet import reactor
-    clock = SteppedClock()
-    container = Container(memory_db(), tmp_path, clock=clock, ra_properties={
-        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
-        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
-    await container.start()
-    for unit in ("sip", "sipevent", "xcap", "xdms", "presence-server"):
-        described = await container.deploy(str(shipped_units() / unit))
-        for service in described["services"]:
-            container.activate(service)
-    entities = container.registry.ra_entities
-    sip_port = entities["sip"].adaptor.transports.listening[0].port
-    xdms = Xdms(container, entities["xcap"].adaptor.port.getHost().port)
-    sockets, peers = [], []
-    for user in (ALICE, BOB):
-        udp = UdpPeer(reactor, sip_port)
-        sockets.append(reactor.listenUDP(0, udp, interface="127.0.0.1"))
-        peers.append(Peer(udp, sip_port, user))
-    yield xdms, clock, *peers
-    for socket in sockets:
-        await socket.stopListening()
-    await xdms.pool.closeCachedConnections()
-    await container.stop()
+    running = await PresenceServer().start(tmp_path, SteppedClock())
+    yield running.xdms, running.clock, *running.peers
+    await running.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -132,7 +150,9 @@ async def test_a_publication_is_made_refreshed_modified_and_removed(server):
 
 @pytest_twisted.ensureDeferred
 async def test_bad_publications_get_the_standard_answers(server):
-    _, _, alice, _ = server
+    _, _, alice, bob = server
+    bob.send("PUBLISH", headers="Event: presence\r\n", body=pidf())      # alice's state
+    assert (await bob.answer()).status == 403
     cases = [
         (dict(headers="Event: presence\r\nExpires: 5\r\n", body=pidf()), 423),
         (dict(headers="Event: dialog\r\n", body=pidf()), 489),

@@ -1,0 +1,1 @@
+"""An example service: a presence bot (see deployable.toml)."""
