@@ -210,7 +210,8 @@ class ResourceAdaptorEntity:
 
     def stop(self, engine):
         """
-        Stop the adaptor, then end whatever activities it left open.
+        Stop the adaptor, then end whatever activities it left open, but
+        the durable ones: they outlive a restart, which a stop may be.
 
         @return: a Deferred that fires when it is inactive.
         """
@@ -220,7 +221,7 @@ class ResourceAdaptorEntity:
         def end_leftovers(_):
             prefix = f"{self.name}/"
             for key, info in list(engine.live.items()):
-                if key.startswith(prefix) and not info.ending:
+                if key.startswith(prefix) and not info.ending and not info.durable:
                     engine.request_end(key)
             self.state = "inactive"
             self.log.info("RA entity {name} inactive", name=self.name)

@@ -51,7 +51,7 @@ from slee.trace import log_observer
 from resource_adaptors.sip import events
 from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_endpoint
 from resource_adaptors.sip.dialog import (
-    DIALOG_CREATING_METHODS, Dialog, DialogState, DialogTable, new_tag)
+    DIALOG_CREATING_METHODS, Dialog, DialogState, DialogTable, dialog_id, new_tag)
 from resource_adaptors.sip.headers import NameAddr, Params
 from resource_adaptors.sip.message import (
     PreparedFields, Request, make_response, validate_request)
@@ -503,7 +503,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.endpoint.after_commit(send)
         return self.endpoint.activity_context(handle)
 
-    def create_dialog(self, event):
+    def create_dialog(self, event, durable=False):
         server = self.server_transactions.get(event.transaction)
         if server is None:
             raise KeyError(f"no server transaction {event.transaction!r} waiting for an answer")
@@ -511,12 +511,24 @@ class SipResourceAdaptor(ResourceAdaptor):
                                  local_contact=self.local_contact(event.peer),
                                  over_tls=event.peer.transport in SECURE_TRANSPORTS)
         handle = DIALOG_PREFIX + dialog.id
-        self.endpoint.start_activity(handle)
+        self.endpoint.start_activity(handle, durable=durable)
         self.dialogs.add(dialog)
         self.dialog_peers[dialog.id] = event.peer
         self.endpoint.on_abort(lambda: (self.dialogs.remove(dialog.id),
                                         self.dialog_peers.pop(dialog.id, None)))
         return self.endpoint.activity_context(handle)
+
+    def dialog_snapshot(self, dialog):
+        return self._dialog(dialog).snapshot()
+
+    def restore_dialog(self, snapshot):
+        dialog = self.dialogs.get(dialog_id(snapshot["call_id"], snapshot["local_tag"],
+                                            snapshot["remote_tag"]))
+        if dialog is None:
+            dialog = Dialog.from_snapshot(snapshot)
+            self.dialogs.add(dialog)
+            self.endpoint.start_activity(DIALOG_PREFIX + dialog.id, durable=True)
+        return self.endpoint.activity_context(DIALOG_PREFIX + dialog.id)
 
     def send_in_dialog(self, dialog, method, headers=(), body=b"", content_type=None):
         dialog = self._dialog(dialog)

@@ -24,11 +24,11 @@ from enum import Enum
 
 from twisted.logger import Logger
 
-from resource_adaptors.sip.headers import Params
+from resource_adaptors.sip.headers import NameAddr, Params
 from resource_adaptors.sip.message import Headers, Request
 from resource_adaptors.sip.parser import ParseError
 from resource_adaptors.sip.randomness import random_hex
-from resource_adaptors.sip.uri import SipURI
+from resource_adaptors.sip.uri import SipURI, parse_uri
 from slee.trace import log_observer
 
 log = Logger(namespace="resource_adaptors.sip.dialog", observer=log_observer)
@@ -234,6 +234,37 @@ class Dialog:
 
     def __repr__(self):
         return f"<Dialog {self.id} {self.state.value}>"
+
+    # -- keeping it across a restart ------------------------------------------
+
+    def snapshot(self):
+        """
+        @return: the dialog as plain data (text, numbers), for whoever keeps
+            it in a database: L{from_snapshot} makes it again.
+        """
+        return {"call_id": self.call_id, "local_tag": self.local_tag,
+                "remote_tag": self.remote_tag, "local_uri": str(self.local_uri),
+                "remote_uri": str(self.remote_uri), "remote_target": str(self.remote_target),
+                "route_set": [str(route) for route in self.route_set],
+                "local_contact": str(self.local_contact), "local_seq": self.local_seq,
+                "remote_seq": self.remote_seq, "secure": self.secure,
+                "state": self.state.value, "created_by": list(self._created_by)}
+
+    @classmethod
+    def from_snapshot(cls, data):
+        """
+        @return: the dialog a L{snapshot} was taken of.
+        @raise ParseError: when a URI of it no longer parses.
+        """
+        return cls(call_id=data["call_id"], local_tag=data["local_tag"],
+                   remote_tag=data["remote_tag"], local_uri=parse_uri(data["local_uri"]),
+                   remote_uri=parse_uri(data["remote_uri"]),
+                   remote_target=parse_uri(data["remote_target"]),
+                   route_set=tuple(NameAddr.parse(route) for route in data["route_set"]),
+                   local_contact=parse_uri(data["local_contact"]),
+                   local_seq=data["local_seq"], remote_seq=data["remote_seq"],
+                   secure=data["secure"], state=DialogState(data["state"]),
+                   created_by=tuple(data["created_by"]))
 
     def _answers_creation(self, message):
         cseq = message.cseq

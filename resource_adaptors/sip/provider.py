@@ -79,12 +79,27 @@ class ISipProvider(Interface):
             its responses, timeout or transport error are fired on it.
         """
 
-    def create_dialog(event):
+    def create_dialog(event, durable=False):
         """
         Make the UAS dialog of a dialog-creating request (SUBSCRIBE, INVITE).
 
+        @param durable: whether its activity outlives a restart: the SBB
+            keeps the dialog's L{dialog_snapshot} and gives it back to
+            L{restore_dialog} once the container started again.
         @return: its activity context interface; C{aci.activity} is the
             L{Dialog}.  Answer the request with C{respond(..., dialog=aci)}.
+        """
+
+    def dialog_snapshot(dialog):
+        """@return: a dialog's state as plain data (see L{Dialog.snapshot}), to keep."""
+
+    def restore_dialog(snapshot):
+        """
+        Make a dialog again from its L{dialog_snapshot} (after a restart),
+        unless the stack has it already.
+
+        @return: its activity context interface (a durable activity).
+        @raise ParseError: when the snapshot no longer parses.
         """
 
     def send_in_dialog(dialog, method, headers=(), body=b"", content_type=None):

@@ -52,6 +52,8 @@ C{rejected}, C{deactivated}...), for packages whose watchers are watched.
 
 from dataclasses import dataclass
 
+from zope.interface import Interface, implementer
+
 from resource_adaptors.sip.events import (
     REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
     TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
@@ -80,10 +82,24 @@ class Refusal:
 #: defines it: the packages a service's subscription may ask for.
 NOTIFIERS = {}
 
+#: The shared data indexing the SIP subscriptions' entities, to restore
+#: their dialogs after a restart: (package, dialog activity key) -> the
+#: entity's local object reference.
+DIALOGS = "slee.sipevent.dialogs"
 
+
+class ISubscriptionEntity(Interface):
+    """What the notifier's service asks of its entities when it starts again."""
+
+    def restore_dialog():
+        """Give the SIP RA back the dialog it lost in a restart."""
+
+
+@implementer(ISubscriptionEntity)
 class NotifierSbb(Sbb):
     """The mechanics of subscriptions; see the module docstring."""
 
+    local_interface = ISubscriptionEntity
     package = None
     content_types = ()
     expiry = ExpiryPolicy()
@@ -99,6 +115,8 @@ class NotifierSbb(Sbb):
     #: subscription (C{internal}), its activity.
     dialog = CmpField()
     internal = CmpField(default=False)
+    #: The SIP dialog as the RA last had it (L{ISipProvider.dialog_snapshot}).
+    dialog_snapshot = CmpField()
     #: The expiry timer's id, or None.
     expiry_timer = CmpField()
     #: The activity key of the NOTIFY waiting for its answer, or None.
@@ -155,10 +173,34 @@ class NotifierSbb(Sbb):
 
     @handler(SERVICE_STARTED, initial=True, select=(Select.ACTIVITY_CONTEXT,))
     def on_service_started(self, event, aci):
-        """Tell the SIP RA what we serve: Allow-Events and Accept of its answers."""
+        """
+        Tell the SIP RA what we serve (Allow-Events and Accept of its
+        answers), and give it back the dialogs of the subscriptions that
+        outlived a restart.
+        """
         self.context.resource_adaptor("sip").register_capabilities(
             event_packages=[self.package], accept=self.content_types)
         aci.detach(self.context.sbb_local_object)
+        index = self.context.shared_data(DIALOGS)
+        for key, reference in list(index.items(min=(self.package,),
+                                               max=(self.package, "\U0010ffff"))):
+            entity = self.context.resolve(reference)
+            if entity.exists():
+                entity.restore_dialog()
+            else:
+                del index[key]
+
+    def restore_dialog(self):
+        try:
+            self.context.resource_adaptor("sip").restore_dialog(self.dialog_snapshot)
+        except ParseError:
+            self._end()
+
+    def _keep_dialog(self):
+        """Note the dialog as the RA has it now: its CSeq numbers moved."""
+        if not self.internal:
+            self.dialog_snapshot = self.context.resource_adaptor("sip").dialog_snapshot(
+                self.dialog)
 
     # -- SUBSCRIBE, from SIP ---------------------------------------------------------
 
@@ -183,7 +225,7 @@ class NotifierSbb(Sbb):
 
         if event.dialog is None:
             aci.detach(self.context.sbb_local_object)   # the server transaction's
-            self._subscribe(request, answer, lambda: sip.create_dialog(event))
+            self._subscribe(request, answer, lambda: sip.create_dialog(event, durable=True))
         else:
             self._resubscribe(request, answer)
 
@@ -237,6 +279,9 @@ class NotifierSbb(Sbb):
             self.expiry_timer = self.context.timers.set_timer(channel, granted)
         self.subscription = subscription
         answer(202 if decision is State.PENDING else 200, expires=granted, dialog=channel)
+        if not self.internal:
+            self.context.shared_data(DIALOGS)[(self.package, channel.key)] = \
+                self.context.sbb_local_object.__slee_reference__()
         self.watcher_event(subscription, "subscribe" if granted else Reason.TIMEOUT)
         self._notify(full_state=True)
 
@@ -270,6 +315,7 @@ class NotifierSbb(Sbb):
             answer(refusal.status, refusal.reason, refusal.headers)
             return
         answer(200, expires=granted, dialog=self.dialog)
+        self._keep_dialog()                 # the watcher's CSeq
         self.context.timers.cancel_timer(self.expiry_timer)
         self.expiry_timer = None
         if granted == 0:
@@ -309,6 +355,7 @@ class NotifierSbb(Sbb):
             self.context.timers.cancel_timer(self.expiry_timer)
             self.expiry_timer = None
         if not self.internal:
+            self.context.shared_data(DIALOGS).pop((self.package, self.dialog.key), None)
             try:
                 self.context.resource_adaptor("sip").end_dialog(self.dialog)
             except KeyError:
@@ -347,6 +394,7 @@ class NotifierSbb(Sbb):
         transaction = sip.send_in_dialog(self.dialog, "NOTIFY", headers=headers, body=body,
                                          content_type=content_type)
         transaction.attach(self.context.sbb_local_object)
+        self._keep_dialog()                 # our CSeq
         self.notifying = transaction.key
         self.notify_again = self.full_state_due = False
 

@@ -86,29 +86,50 @@ class PresenceServer:
     client of its XDMS, and SIP peers for alice and bob.
     """
 
-    async def start(self, directory, clock, units=()):
+    async def start(self, directory, clock, units=(), db=None):
         from twisted.internet import reactor
-        self.clock = clock
-        self.container = container = Container(memory_db(), directory, clock=clock,
-                                               ra_properties={
-            "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
-            "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
-        await container.start()
+        self.directory, self.clock = directory, clock
+        container = await self._container(db or memory_db())
         shipped = [shipped_units() / unit for unit in
                    ("sip", "sipevent", "xcap", "xdms", "presence-server")]
         for unit in (*shipped, *units):
             described = await container.deploy(str(unit))
             for service in described["services"]:
                 container.activate(service)
-        entities = container.registry.ra_entities
-        sip_port = entities["sip"].adaptor.transports.listening[0].port
-        self.xdms = Xdms(container, entities["xcap"].adaptor.port.getHost().port)
+        self._find_ports()
         self.sockets, self.peers = [], []
         for user in (ALICE, BOB):
-            udp = UdpPeer(reactor, sip_port)
+            udp = UdpPeer(reactor, self.sip_port)
             self.sockets.append(reactor.listenUDP(0, udp, interface="127.0.0.1"))
-            self.peers.append(Peer(udp, sip_port, user))
+            self.peers.append(Peer(udp, self.sip_port, user))
         return self
+
+    async def _container(self, db):
+        self.container = container = Container(db, self.directory, clock=self.clock,
+                                               ra_properties={
+            "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
+            "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
+        await container.start()
+        return container
+
+    def _find_ports(self):
+        entities = self.container.registry.ra_entities
+        self.sip_port = entities["sip"].adaptor.transports.listening[0].port
+        self.xdms = Xdms(self.container, entities["xcap"].adaptor.port.getHost().port)
+
+    async def restart(self, open_db):
+        """
+        Stop the container, and start it again on the database
+        C{open_db()} opens: the peers talk to its new port.
+        """
+        await self.xdms.pool.closeCachedConnections()
+        await self.container.stop()
+        self.container.db.close()
+        await self._container(open_db())
+        self._find_ports()
+        for peer in self.peers:
+            peer.sip_port = self.sip_port
+            peer.udp.server = ("127.0.0.1", self.sip_port)
 
     async def stop(self):
         for socket in self.sockets:

@@ -617,3 +617,24 @@ def test_remove():
     assert table.get(dialog.id) is None
     assert len(table) == 0
     assert table.needs_481(in_dialog_from_alice(dialog, "BYE", cseq=8))
+
+
+def test_a_dialog_is_made_again_from_its_snapshot():
+    import json
+    from resource_adaptors.sip.dialog import Dialog
+    from resource_adaptors.sip.parser import parse_message
+    subscribe = parse_message(
+        b"SUBSCRIBE sip:alice@example.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 10.0.0.2:5062;branch=z9hG4bKabc\r\n"
+        b"Record-Route: <sip:proxy.example.com;lr>\r\n"
+        b"From: <sip:bob@example.com>;tag=bt\r\nTo: <sip:alice@example.com>\r\n"
+        b"Call-ID: c1\r\nCSeq: 7 SUBSCRIBE\r\nContact: <sip:bob@10.0.0.2:5062>\r\n"
+        b"Event: presence\r\nContent-Length: 0\r\n\r\n")
+    from resource_adaptors.sip.uri import parse_uri
+    dialog = Dialog.from_uas(subscribe, "at", parse_uri("sip:ps@10.0.0.1"))
+    dialog.create_request("NOTIFY")
+    again = Dialog.from_snapshot(json.loads(json.dumps(dialog.snapshot())))   # plain data
+    assert again.snapshot() == dialog.snapshot() and again.id == dialog.id
+    notify = again.create_request("NOTIFY")
+    assert notify.cseq.number == 2                              # numbering goes on
+    assert [str(route) for route in notify.route] == ["<sip:proxy.example.com;lr>"]
