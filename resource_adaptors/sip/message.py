@@ -424,16 +424,17 @@ class _TypedHeader:
 _DELTA_SECONDS = 2 ** 32 - 1
 
 
-def _number(name, limit):
+def _number(name, limit, clamp=False):
     """
-    The typed header of a number up to C{limit}.  Its usual shape: fewer
-    digits than C{limit} has, which makes a smaller number.
+    The typed header of a number up to C{limit} (larger ones are C{limit}
+    when C{clamp}).  Its usual shape: fewer digits than C{limit} has, which
+    makes a smaller number.
     """
     digits = len(str(limit)) - 1
 
     def is_usual(text):
         return len(text) <= digits and text.isascii() and text.isdigit()
-    return _TypedHeader(name, _single(lambda text: parse_int(text, "number", limit)),
+    return _TypedHeader(name, _single(lambda text: parse_int(text, "number", limit, clamp)),
                         is_usual=is_usual)
 
 
@@ -458,7 +459,7 @@ class Message:
     route = _TypedHeader("Route", _listed(NameAddr.parse), _one_field_each, NameAddr.is_usual)
     record_route = _TypedHeader("Record-Route", _listed(NameAddr.parse), _one_field_each,
                                 NameAddr.is_usual)
-    expires = _number("Expires", _DELTA_SECONDS)
+    expires = _number("Expires", _DELTA_SECONDS, clamp=True)
     min_expires = _number("Min-Expires", _DELTA_SECONDS)
     event = _TypedHeader("Event", _single(Event.parse))
     allow_events = _TypedHeader("Allow-Events", _listed(parse_tokens), _joined)

@@ -216,7 +216,13 @@ class NotifierSbb(Sbb):
              selector="_new_subscription")
     def on_subscribe(self, event, aci):
         sip = self.context.resource_adaptor("sip")
-        request = _subscribe_request(event)
+        try:
+            request = _subscribe_request(event)
+        except ParseError as error:         # a malformed Expires, Accept...
+            if event.dialog is None:
+                aci.detach(self.context.sbb_local_object)
+            sip.respond(event, error.status, error.reason)
+            return
 
         def answer(status, reason=None, headers=(), expires=None, dialog=None):
             if expires is not None:

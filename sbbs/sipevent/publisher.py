@@ -28,6 +28,7 @@ for 415 and Accept) and C{expiry} (an L{ExpiryPolicy}), and implements:
 from dataclasses import dataclass, replace
 
 from resource_adaptors.sip.events import REQUEST
+from resource_adaptors.sip.syntax import ParseError
 from sbbs.sipevent.addresses import address_of_record
 from sbbs.sipevent.notifier import Refusal
 from sbbs.sipevent.publication import STORE, publications_of, store_publications
@@ -139,15 +140,19 @@ class PublisherSbb(Sbb):
         request = event.request
         resource = address_of_record(request.uri)
         self._own(resource)
-        refusal = self._check(request)
+        try:
+            refusal = self._check(request)
+            if_match, expires = request.sip_if_match, request.expires
+        except ParseError as error:         # a malformed Expires, Content-Type...
+            refusal = Refusal(error.status, error.reason)
         if refusal is not None:
             sip.respond(event, refusal.status, refusal.reason, headers=refusal.headers)
             self._leave_if_idle()
             return
         content_type = request.content_type
-        outcome = publish(self.context, self.package, self.expiry, resource,
-                          request.sip_if_match, request.body,
-                          None if content_type is None else content_type.mime, request.expires)
+        outcome = publish(self.context, self.package, self.expiry, resource, if_match,
+                          request.body, None if content_type is None else content_type.mime,
+                          expires)
         headers = []
         if outcome.status == 200:
             if outcome.etag is not None:

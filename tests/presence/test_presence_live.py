@@ -181,6 +181,10 @@ async def test_bad_publications_get_the_standard_answers(server):
         (dict(headers="Event: presence\r\n", body="<presence"), 400),
         (dict(headers="Event: presence\r\n"), 400),                      # no body
         (dict(headers="Event: presence\r\nSIP-If-Match: nosuchtag\r\n"), 412),
+        (dict(headers="Event: presence\r\nExpires: soon\r\n", body=pidf()), 400),
+        (dict(headers="Event: presence\r\nExpires: 1099511627776\r\n", body=pidf()), 200),
+        (dict(headers="Event: presence\r\n", body=pidf().replace("</presence>", "<tuple id='x'>"
+                                                                    * 2000 + "</presence>")), 400),
     ]
     for arguments, status in cases:
         alice.send("PUBLISH", **arguments)
@@ -188,6 +192,8 @@ async def test_bad_publications_get_the_standard_answers(server):
         assert answer.status == status, (arguments, answer.status, answer.reason)
         if status == 423:
             assert answer.headers.get("Min-Expires") == "60"
+        if status == 200:
+            assert answer.headers.get("Expires") == "86400"      # 2**40 s, cut to the maximum
         if status == 415:
             assert answer.headers.get("Accept") == PIDF_TYPE
         if status == 489:
@@ -298,3 +304,19 @@ async def test_static_presence_from_the_xdms_joins_the_publications(server):
     assert (await alice.answer()).status == 200
     both = await bob.notified()
     assert b"at work" in both.body and b"on holiday" in both.body and b'id="static"' in both.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_subscriptions_get_the_standard_answers(server):
+    _, _, _, bob = server
+    cases = [("Event: presence\r\nExpires: soon\r\n", 400),
+             ("Event: presence\r\nAccept: nonsense\r\n", 400),
+             ("Event: presence\r\nAccept: text/plain\r\n", 406),
+             ("Event: presence\r\nExpires: 10\r\n", 423),
+             ("Event: presence.winfo\r\n", 403),                  # alice's watchers
+             ("Event: presence\r\nExpires: 1099511627776\r\n", 202)]
+    for headers, status in cases:
+        bob.send("SUBSCRIBE", headers=headers, new_dialog=True)
+        answer = await bob.answer()
+        assert answer.status == status, (headers, answer.status, answer.reason)
+    assert answer.headers.get("Expires") == "86400"

@@ -528,3 +528,19 @@ def test_validate_request_of_a_request_that_cannot_be_answered():
     with pytest.raises(ParseError) as caught:
         validate_request(request)
     assert caught.value.reason == "Bad Via header" and caught.value.request is None
+
+
+@pytest.mark.parametrize("value, expires", [
+    ("3600", 3600), ("4294967295", 4294967295), ("4294967296", 4294967295),
+    ("1099511627776", 4294967295), ("000000000000000000000000042", 42)])
+def test_an_expires_over_2_to_the_32_means_that_much(value, expires):
+    request = Request("SUBSCRIBE", "sip:a@b", Headers([("Expires", value)]))
+    assert request.expires == expires
+
+
+def test_other_numbers_over_their_limit_are_refused():
+    request = Request("OPTIONS", "sip:a@b", Headers([("Max-Forwards", "256"),
+                                                    ("Min-Expires", "4294967296")]))
+    for name in ("max_forwards", "min_expires"):
+        with pytest.raises(ParseError):
+            getattr(request, name)
