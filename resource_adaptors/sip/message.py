@@ -424,18 +424,23 @@ class _TypedHeader:
 _DELTA_SECONDS = 2 ** 32 - 1
 
 
-def _number(name, limit, clamp=False):
+def _number(name, limit, absent_if_over=False):
     """
-    The typed header of a number up to C{limit} (larger ones are C{limit}
-    when C{clamp}).  Its usual shape: fewer digits than C{limit} has, which
-    makes a smaller number.
+    The typed header of a number up to C{limit} (a larger one reads as if
+    the header were absent, None, when C{absent_if_over}).  Its usual
+    shape: fewer digits than C{limit} has, which makes a smaller number.
     """
     digits = len(str(limit)) - 1
 
     def is_usual(text):
         return len(text) <= digits and text.isascii() and text.isdigit()
-    return _TypedHeader(name, _single(lambda text: parse_int(text, "number", limit, clamp)),
-                        is_usual=is_usual)
+    if absent_if_over:
+        def parse(text):
+            return parse_int(text, "number", limit, over_limit=None)
+    else:
+        def parse(text):
+            return parse_int(text, "number", limit)
+    return _TypedHeader(name, _single(parse), is_usual=is_usual)
 
 
 class Message:
@@ -459,7 +464,9 @@ class Message:
     route = _TypedHeader("Route", _listed(NameAddr.parse), _one_field_each, NameAddr.is_usual)
     record_route = _TypedHeader("Record-Route", _listed(NameAddr.parse), _one_field_each,
                                 NameAddr.is_usual)
-    expires = _number("Expires", _DELTA_SECONDS, clamp=True)
+    # RFC 4475 §3.1.2.19: an Expires out of range may be taken as absent,
+    # which gives the default expiry.
+    expires = _number("Expires", _DELTA_SECONDS, absent_if_over=True)
     min_expires = _number("Min-Expires", _DELTA_SECONDS)
     event = _TypedHeader("Event", _single(Event.parse))
     allow_events = _TypedHeader("Allow-Events", _listed(parse_tokens), _joined)

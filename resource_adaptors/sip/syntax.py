@@ -59,30 +59,27 @@ def is_token(text):
     return bool(text) and not text.strip(TOKEN_CHARS)
 
 
-def parse_int(text, name, limit, clamp=False):
+_REFUSE = object()
+
+
+def parse_int(text, name, limit, over_limit=_REFUSE):
     """
-    @return: C{text} (1*DIGIT, leading zeros allowed) as an int.
-    @param clamp: take a value over C{limit} as C{limit} instead of
-        refusing it (RFC 3261 §20.19: an Expires of more than 2**32 - 1
-        seconds means that much).
+    @return: C{text} (1*DIGIT, leading zeros allowed) as an int; a value
+        over C{limit} gives C{over_limit} when one is given.
     @raise ParseError: naming C{name} when C{text} is not digits or the
-        value is over C{limit} (at most 2**32 - 1) and not clamped.
+        value is over C{limit} (at most 2**32 - 1) and no C{over_limit} is
+        given.
     """
     text = text.strip(WHITESPACE)
     # isdigit alone would accept non-ASCII digits; the length check keeps
     # int() away from huge strings.
     if not (text.isascii() and text.isdigit()):
         raise ParseError(f"Bad {name}")
-    if len(text) > 10 and len(text.lstrip("0")) > 10:
-        if clamp:
-            return limit
-        raise ParseError(f"Bad {name}")
-    value = int(text)
-    if value > limit:
-        if clamp:
-            return limit
-        raise ParseError(f"Bad {name}")
-    return value
+    if len(text) > 10 and len(text.lstrip("0")) > 10 or int(text) > limit:
+        if over_limit is _REFUSE:
+            raise ParseError(f"Bad {name}")
+        return over_limit
+    return int(text)
 
 
 def parse_port(digits, name="port"):
