@@ -27,7 +27,7 @@ from slee.deployment import DESCRIPTOR, parse_descriptor, read_descriptor
 from slee.errors import SleeError
 from slee.management.api import make_site
 from slee.packing import Packer
-from slee.settings import SHIPPED_ALTERNATIVES, shipped_units
+from slee.settings import DEFAULT_PROFILE, shipped_profiles, shipped_units
 from slee.management.token import ensure_token
 from slee.trace import LOG_LEVELS, log_observer
 
@@ -43,16 +43,18 @@ def open_database(uri, cache_size):
     return ZODB.DB(factory(), **db_options)
 
 
-def units_in(directory):
+def units_in(directory, profile=DEFAULT_PROFILE):
     """
     @return: the paths of the deployable units in C{directory}, sorted; in
-        the shipped directory, not the ones that stand in for others
-        (L{slee.settings.SHIPPED_ALTERNATIVES}).
+        the shipped directory, the ones of C{profile}
+        (L{slee.settings.shipped_profiles}).
     """
-    left_out = SHIPPED_ALTERNATIVES if directory.resolve() == shipped_units().resolve() else ()
+    chosen = None
+    if directory.resolve() == shipped_units().resolve():
+        chosen = set(shipped_profiles()[profile])
     found = []
     for path in sorted(directory.iterdir()):
-        if path.name in left_out:
+        if chosen is not None and path.name not in chosen:
             continue
         if (path.is_dir() and (path / DESCRIPTOR).is_file()) or path.suffix in UNIT_SUFFIXES:
             found.append(path)
@@ -103,7 +105,7 @@ class SleeService(Service):
                                    trace_levels=levels, ra_properties=settings.ra_properties)
         await self.container.start()
         if settings.deploy_dir is not None:
-            await self._deploy_directory(settings.deploy_dir)
+            await self._deploy_directory(settings.deploy_dir, settings.profile)
         endpoint = serverFromString(self.reactor, settings.admin)
         self.admin_port = await endpoint.listen(make_site(self.container, token))
         address = self.admin_port.getHost()
@@ -119,7 +121,7 @@ class SleeService(Service):
                       db=settings.db, host=address.host, port=address.port)
         return self
 
-    async def _deploy_directory(self, directory):
+    async def _deploy_directory(self, directory, profile):
         """
         Deploy the units of C{directory} not deployed yet and activate their
         services.  A unit may use what another one installs (the SIP RA's
@@ -128,7 +130,7 @@ class SleeService(Service):
         """
         container = self.container
         pending = {}
-        for path in units_in(directory):
+        for path in units_in(directory, profile):
             try:
                 name = parse_descriptor(*read_descriptor(path)).get("unit", {}).get("name")
             except SleeError as e:

@@ -14,6 +14,7 @@ The config file uses the long option names without their dashes::
     var = "/srv/slee/var"          # --var
     db = "zeo://127.0.0.1:8100"    # --db
     deploy-dir = "deploy"          # --deploy-dir
+    profile = "integrated"         # --profile
     admin = "tcp:8787:interface=127.0.0.1"   # --admin
     batch-max = 256                # --batch-max
     queue-max = 100000             # --queue-max
@@ -29,7 +30,9 @@ RA's ``--sip ENDPOINT``; in the file they are keys too (``sip = ["udp:5060"]``).
 They end up in `Settings.ra_properties`.
 
 The default deploy directory is the one holding the units that ship with
-slee (the ``deployables`` package): a bare ``twistd -n slee`` runs them.
+slee (the ``deployables`` package): a bare ``twistd -n slee`` runs the ones
+of its profile (``--profile``, `shipped_profiles`), by default the
+integrated presence service.
 
 Relative paths on the command line are taken from the current directory;
 relative paths in a config file (``var``, ``deploy-dir`` and the path of a
@@ -71,6 +74,7 @@ OPTION_NAMES: dict[str, tuple[str, str]] = {
     "var": ("--var", "var"),
     "db": ("--db", "db"),
     "deploy_dir": ("--deploy-dir", "deploy-dir"),
+    "profile": ("--profile", "profile"),
     "admin": ("--admin", "admin"),
     "batch_max": ("--batch-max", "batch-max"),
     "queue_max": ("--queue-max", "queue-max"),
@@ -94,12 +98,19 @@ def shipped_units() -> Path:
     return Path(deployables.__file__).parent
 
 
-#: Shipped units that stand in for other shipped ones, left out when the
-#: shipped directory is deployed whole (the default ``--deploy-dir``): the
-#: XCAP client of a remote XDMS makes the RA entity ``xcap`` as the XCAP
-#: server's unit does, and two units cannot both make it.  Deploy one from a
-#: directory of your own, in place of the other.
-SHIPPED_ALTERNATIVES = frozenset({"xcap-remote"})
+#: The profile a bare ``twistd slee`` runs.
+DEFAULT_PROFILE = "integrated"
+
+
+def shipped_profiles() -> dict[str, list[str]]:
+    """
+    The profiles of the shipped units (``deployables/profiles.toml``):
+    name -> the directory names of the units it deploys.  Some shipped units
+    stand in for others (the XCAP client of a remote XDMS makes the RA
+    entity ``xcap`` as the XCAP server's unit does): a profile picks.
+    """
+    with open(shipped_units() / "profiles.toml", "rb") as file:
+        return {name: list(table["units"]) for name, table in tomllib.load(file).items()}
 
 
 def ra_options() -> dict[str, Any]:
@@ -139,6 +150,8 @@ class Settings:
     db: str = ""
     #: Directory whose deployable units are deployed at start (``--deploy-dir``).
     deploy_dir: Path | None = field(default_factory=shipped_units)
+    #: Which of the shipped units, when ``deploy_dir`` is theirs (``--profile``).
+    profile: str = DEFAULT_PROFILE
     #: Twisted server endpoint of the management API (``--admin``).
     admin: str = DEFAULT_ADMIN
     #: twisted.logger namespace -> level name (``--log-level``).
@@ -205,6 +218,14 @@ def _check_deploy_dir(value: Any, origin: _Origin) -> Path:
     if not path.is_dir():
         raise origin.error("deploy_dir", f"not a directory: {path}")
     return path
+
+
+def _check_profile(value: Any, origin: _Origin) -> str:
+    name = _check_string(value, "profile", origin)
+    profiles = shipped_profiles()
+    if name not in profiles:
+        raise origin.error("profile", f"no profile {name!r} (known: {', '.join(profiles)})")
+    return name
 
 
 def _zodburi_schemes() -> list[str]:
@@ -499,6 +520,7 @@ _CHECKS = {
     "var": _check_var,
     "db": _check_db,
     "deploy_dir": _check_deploy_dir,
+    "profile": _check_profile,
     "admin": _check_admin,
     "batch_max": lambda v, o: _check_int(v, "batch_max", o, *BATCH_MAX_RANGE),
     "queue_max": lambda v, o: _check_int(v, "queue_max", o, *QUEUE_MAX_RANGE),

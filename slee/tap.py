@@ -22,7 +22,7 @@ class Options(usage.Options):
         "Run the slee container: the management API, the resource adaptors and the "
         "services of the deployable units found in --deploy-dir.  Every option can "
         "also be set in a TOML file given with --config, under the option's long "
-        "name (var, db, deploy-dir, admin, batch-max, queue-max, cache-size, pack-interval, a [log-levels] "
+        "name (var, db, deploy-dir, profile, admin, batch-max, queue-max, cache-size, pack-interval, a [log-levels] "
         "table of COMPONENT = LEVEL, and the resource adaptors' options such as sip); "
         "options on the command line win.  Relative "
         "paths in the file are taken from the file's directory."
@@ -49,7 +49,15 @@ class Options(usage.Options):
             None,
             None,
             "Directory whose deployable units are deployed at start. "
-            "[default: the units that ship with slee]",
+            "[default: the units that ship with slee, those of --profile]",
+        ],
+        [
+            "profile",
+            None,
+            None,
+            "Which of the units that ship with slee run: integrated (the presence server "
+            "and the XDMS in one container), presence-server (alone, with a remote XDMS: "
+            "--xdms-url...), xdms (alone). [default: integrated]",
         ],
         [
             "admin",
@@ -62,7 +70,7 @@ class Options(usage.Options):
             "config",
             None,
             None,
-            "TOML file with the same settings (keys: var, db, deploy-dir, admin, "
+            "TOML file with the same settings (keys: var, db, deploy-dir, profile, admin, "
             "batch-max, queue-max, cache-size, pack-interval, [log-levels]); command-line options "
             "win. "
             "[default: none]",
@@ -119,6 +127,7 @@ class Options(usage.Options):
             "var": self["var"],
             "db": self["db"],
             "deploy_dir": self["deploy-dir"],
+            "profile": self["profile"],
             "admin": self["admin"],
             "batch_max": self["batch-max"],
             "queue_max": self["queue-max"],

@@ -358,7 +358,8 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("log-level", "did you mean 'log-levels'?"),
         ("batch_max", "did you mean 'batch-max'?"),
         ("rls", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
-                "pack-interval, queue-max, sip, users, var, xcap, xcap-auth, xcap-root"),
+                "pack-interval, profile, queue-max, sip, sip-identity, users, var, xcap, "
+                "xcap-auth, xcap-root, xdms-password, xdms-sip-uri, xdms-url, xdms-user"),
     ],
 )
 def test_unknown_config_key(tmp_path, cwd, key, hint):
@@ -514,3 +515,10 @@ def test_xcap_option_bad_values_name_the_option(cwd, option, value, message):
     with pytest.raises(usage.UsageError) as info:
         parse(option, value)
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_the_profile_picks_shipped_units_and_a_bad_one_is_named(tmp_path, cwd):
+    assert load_settings({}).profile == "integrated"
+    assert load_settings({"profile": "presence-server"}).profile == "presence-server"
+    message = error_of({"profile": "everything"})
+    assert message.startswith("--profile: no profile 'everything'") and "xdms" in message

@@ -1,7 +1,10 @@
 """
-The XCAP RA's C{twistd slee} options, set on the RA entity named C{xcap}
-(config file keys of the same names): C{--xcap ENDPOINT}, C{--xcap-root
-PATH}, C{--xcap-auth MODE} and C{--users FILE}.
+The XCAP RAs' C{twistd slee} options, set on the RA entity named C{xcap}
+(config file keys of the same names): for the XCAP server, C{--xcap
+ENDPOINT}, C{--xcap-root PATH}, C{--xcap-auth MODE} and C{--users FILE};
+for the XCAP client of a remote XDMS (the profile presence-server),
+C{--xdms-url URL}, C{--xdms-user NAME}, C{--xdms-password SECRET},
+C{--xdms-sip-uri URI} and C{--sip-identity URI}.
 """
 
 import os
@@ -68,3 +71,44 @@ USERS_OPTION = RaOption(
     "users", entity="xcap", property="users", check=check_users, metavar="FILE",
     doc="FILE: the user store (TOML: realm, then [users.NAME] with password or ha1-md5 / "
         "ha1-sha256, xui, admin). [default: none: every XCAP request is refused]")
+
+
+def _checked_by(problem):
+    """An option check made of a property check, which returns what is wrong, or None."""
+    def check(value):
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, not {value!r}")
+        message = problem(value)
+        if message:
+            raise ValueError(message)
+        return value
+    return check
+
+
+def _remote_option(name, property, metavar, doc):
+    from resource_adaptors.xcap import remote
+    checks = {"xcap-root-url": remote.check_root_url, "username": remote.check_username,
+              "password": lambda value: None, "xcap-diff-uri": remote.check_sip_uri,
+              "sip-identity": remote.check_sip_uri}
+    return RaOption(name, entity="xcap", property=property,
+                    check=_checked_by(checks[property]), metavar=metavar, doc=doc)
+
+
+XDMS_URL_OPTION = _remote_option(
+    "xdms-url", "xcap-root-url", "URL",
+    "URL: the XCAP root of the remote XDMS (profile presence-server). "
+    "[default: http://127.0.0.1:8080/xcap-root]")
+XDMS_USER_OPTION = _remote_option(
+    "xdms-user", "username", "NAME",
+    "NAME: the Digest account of the presence server on the remote XDMS (an administrator "
+    "there). [default: none]")
+XDMS_PASSWORD_OPTION = _remote_option(
+    "xdms-password", "password", "SECRET", "SECRET: that account's password. [default: none]")
+XDMS_SIP_URI_OPTION = _remote_option(
+    "xdms-sip-uri", "xcap-diff-uri", "URI",
+    "URI: the SIP URI of the remote XDMS's xcap-diff notifier, to watch its documents. "
+    "[default: none: nothing is watched]")
+SIP_IDENTITY_OPTION = _remote_option(
+    "sip-identity", "sip-identity", "URI",
+    "URI: the SIP URI the presence server's xcap-diff subscriptions come from (an "
+    "administrator's XUI on the remote XDMS). [default: sip:presence@localhost]")

@@ -87,7 +87,7 @@ _UNREACHABLE = (error.ConnectError, error.ConnectionClosed, ResponseFailed,
                 ResponseNeverReceived, RequestTransmissionFailed)
 
 
-def _check_root_url(value):
+def check_root_url(value):
     """A L{Property} check: an http or https URL with no credentials, query or fragment."""
     try:
         url = urlsplit(value)
@@ -102,7 +102,7 @@ def _check_root_url(value):
     return None
 
 
-def _check_sip_uri(value):
+def check_sip_uri(value):
     """A L{Property} check: none, or a SIP or SIPS URI."""
     if not value:
         return None
@@ -113,7 +113,7 @@ def _check_sip_uri(value):
     return None if uri.scheme in ("sip", "sips") else f"expected a SIP URI, not {value!r}"
 
 
-def _check_username(value):
+def check_username(value):
     """A L{Property} check: a username Digest carries as it is."""
     return None if value.isascii() and value.isprintable() else \
         f"expected printable ASCII, not {value!r}"
@@ -155,15 +155,15 @@ class RemoteXcapAdaptor(ResourceAdaptor):
     """
 
     properties = {
-        "xcap-root-url": Property(str, ROOT_URL, _check_root_url),
-        "username": Property(str, "", _check_username),
+        "xcap-root-url": Property(str, ROOT_URL, check_root_url),
+        "username": Property(str, "", check_username),
         "password": Property(str, ""),
         "timeout": Property(float, 10.0, positive),
         "max-body-size": Property(int, 1 << 20, positive),
         "max-connections": Property(int, 8, positive),
         "ca-file": Property(str, "", _check_ca_file),
-        "xcap-diff-uri": Property(str, "", _check_sip_uri),
-        "sip-identity": Property(str, "sip:presence@localhost", _check_sip_uri),
+        "xcap-diff-uri": Property(str, "", check_sip_uri),
+        "sip-identity": Property(str, "sip:presence@localhost", check_sip_uri),
     }
     event_types = (events.RESPONSE,)
     log = Logger(namespace="resource_adaptors.xcap.remote", observer=log_observer)

@@ -435,10 +435,12 @@ def test_the_root_is_the_path_of_the_url():
     assert adaptor.root == "/services/xcap"
 
 
-def test_the_shipped_directory_deployed_whole_leaves_the_remote_unit_out(tmp_path):
-    shipped = [path.name for path in units_in(shipped_units())]
-    assert "xcap" in shipped and "xcap-remote" not in shipped
-    mine = tmp_path / "mine"
+def test_the_shipped_units_deployed_are_those_of_the_profile(tmp_path):
+    integrated = [path.name for path in units_in(shipped_units())]
+    assert "xcap" in integrated and "xcap-remote" not in integrated
+    alone = [path.name for path in units_in(shipped_units(), "presence-server")]
+    assert "xcap-remote" in alone and "xcap" not in alone and "xdms" not in alone
+    mine = tmp_path / "mine"                            # no profile in a directory of one's own
     mine.mkdir()
     (mine / "xcap-remote").symlink_to(shipped_units() / "xcap-remote")
     assert [path.name for path in units_in(mine)] == ["xcap-remote"]
