@@ -23,6 +23,8 @@ presentity at once: a pending one approved becomes active, an active one
 blocked is terminated with C{rejected}.
 """
 
+import hashlib
+
 from sbbs.presence.documents import cached_rules, want_documents
 from sbbs.presence.pidf import PIDF_TYPE, neutral_document
 from sbbs.presence.rules import DEFAULT_DECISIONS, transform
@@ -59,6 +61,8 @@ class PresenceNotifierSbb(NotifierSbb):
     #: The L{sbbs.presence.rules.Decision} for the watcher, None while the
     #: rules are awaited.
     decision = CmpField()
+    #: The SHA-256 of the last document sent.
+    sent = CmpField()
 
     def check_subscribe(self, request, subscription):
         presentity = subscription.resource
@@ -84,7 +88,14 @@ class PresenceNotifierSbb(NotifierSbb):
         return True, decision or DEFAULT_DECISIONS[self.context.env["default-policy"]]
 
     def notify_body(self, subscription, full_state):
-        presentity = subscription.resource
+        body = self._document_for_watcher(subscription.resource)
+        digest = hashlib.sha256(body).digest()
+        if not full_state and digest == self.sent:
+            return None                     # the change is one this watcher cannot see
+        self.sent = digest
+        return body
+
+    def _document_for_watcher(self, presentity):
         decision = self.decision
         if decision is None or decision.sub_handling == "polite-block":
             return neutral_document(presentity)

@@ -41,7 +41,8 @@ and implements:
   activities its state comes from;
 - C{notify_body(subscription, full_state)}: the body of the NOTIFY about
   to be sent (bytes, may be empty): the whole state when C{full_state},
-  else what changed since the last NOTIFY;
+  else what changed since the last NOTIFY, or None when nothing the
+  watcher can see did (no NOTIFY is sent then);
 - C{subscription_ended(subscription)}: let go of whatever it watched;
 
 and may implement C{watcher_event(subscription, event)}, told of each
@@ -390,6 +391,8 @@ class NotifierSbb(Sbb):
         if subscription.state is State.ACTIVE or (
                 self.authorized and subscription.reason == Reason.TIMEOUT):
             body = self.notify_body(subscription, full_state)
+            if body is None:
+                return                      # nothing this watcher can see changed
         content_type = subscription.content_type if body else None
         if self.internal:
             self._notify_service(subscription, body, content_type)

@@ -250,6 +250,8 @@ async def test_blocked_and_politely_blocked_watchers(server):
         notify = await bob.notified()
     assert notify.headers.get("Subscription-State").startswith("active")
     assert b"<basic>closed</basic>" in notify.body and b"here" not in notify.body
+    alice.send("PUBLISH", headers="Event: presence\r\n", body=pidf("open", "elsewhere"))
+    assert (await alice.answer()).status == 200     # bob cannot see it: no NOTIFY
 
     await xdms.request("PUT", RULES_URI, rules("block"), RULES_TYPE)
     final = await bob.notified()
