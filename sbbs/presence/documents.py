@@ -18,6 +18,7 @@ presentity at once.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sbbs.presence.rules import RulesError, parse_rules
 from sbbs.presence.state import RULES_CHANGED, RulesChangedEvent, announce
@@ -63,10 +64,16 @@ def cached_rules(context, presentity):
         document = cache[key]
         if document is not None:
             try:
-                return True, parse_rules(document)
+                return True, _parsed_rules(document)
             except RulesError:
                 continue
     return True, None
+
+
+@lru_cache(maxsize=4096)
+def _parsed_rules(document):
+    """A rules document, parsed once however many subscriptions evaluate it (a L{Ruleset} is immutable)."""
+    return parse_rules(document)
 
 
 def cached_manipulation(context, presentity):

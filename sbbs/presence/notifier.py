@@ -24,6 +24,7 @@ blocked is terminated with C{rejected}.
 """
 
 import hashlib
+from functools import lru_cache
 
 from sbbs.presence.documents import cached_rules, want_documents
 from sbbs.presence.pidf import PIDF_TYPE, neutral_document
@@ -44,6 +45,16 @@ def _policy(value):
 #: Sub-handling -> the state a subscription is in.
 STATES_OF = {"block": State.TERMINATED, "confirm": State.PENDING,
              "polite-block": State.ACTIVE, "allow": State.ACTIVE}
+
+
+@lru_cache(maxsize=1024)
+def _transformed(document, decision):
+    """
+    The document a watcher with C{decision} is sent: made once per document
+    and decision, however many watchers share them (a change that reaches
+    10,000 watchers under the same rule is transformed once).
+    """
+    return transform(document, decision)
 
 
 class PresenceNotifierSbb(NotifierSbb):
@@ -102,7 +113,7 @@ class PresenceNotifierSbb(NotifierSbb):
         document = self.context.shared_data(STATES).get(presentity)
         if document is None:
             return neutral_document(presentity)
-        return transform(document, decision)
+        return _transformed(document, decision)
 
     def subscription_ended(self, subscription):
         unwatch(self.context, watch_name(subscription.resource))
