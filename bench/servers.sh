@@ -1,7 +1,8 @@
 # Sourced by the bench scripts: one server at a time, started by the script
 # (its pid in SERVER_PID), and a scratch directory (WORK); both are gone when
 # the script ends, however it ends.  Also: usage (prints the script's
-# "# Usage" block), free_port (a TCP port free on 127.0.0.1 now).
+# "# Usage" block), free_port (a TCP port free on 127.0.0.1 now), and for
+# the SIPp scripts cumulative and rising_rates.
 
 WORK=$(mktemp -d)
 SERVER_PID=
@@ -33,4 +34,41 @@ kind = socket.SOCK_DGRAM if sys.argv[1:] == ["udp"] else socket.SOCK_STREAM
 s = socket.socket(socket.AF_INET, kind)
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])' "$@"
+}
+
+# The cumulative value of a line of SIPp's statistics screen.
+cumulative() {
+    awk -F'|' -v name="$1" '$1 ~ "^ *" name " *$" { gsub(/[^0-9.]/, "", $3); print $3; exit }'
+}
+
+# rising_rates RUN_STEP: offers each rate of $RATES for $SECONDS_PER_STEP
+# seconds; RUN_STEP RATE CALLS runs one step and prints SIPp's final screen.
+# Prints a line per step, and sets BEST to the highest rate reached with
+# < 0.1% failed calls (0 if none) and SATURATED to yes when some step failed,
+# no when BEST is only a lower bound (the rates did not reach the server's
+# limit).  After a failed step it calls STEP_FAILED RATE if the script has
+# that function; it stops after two failed steps in a row.
+rising_rates() {
+    local run_step=$1 rate calls screen ok failed reached failing=0
+    BEST=0
+    SATURATED=no
+    printf '   %8s %10s %10s %9s %8s\n' asked/s reached/s calls failed failed%
+    for rate in $RATES; do
+        calls=$((rate * SECONDS_PER_STEP))
+        screen=$("$run_step" "$rate" "$calls")
+        ok=$(cumulative 'Successful call' <<<"$screen")
+        reached=$(cumulative 'Call Rate' <<<"$screen")
+        failed=$((calls - ${ok:-0}))
+        printf '   %8d %10.0f %10d %9d %8.3f\n' "$rate" "${reached:-0}" "$calls" "$failed" \
+            "$(awk -v f="$failed" -v c="$calls" 'BEGIN { print 100 * f / c }')"
+        if [ $((failed * 1000)) -lt "$calls" ]; then
+            failing=0
+            BEST=$(awk -v a="$BEST" -v b="${reached:-0}" 'BEGIN { print (b > a) ? b : a }')
+        else
+            if declare -F STEP_FAILED >/dev/null; then STEP_FAILED "$rate"; fi
+            SATURATED=yes
+            failing=$((failing + 1))
+            [ $failing -lt 2 ] || break
+        fi
+    done
 }

@@ -65,11 +65,6 @@ sipp_run() {
         -timeout "$4s" -recv_timeout "$ANSWER_WITHIN" -nd -nostdin </dev/null 2>&1) || true
 }
 
-# The cumulative value of a line of SIPp's statistics screen.
-cumulative() {
-    awk -F'|' -v name="$1" '$1 ~ "^ *" name " *$" { gsub(/[^0-9.]/, "", $3); print $3; exit }'
-}
-
 # wait_ready NAME PORT: until the server answers one OPTIONS, or give up.
 wait_ready() {
     local deadline=$((SECONDS + READY_TIMEOUT))
@@ -108,33 +103,18 @@ start_slee() {
     SERVER_PID=$!
 }
 
+# options_step RATE CALLS: one step of OPTIONS against $PORT.
+options_step() {
+    sipp_run "$PORT" "$1" "$2" $((SECONDS_PER_STEP + GRACE))
+}
+
 # measure NAME: the steps against the running server on $PORT; sets BEST to
 # the highest rate reached with < 0.1% failed calls (0 if none), and
 # SATURATED to yes when some step failed, no when BEST is only a lower bound
 # (every step passed: the rates did not reach the server's limit).
 measure() {
-    local name=$1 rate calls screen ok failed reached failing=0
-    BEST=0
-    SATURATED=no
-    echo "== $name (udp 127.0.0.1:$PORT)"
-    printf '   %8s %10s %10s %9s %8s\n' asked/s reached/s calls failed failed%
-    for rate in $RATES; do
-        calls=$((rate * SECONDS_PER_STEP))
-        screen=$(sipp_run "$PORT" "$rate" "$calls" $((SECONDS_PER_STEP + GRACE)))
-        ok=$(cumulative 'Successful call' <<<"$screen")
-        reached=$(cumulative 'Call Rate' <<<"$screen")
-        failed=$((calls - ${ok:-0}))
-        printf '   %8d %10.0f %10d %9d %8.3f\n' "$rate" "${reached:-0}" "$calls" "$failed" \
-            "$(awk -v f="$failed" -v c="$calls" 'BEGIN { print 100 * f / c }')"
-        if [ $((failed * 1000)) -lt "$calls" ]; then
-            failing=0
-            BEST=$(awk -v a="$BEST" -v b="${reached:-0}" 'BEGIN { print (b > a) ? b : a }')
-        else
-            SATURATED=yes
-            failing=$((failing + 1))
-            [ $failing -lt 2 ] || break
-        fi
-    done
+    echo "== $1 (udp 127.0.0.1:$PORT)"
+    rising_rates options_step
     printf '   highest rate with < 0.1%% failed calls: %.0f/s\n' "$BEST"
     if [ $SATURATED = no ]; then
         echo "   (a lower bound: no step failed; give --rates that go higher)"

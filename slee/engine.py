@@ -29,6 +29,7 @@ waiting records first (L{Engine.find_entity}, L{Engine.find_activity}).
 import uuid
 from functools import partial
 
+from BTrees.LLBTree import LLBTree
 from BTrees.OOBTree import OOBTree
 from twisted.logger import Logger
 
@@ -54,6 +55,18 @@ def activity_key(ra, handle):
     """@return: the key of RA entity C{ra}'s activity C{handle}."""
     return f"{ra}/{handle}"
 
+
+
+#: Attached entities an activity context record keeps in itself; beyond,
+#: they move to a BTree of their own, so that attaching the 10,000th watcher
+#: of a presentity writes one bucket, not the 10,000 before it.
+ATTACHED_IN_RECORD = 64
+
+
+def _attached_changed(record):
+    """Note that C{record.attached} changed: its record is written again, unless it is a BTree."""
+    if type(record.attached) is dict:
+        record._p_changed = True
 
 class ActivityInfo:
     """
@@ -475,8 +488,12 @@ class Engine:
 
     def _attach(self, key, record, entity_id, entity, component):
         """Attach C{entity}, an entity of C{component}, to activity C{key}."""
-        record.attached[entity_id] = entity.priority
-        record._p_changed = True
+        attached = record.attached
+        attached[entity_id] = entity.priority
+        if type(attached) is dict and len(attached) > ATTACHED_IN_RECORD:
+            record.attached = LLBTree(attached)     # its own buckets from now on
+        else:
+            _attached_changed(record)
         entity.attached.add(key)
         masked = component.masked_on_attach
         if masked:
@@ -492,7 +509,7 @@ class Engine:
             return
         work = self.work()
         del attached[entity_id]
-        record._p_changed = True
+        _attached_changed(record)
         entity = self._entity(entity_id, work)
         if entity is not None:
             entity.attached.discard(key)
@@ -632,15 +649,20 @@ class Engine:
         if len(attached) == 1:
             self._deliver_to(next(iter(attached)), event_type, event, aci, work)
             return
+        # Highest priority first.  An entity detached meanwhile is skipped;
+        # one attached meanwhile gets the event after those attached before
+        # (one pass over the sorted entities, not a search per delivery: an
+        # activity may have 10,000 watchers).
         delivered = set()
         while True:
-            pending = [(-priority, entity_id) for entity_id, priority in attached.items()
-                       if entity_id not in delivered]
+            pending = sorted((-priority, entity_id) for entity_id, priority in attached.items()
+                             if entity_id not in delivered)
             if not pending:
                 return
-            entity_id = min(pending)[1]
-            delivered.add(entity_id)
-            self._deliver_to(entity_id, event_type, event, aci, work)
+            for _, entity_id in pending:
+                if entity_id in attached:
+                    delivered.add(entity_id)
+                    self._deliver_to(entity_id, event_type, event, aci, work)
 
     def _deliver_to(self, entity_id, event_type, event, aci, work):
         sbb = work.sbbs.get(entity_id)
@@ -749,7 +771,7 @@ class Engine:
         for key in entity.attached:
             record = self.find_activity(key)
             record.attached[entity_id] = priority
-            record._p_changed = True
+            _attached_changed(record)
 
     def _create_entity(self, service_id, component, parent, relation, name, priority, work):
         """@return: the new entity's id and record, once its creation callbacks ran."""
@@ -818,7 +840,7 @@ class Engine:
             record = self.find_activity(key)
             if record is not None:
                 record.attached.pop(entity_id, None)
-                record._p_changed = True
+                _attached_changed(record)
                 work.idle_activities.add(key)
         staged = work.new_entities
         if staged and entity_id in staged:

@@ -90,7 +90,8 @@ class ActivityContextRecord(Persistent):
         container's own pseudo-entities, such as C{slee.null}).
     @ivar handle: the RA's handle.
     @ivar durable: whether it outlives a restart.
-    @ivar attached: SBB entity id to its priority.
+    @ivar attached: SBB entity id to its priority (a dict, or an LLBTree
+        once it grows: L{slee.engine.ATTACHED_IN_RECORD}).
     @ivar names: the activity context names bound to it.
     @ivar timers: the ids of the timers set on it.
     @ivar ending: an activity end event has been queued.

@@ -569,3 +569,30 @@ def test_shared_data_is_shared_by_the_services_naming_it(tmp_path):
     assert harness.read(lambda state: dict(state.shared_data_of("probe.shared"))) == \
         {"count": 2}
     harness.stop()
+
+
+def test_many_entities_on_one_activity_live_in_a_btree_of_their_own(tmp_path):
+    from BTrees.LLBTree import LLBTree
+    from slee.engine import ATTACHED_IN_RECORD
+    from units import ContainerHarness
+    harness = ContainerHarness(tmp_path)
+    harness.deploy("probe")
+    from probe_unit import JOURNAL
+    from probe_unit.ra import ProbeAdaptor
+    ra = ProbeAdaptor.instance
+    ra.start("a")
+    count = ATTACHED_IN_RECORD + 36
+    for group in range(count):
+        ra.fire("a", {"op": "join", "group": str(group)})    # a new root entity each
+    harness.run()
+    attached = harness.read(lambda state: state.activities["probe/a"].attached)
+    # and probe-high's one entity of the activity
+    assert type(attached) is LLBTree and len(attached) == count + 1
+    JOURNAL.clear()
+    ra.fire("a", {"op": "not-initial"})
+    harness.run()
+    assert JOURNAL.count(("root", "not-initial")) == count    # each got it once
+    ra.fire("a", {"op": "leave"})
+    harness.run()
+    assert harness.read(lambda state: len(state.entities)) == 0
+    harness.stop()

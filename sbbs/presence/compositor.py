@@ -14,7 +14,8 @@ what the watchers have, it is stored and announced to them
 from sbbs.presence.composition import compose
 from sbbs.presence.documents import cached_manipulation, want_documents
 from sbbs.presence.pidf import PIDF_TYPE, PidfError, parse_pidf
-from sbbs.presence.state import STATES, PRESENCE_CHANGED, PresenceChangedEvent, announce
+from sbbs.presence.state import (
+    PRESENCE_CHANGED, STATES, PresenceChangedEvent, announce, watch_name)
 from sbbs.sipevent.notifier import Refusal
 from sbbs.sipevent.publisher import PublisherSbb
 from sbbs.sipevent.subscription import ExpiryPolicy
@@ -37,8 +38,10 @@ class CompositorSbb(PublisherSbb):
 
     def state_changed(self, resource, publications):
         known, manipulation = cached_manipulation(self.context, resource)
-        if not known:
-            want_documents(self.context, resource)      # composed again once it came
+        if not known and self.context.naming.lookup(watch_name(resource)) is not None:
+            # Only watchers see the static presence: the first of them asks
+            # for it anyway, and the state is composed again once it came.
+            want_documents(self.context, resource)
         document = compose(resource, [(p.body, p.published_at) for p in publications],
                            manipulation)
         states = self.context.shared_data(STATES)

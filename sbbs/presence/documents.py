@@ -52,15 +52,16 @@ class DocumentsWantedEvent:
 
 def cached_rules(context, presentity):
     """
-    @return: (whether the rules of C{presentity} are known, its L{Ruleset}
-        or None when it has none).  A document that does not parse counts
-        as none (the XDMS validated it: this is a usage we do not read).
+    @return: (whether the documents of C{presentity} are known, its
+        L{Ruleset} or None when it has none).  A document that does not
+        parse counts as none (the XDMS validated it: this is a usage we do
+        not read).  Its static presence counts too: whoever asks for the
+        rules of a presentity it watches also needs that.
     """
     cache = context.shared_data(DOCUMENTS)
-    keys = [(auid, presentity) for auid, _ in RULES_DOCUMENTS]
-    if not all(key in cache for key in keys):
+    if not all((auid, presentity) in cache for auid, _ in ALL_DOCUMENTS):
         return False, None
-    for key in keys:
+    for key in [(auid, presentity) for auid, _ in RULES_DOCUMENTS]:
         document = cache[key]
         if document is not None:
             try:

@@ -4,12 +4,15 @@ notifier records, and the activity where the presentity's own winfo
 subscriptions hear of each change.
 
 The shared data L{WATCHERS} holds, per presentity, its live watchers by
-watcher id (L{sbbs.presence.winfo.Watcher}); a terminated watcher is
-announced, then forgotten.  L{WATCHERS_CHANGED} is fired on the
+watcher id (L{sbbs.presence.winfo.Watcher}), in a BTree of its own (a new
+watcher of a popular presentity writes one bucket, not the whole list); a
+terminated watcher is announced, then forgotten.  L{WATCHERS_CHANGED} is fired on the
 presentity's winfo activity (L{winfo_name}) when somebody listens there.
 """
 
 from dataclasses import dataclass
+
+from BTrees.OOBTree import OOBTree
 
 from sbbs.presence.winfo import Watcher, watcher_id
 from slee.events import EventType
@@ -38,7 +41,7 @@ def winfo_name(presentity):
 
 
 def watchers_of(context, presentity):
-    """@return: {watcher id: L{Watcher}} of C{presentity}'s live watchers."""
+    """@return: the mapping watcher id -> L{Watcher} of C{presentity}'s live watchers."""
     return context.shared_data(WATCHERS).get(presentity) or {}
 
 
@@ -50,15 +53,16 @@ def record(context, subscription, key, event):
     presentity = subscription.resource
     watcher = Watcher(watcher_id(key), subscription.subscriber, subscription.state.value, event)
     store = context.shared_data(WATCHERS)
-    watchers = dict(store.get(presentity) or {})
+    watchers = store.get(presentity)
     if watcher.status == "terminated":
-        watchers.pop(watcher.id, None)
+        if watchers is not None:
+            watchers.pop(watcher.id, None)
+            if not watchers:
+                del store[presentity]
     else:
+        if watchers is None:
+            watchers = store[presentity] = OOBTree()
         watchers[watcher.id] = watcher
-    if watchers:
-        store[presentity] = watchers
-    elif presentity in store:
-        del store[presentity]
     listening = context.naming.lookup(winfo_name(presentity))
     if listening is not None:
         context.fire_event(listening, WATCHERS_CHANGED, WatchersChangedEvent(presentity, watcher))
