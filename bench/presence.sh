@@ -201,10 +201,10 @@ wait_ready() {
 # if none) and SATURATED to yes when some step failed, no when BEST is only
 # a lower bound.
 measure() {
+    echo "   $1"
     STEP_SCENARIO=$2
     shift 2
     STEP_OPTIONS=("$@")
-    echo "   $1"
     rising_rates presence_step
 }
 
