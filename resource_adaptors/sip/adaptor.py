@@ -504,16 +504,18 @@ class SipResourceAdaptor(ResourceAdaptor):
         return self.endpoint.activity_context(handle)
 
     def create_dialog(self, event, durable=False):
-        server = self.server_transactions.get(event.transaction)
+        handle = getattr(event, "transaction", event)
+        server = self.server_transactions.get(handle)
         if server is None:
-            raise KeyError(f"no server transaction {event.transaction!r} waiting for an answer")
-        dialog = Dialog.from_uas(event.request, new_tag(),
-                                 local_contact=self.local_contact(event.peer),
-                                 over_tls=event.peer.transport in SECURE_TRANSPORTS)
+            raise KeyError(f"no server transaction {handle!r} waiting for an answer")
+        peer = server.peer
+        dialog = Dialog.from_uas(server.request, new_tag(),
+                                 local_contact=self.local_contact(peer),
+                                 over_tls=peer.transport in SECURE_TRANSPORTS)
         handle = DIALOG_PREFIX + dialog.id
         self.endpoint.start_activity(handle, durable=durable)
         self.dialogs.add(dialog)
-        self.dialog_peers[dialog.id] = event.peer
+        self.dialog_peers[dialog.id] = peer
         self.endpoint.on_abort(lambda: (self.dialogs.remove(dialog.id),
                                         self.dialog_peers.pop(dialog.id, None)))
         return self.endpoint.activity_context(handle)

@@ -81,7 +81,8 @@ class ISipProvider(Interface):
 
     def create_dialog(event, durable=False):
         """
-        Make the UAS dialog of a dialog-creating request (SUBSCRIBE, INVITE).
+        Make the UAS dialog of a dialog-creating request (SUBSCRIBE, INVITE):
+        its L{RequestEvent}, or its C{transaction} id (to answer later).
 
         @param durable: whether its activity outlives a restart: the SBB
             keeps the dialog's L{dialog_snapshot} and gives it back to

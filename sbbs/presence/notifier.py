@@ -17,8 +17,8 @@ unless the unit says otherwise).  The rules' sub-handling decides:
 - C{allow}: accepted active, sent the composed state after the rules'
   transformations (RFC 5025 §3.3).
 
-When the rules are not cached yet, the subscription waits pending for
-them.  A change of the rules re-evaluates every subscription of the
+When the rules are not cached yet, the SUBSCRIBE waits for them, unanswered
+(they come from the XDMS within a round trip, or its failure).  A change of the rules re-evaluates every subscription of the
 presentity at once: a pending one approved becomes active, an active one
 blocked is terminated with C{rejected}.
 """
@@ -32,7 +32,7 @@ from sbbs.presence.rules import DEFAULT_DECISIONS, transform
 from sbbs.presence.state import (
     PRESENCE_CHANGED, RULES_CHANGED, STATES, watch_name)
 from sbbs.presence.watchers import MAX_WATCHERS, record, watchers_of
-from sbbs.sipevent.notifier import NotifierSbb, Refusal
+from sbbs.sipevent.notifier import WAIT, NotifierSbb, Refusal
 from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State
 from sbbs.xdms.changes import unwatch, watch
 from slee.resources import Property
@@ -79,16 +79,14 @@ class PresenceNotifierSbb(NotifierSbb):
         presentity = subscription.resource
         if len(watchers_of(self.context, presentity)) >= MAX_WATCHERS:
             return Refusal(403, "Too many watchers of this presentity")
-        known, decision = self._decide(subscription)
+        watch(self.context, watch_name(presentity))     # where its rules' changes come
+        known, decision = self._decision_for(subscription)
         if not known:
             want_documents(self.context, presentity)
-        elif decision.sub_handling == "block":
-            return Refusal(403, "Forbidden by the presentity's rules")
-        watch(self.context, watch_name(presentity))
-        self.decision = decision
-        return State.PENDING if decision is None else STATES_OF[decision.sub_handling]
+            return WAIT                 # answered once the rules came (on_rules_changed)
+        return self._outcome(decision)
 
-    def _decide(self, subscription):
+    def _decision_for(self, subscription):
         """@return: (whether the rules are known, the L{Decision} for this watcher)."""
         known, ruleset = cached_rules(self.context, subscription.resource)
         if not known:
@@ -97,6 +95,13 @@ class PresenceNotifierSbb(NotifierSbb):
         if ruleset is not None:
             decision = ruleset.evaluate(subscription.subscriber, self._now())
         return True, decision or DEFAULT_DECISIONS[self.context.env["default-policy"]]
+
+    def _outcome(self, decision):
+        """The answer to a new subscription the rules decided: a L{Refusal} or its L{State}."""
+        self.decision = decision
+        if decision.sub_handling == "block":
+            return Refusal(403, "Forbidden by the presentity's rules")
+        return STATES_OF[decision.sub_handling]
 
     def notify_body(self, subscription, full_state):
         body = self._document_for_watcher(subscription.resource)
@@ -129,10 +134,15 @@ class PresenceNotifierSbb(NotifierSbb):
 
     @handler(RULES_CHANGED)
     def on_rules_changed(self, event, aci):
+        if self.waiting is not None:                # a SUBSCRIBE waits for them
+            known, decision = self._decision_for(self.waiting[0])
+            if known:
+                self.decided(self._outcome(decision))
+            return
         subscription = self.subscription
         if subscription is None or subscription.state is State.TERMINATED:
             return
-        known, decision = self._decide(subscription)
+        known, decision = self._decision_for(subscription)
         if not known or decision == self.decision:
             return
         self.decision = decision

@@ -36,9 +36,11 @@ and implements:
 
 - C{check_subscribe(request, subscription)}: a L{Refusal} to answer the
   SUBSCRIBE (a L{SubscribeRequest}, from SIP or from a service) with, or
-  the L{State} the subscription starts in; it may keep what it needs of
-  the request in its own CMP fields, and attach the entity to the
-  activities its state comes from;
+  the L{State} the subscription starts in, or L{WAIT} when it must learn
+  something first (it then calls C{decided(...)} within seconds, as the
+  SUBSCRIBE waits for its answer); it may keep what it needs of the
+  request in its own CMP fields, and attach the entity to the activities
+  its state comes from;
 - C{notify_body(subscription, full_state)}: the body of the NOTIFY about
   to be sent (bytes, may be empty): the whole state when C{full_state},
   else what changed since the last NOTIFY, or None when nothing the
@@ -68,6 +70,12 @@ from sbbs.sipevent.subscription import (
     ExpiryPolicy, Reason, State, SubscribeRequest, Subscription, negotiate)
 from slee.events import ACTIVITY_END, SERVICE_STARTED, TIMER
 from slee.sbb import CmpField, Sbb, Select, handler
+
+
+#: What C{check_subscribe} returns when it cannot decide yet (the rules it
+#: needs are being read): the SUBSCRIBE waits, unanswered, until the package
+#: calls L{NotifierSbb.decided}.
+WAIT = "wait"
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,10 @@ class NotifierSbb(Sbb):
     internal = CmpField(default=False)
     #: The SIP dialog as the RA last had it (L{ISipProvider.dialog_snapshot}).
     dialog_snapshot = CmpField()
+    #: A SUBSCRIBE waiting for its package's decision: (its L{Subscription},
+    #: seconds granted, its SIP server transaction id or None, and for a
+    #: service's, its activity).
+    waiting = CmpField()
     #: The expiry timer's id, or None.
     expiry_timer = CmpField()
     #: The activity key of the NOTIFY waiting for its answer, or None.
@@ -224,17 +236,23 @@ class NotifierSbb(Sbb):
                 aci.detach(self.context.sbb_local_object)
             sip.respond(event, error.status, error.reason)
             return
+        answer, open_channel = self._sip_channel(event.transaction)
+        if event.dialog is None:
+            aci.detach(self.context.sbb_local_object)   # the server transaction's
+            self._subscribe(request, answer, open_channel, event.transaction)
+        else:
+            self._resubscribe(request, answer)
+
+    def _sip_channel(self, transaction):
+        """(answer, open_channel) of a SIP SUBSCRIBE, by its server transaction id."""
+        sip = self.context.resource_adaptor("sip")
 
         def answer(status, reason=None, headers=(), expires=None, dialog=None):
             if expires is not None:
                 headers = [*headers, ("Expires", str(expires))]
-            sip.respond(event, status, reason, headers=headers, dialog=dialog)
+            sip.respond(transaction, status, reason, headers=headers, dialog=dialog)
 
-        if event.dialog is None:
-            aci.detach(self.context.sbb_local_object)   # the server transaction's
-            self._subscribe(request, answer, lambda: sip.create_dialog(event, durable=True))
-        else:
-            self._resubscribe(request, answer)
+        return answer, lambda: sip.create_dialog(transaction, durable=True)
 
     # -- SUBSCRIBE, from a service --------------------------------------------------
 
@@ -245,23 +263,30 @@ class NotifierSbb(Sbb):
     @handler(INTERNAL_SUBSCRIBE, initial=True, select=(Select.ACTIVITY_CONTEXT,),
              selector="_new_internal_subscription")
     def on_internal_subscribe(self, event, aci):
+        answer, open_channel = self._internal_channel(aci)
+        if self.subscription is None:
+            self.internal = True
+            aci.detach(self.context.sbb_local_object)   # attached again if accepted
+            self._subscribe(event.request, answer, open_channel, aci)
+        else:
+            self._resubscribe(event.request, answer)
+
+    def _internal_channel(self, aci):
+        """(answer, open_channel) of a service's SUBSCRIBE, on its activity."""
         def answer(status, reason=None, headers=(), expires=None, dialog=None):
             self.context.fire_event(aci, INTERNAL_ANSWER,
                                     InternalAnswerEvent(status, reason or "", expires))
 
-        if self.subscription is None:
-            self.internal = True
-            aci.detach(self.context.sbb_local_object)   # attached again if accepted
-            self._subscribe(event.request, answer, lambda: aci)
-        else:
-            self._resubscribe(event.request, answer)
+        return answer, lambda: aci
 
     # -- SUBSCRIBE ----------------------------------------------------------------------
 
-    def _subscribe(self, request, answer, open_channel):
+    def _subscribe(self, request, answer, open_channel, source):
         """
         A new subscription: checked, accepted on the channel C{open_channel()}
         gives (a dialog, or a service's activity), answered, NOTIFYed.
+        C{source} is what it came from: its SIP server transaction id, or a
+        service's activity.
         """
         refusal, granted, content_type = self._check_request(request)
         if refusal is not None:
@@ -272,8 +297,31 @@ class NotifierSbb(Sbb):
             resource=request.resource, content_type=content_type, state=State.ACTIVE,
             expires_at=self._now() + granted, parameters=request.parameters)
         decision = self.check_subscribe(request, subscription)
+        if decision == WAIT:
+            self.waiting = (subscription, granted, source if isinstance(source, str)
+                            else source.__slee_reference__())
+            return
+        self._decide(subscription, granted, decision, answer, open_channel)
+
+    def decided(self, decision):
+        """
+        The package's decision (a L{Refusal} or a L{State}) about a
+        SUBSCRIBE it made wait: answer it, as if it had been at once.
+        """
+        subscription, granted, source = self.waiting
+        self.waiting = None
+        if isinstance(source, str):
+            answer, open_channel = self._sip_channel(source)
+        else:
+            answer, open_channel = self._internal_channel(self.context.resolve(source))
+        self._decide(subscription, granted, decision, answer, open_channel)
+
+    def _decide(self, subscription, granted, decision, answer, open_channel):
         if isinstance(decision, Refusal):
             answer(decision.status, decision.reason, decision.headers)
+            self.subscription_ended(subscription)
+            for activity in self.context.activities():
+                activity.detach(self.context.sbb_local_object)
             return
         channel = open_channel()
         channel.attach(self.context.sbb_local_object)

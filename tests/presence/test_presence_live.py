@@ -86,12 +86,12 @@ class PresenceServer:
     client of its XDMS, and SIP peers for alice and bob.
     """
 
-    async def start(self, directory, clock, units=(), db=None):
+    async def start(self, directory, clock, units=(), db=None, presence_server=None):
         from twisted.internet import reactor
         self.directory, self.clock = directory, clock
         container = await self._container(db or memory_db())
-        shipped = [shipped_units() / unit for unit in
-                   ("sip", "sipevent", "xcap", "xdms", "presence-server")]
+        shipped = [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms")]
+        shipped.append(presence_server or shipped_units() / "presence-server")
         for unit in (*shipped, *units):
             described = await container.deploy(str(unit))
             for service in described["services"]:
@@ -322,3 +322,26 @@ async def test_bad_subscriptions_get_the_standard_answers(server):
         answer = await bob.answer()
         assert answer.status == status, (headers, answer.status, answer.reason)
     assert answer.headers.get("Expires") == "3600"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_subscribe_waits_for_the_rules_and_the_default_policy_can_allow(tmp_path):
+    import shutil
+    unit = tmp_path / "presence-server"
+    shutil.copytree(shipped_units() / "presence-server", unit)
+    descriptor = unit / "deployable.toml"
+    descriptor.write_text(descriptor.read_text().replace(
+        'default-policy = "confirm"', 'default-policy = "allow"'))
+    running = await PresenceServer().start(tmp_path / "var", SteppedClock(),
+                                           presence_server=unit)
+    alice, bob = running.peers
+    try:
+        alice.send("PUBLISH", headers="Event: presence\r\n", body=pidf())
+        assert (await alice.answer()).status == 200
+        bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+        assert (await bob.answer()).status == 200      # answered once alice's rules were read
+        first = await bob.notified()
+        assert first.headers.get("Subscription-State").startswith("active")
+        assert b"<basic>open</basic>" in first.body
+    finally:
+        await running.stop()
