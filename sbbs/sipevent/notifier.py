@@ -314,14 +314,15 @@ class NotifierSbb(Sbb):
             answer, open_channel = self._sip_channel(source)
         else:
             answer, open_channel = self._internal_channel(self.context.resolve(source))
-        self._decide(subscription, granted, decision, answer, open_channel)
+        try:
+            self._decide(subscription, granted, decision, answer, open_channel)
+        except KeyError:                    # the SUBSCRIBE's transaction is over: forget it
+            self._forget(subscription)
 
     def _decide(self, subscription, granted, decision, answer, open_channel):
         if isinstance(decision, Refusal):
             answer(decision.status, decision.reason, decision.headers)
-            self.subscription_ended(subscription)
-            for activity in self.context.activities():
-                activity.detach(self.context.sbb_local_object)
+            self._forget(subscription)
             return
         channel = open_channel()
         channel.attach(self.context.sbb_local_object)
@@ -339,6 +340,12 @@ class NotifierSbb(Sbb):
                 self.context.sbb_local_object.__slee_reference__()
         self.watcher_event(subscription, "subscribe" if granted else Reason.TIMEOUT)
         self._notify(full_state=True)
+
+    def _forget(self, subscription):
+        """A subscription never accepted: let go of what its package watched, and go."""
+        self.subscription_ended(subscription)
+        for activity in self.context.activities():
+            activity.detach(self.context.sbb_local_object)
 
     def _check_request(self, request):
         """
