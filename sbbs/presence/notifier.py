@@ -27,7 +27,7 @@ import hashlib
 from functools import lru_cache
 
 from sbbs.presence.documents import cached_rules, want_documents
-from sbbs.presence.pidf import PIDF_TYPE, neutral_document
+from sbbs.presence.pidf import PIDF_TYPE, current_sphere, neutral_document
 from sbbs.presence.rules import DEFAULT_DECISIONS, transform
 from sbbs.presence.state import (
     PRESENCE_CHANGED, RULES_CHANGED, STATES, watch_name)
@@ -45,6 +45,12 @@ def _policy(value):
 #: Sub-handling -> the state a subscription is in.
 STATES_OF = {"block": State.TERMINATED, "confirm": State.PENDING,
              "polite-block": State.ACTIVE, "allow": State.ACTIVE}
+
+
+@lru_cache(maxsize=1024)
+def _current_sphere(document):
+    """A composed document's sphere, read once however many watchers ask."""
+    return current_sphere(document)
 
 
 @lru_cache(maxsize=1024)
@@ -74,6 +80,8 @@ class PresenceNotifierSbb(NotifierSbb):
     decision = CmpField()
     #: The SHA-256 of the last document sent.
     sent = CmpField()
+    #: The presentity's sphere when the rules were last evaluated.
+    sphere = CmpField()
 
     def check_subscribe(self, request, subscription):
         presentity = subscription.resource
@@ -92,9 +100,15 @@ class PresenceNotifierSbb(NotifierSbb):
         if not known:
             return False, None
         decision = None
+        self.sphere = sphere = self._sphere(subscription.resource)
         if ruleset is not None:
-            decision = ruleset.evaluate(subscription.subscriber, self._now())
+            decision = ruleset.evaluate(subscription.subscriber, self._now(), sphere=sphere)
         return True, decision or DEFAULT_DECISIONS[self.context.env["default-policy"]]
+
+    def _sphere(self, presentity):
+        """The presentity's current sphere, as its composed state says (or None)."""
+        document = self.context.shared_data(STATES).get(presentity)
+        return None if document is None else _current_sphere(document)
 
     def _outcome(self, decision):
         """The answer to a new subscription the rules decided: a L{Refusal} or its L{State}."""
@@ -129,7 +143,12 @@ class PresenceNotifierSbb(NotifierSbb):
     @handler(PRESENCE_CHANGED)
     def on_presence_changed(self, event, aci):
         subscription = self.subscription
-        if subscription is not None and subscription.state is State.ACTIVE:
+        if subscription is None or subscription.state is State.TERMINATED:
+            return
+        sphere = None if event.document is None else _current_sphere(event.document)
+        if sphere != self.sphere and self._rules_may_say_otherwise():
+            return          # its <sphere> conditions decided otherwise, and it was told
+        if subscription.state is State.ACTIVE:
             self.state_changed()
 
     @handler(RULES_CHANGED)
@@ -139,15 +158,25 @@ class PresenceNotifierSbb(NotifierSbb):
             if known:
                 self.decided(self._outcome(decision))
             return
+        self._rules_may_say_otherwise()
+
+    def _rules_may_say_otherwise(self):
+        """
+        Decide again (the rules, or the presentity's sphere, changed), and
+        act on it.
+
+        @return: whether the decision changed.
+        """
         subscription = self.subscription
         if subscription is None or subscription.state is State.TERMINATED:
-            return
+            return False
         known, decision = self._decision_for(subscription)
         if not known or decision == self.decision:
-            return
+            return False
         self.decision = decision
         state = STATES_OF[decision.sub_handling]
         if state is State.TERMINATED:
             self.change_state(State.TERMINATED, Reason.REJECTED)
         elif state is not State.PENDING or subscription.state is not State.PENDING:
             self.change_state(state)        # still pending: the watcher has nothing new
+        return True

@@ -285,3 +285,23 @@ def _schema():
 
 
 _SCHEMA = _schema()
+
+
+def current_sphere(document):
+    """
+    @return: the presentity's current sphere (RFC 4480 §3.8: C{work},
+        C{home}, or the text the client wrote) from the C{<rpid:sphere>} of
+        the person of a composed document (bytes), or None when it says none:
+        what pres-rules' C{<sphere>} conditions compare (RFC 4745 §7.2).
+    """
+    root = parse_document(document)
+    for sphere in root.iter(f"{{{RPID}}}sphere"):
+        if sphere.getparent() is None or sphere.getparent().tag != PERSON:
+            continue
+        text = (sphere.text or "").strip()
+        if text:
+            return text
+        for child in sphere:
+            if isinstance(child.tag, str):
+                return etree.QName(child).localname
+    return None

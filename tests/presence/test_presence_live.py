@@ -345,3 +345,34 @@ async def test_a_subscribe_waits_for_the_rules_and_the_default_policy_can_allow(
         assert b"<basic>open</basic>" in first.body
     finally:
         await running.stop()
+
+
+def sphere_pidf(sphere, note):
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            f'xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" '
+            f'xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="{ALICE}">'
+            f'<tuple id="t1"><status><basic>open</basic></status></tuple>'
+            f'<dm:person id="p1"><rpid:sphere>{sphere}</rpid:sphere></dm:person>'
+            f'<note>{note}</note></presence>')
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_rule_for_a_sphere_follows_the_presentity_s_sphere(server):
+    xdms, _, alice, bob = server
+    work_only = rules("allow").replace(
+        b"</cr:identity>", b'</cr:identity><cr:sphere value="work"/>')
+    await xdms.request("PUT", RULES_URI, work_only, RULES_TYPE)
+    alice.send("PUBLISH", headers="Event: presence\r\nExpires: 600\r\n",
+               body=sphere_pidf("work", "at the office"))
+    etag = (await alice.answer()).headers.get("SIP-ETag")
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+    assert (await bob.answer()).status == 200             # at work: bob may see her
+    assert b"at the office" in (await bob.notified()).body
+
+    alice.send("PUBLISH", headers=f"Event: presence\r\nSIP-If-Match: {etag}\r\n",
+               body=sphere_pidf("home", "at home"))
+    assert (await alice.answer()).status == 200
+    home = await bob.notified()                            # home: no rule for bob, confirm
+    assert home.headers.get("Subscription-State").startswith("pending")
+    assert b"at home" not in home.body
