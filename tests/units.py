@@ -20,6 +20,43 @@ def memory_db():
     return ZODB.DB(factory(), **options)
 
 
+#: The RA properties of a live test: SIP on a free UDP port, XCAP on a free TCP
+#: port trusting the local host, all on 127.0.0.1.
+LOCAL_RAS = {"xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
+             "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}}
+
+
+async def started_container(directory, units, ra_properties=LOCAL_RAS, clock=None, db=None):
+    """
+    @return: a started container (on the reactor, or C{clock}) with C{units}
+        (paths) deployed in that order and their services active; stopped
+        again if one of them cannot be deployed.
+    """
+    if clock is None:
+        from twisted.internet import reactor as clock
+    container = Container(db or memory_db(), directory, clock=clock, ra_properties=ra_properties)
+    await container.start()
+    try:
+        for unit in units:
+            described = await container.deploy(str(unit))
+            for service in described["services"]:
+                container.activate(service)
+    except Exception:
+        await container.stop()
+        raise
+    return container
+
+
+def sip_port_of(container):
+    """The UDP port the container's SIP RA entity listens on."""
+    return container.registry.ra_entities["sip"].adaptor.transports.listening[0].port
+
+
+def xcap_port_of(container):
+    """The TCP port the container's XCAP server RA entity listens on."""
+    return container.registry.ra_entities["xcap"].adaptor.port.getHost().port
+
+
 def started(d):
     """@return: the result of a Deferred that must have fired already."""
     results = []

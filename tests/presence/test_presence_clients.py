@@ -8,9 +8,8 @@ watcher of the bot sees both, over UDP on 127.0.0.1.
 import pytest_twisted
 
 from test_presence_live import ALICE, BOB, PIDF_TYPE, RULES_TYPE, PresenceServer, pidf, rules
-from slee.container import Container
 from slee.settings import shipped_units
-from units import SteppedClock, memory_db
+from units import UNITS, SteppedClock, started_container
 
 BOT = "sip:bot@example.com"
 
@@ -51,18 +50,9 @@ async def test_a_service_publishes_and_watches_like_any_sip_user_agent(tmp_path)
 @pytest_twisted.async_yield_fixture
 async def clients(tmp_path):
     """A container with the presence server and a service using both clients."""
-    from twisted.internet import reactor
-    from units import UNITS
-    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
-        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
-        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
-    await container.start()
     units = [UNITS / "probe", *(shipped_units() / name for name in
              ("sip", "sipevent", "xcap", "xdms", "presence-server")), UNITS / "presenceclients"]
-    for unit in units:
-        described = await container.deploy(str(unit))
-        for service in described["services"]:
-            container.activate(service)
+    container = await started_container(tmp_path, units)
     from presenceclients_unit import JOURNAL
     from probe_unit.ra import ProbeAdaptor
     JOURNAL.clear()

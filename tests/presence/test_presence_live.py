@@ -9,9 +9,8 @@ import uuid
 import pytest_twisted
 
 from sipclient import UdpPeer, options, reply
-from slee.container import Container
 from slee.settings import shipped_units
-from units import SteppedClock, memory_db
+from units import SteppedClock, sip_port_of, started_container, xcap_port_of
 from xcapclient import Xdms
 
 ALICE = "sip:alice@example.com"
@@ -89,13 +88,10 @@ class PresenceServer:
     async def start(self, directory, clock, units=(), db=None, presence_server=None):
         from twisted.internet import reactor
         self.directory, self.clock = directory, clock
-        container = await self._container(db or memory_db())
         shipped = [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms")]
         shipped.append(presence_server or shipped_units() / "presence-server")
-        for unit in (*shipped, *units):
-            described = await container.deploy(str(unit))
-            for service in described["services"]:
-                container.activate(service)
+        self.container = await started_container(directory, [*shipped, *units], clock=clock,
+                                                 db=db)
         self._find_ports()
         self.sockets, self.peers = [], []
         for user in (ALICE, BOB):
@@ -104,18 +100,9 @@ class PresenceServer:
             self.peers.append(Peer(udp, self.sip_port, user))
         return self
 
-    async def _container(self, db):
-        self.container = container = Container(db, self.directory, clock=self.clock,
-                                               ra_properties={
-            "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
-            "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
-        await container.start()
-        return container
-
     def _find_ports(self):
-        entities = self.container.registry.ra_entities
-        self.sip_port = entities["sip"].adaptor.transports.listening[0].port
-        self.xdms = Xdms(self.container, entities["xcap"].adaptor.port.getHost().port)
+        self.sip_port = sip_port_of(self.container)
+        self.xdms = Xdms(self.container, xcap_port_of(self.container))
 
     async def restart(self, open_db):
         """
@@ -125,7 +112,9 @@ class PresenceServer:
         await self.xdms.pool.closeCachedConnections()
         await self.container.stop()
         self.container.db.close()
-        await self._container(open_db())
+        # its units come back from the database
+        self.container = await started_container(self.directory, [], clock=self.clock,
+                                                 db=open_db())
         self._find_ports()
         for peer in self.peers:
             peer.sip_port = self.sip_port

@@ -7,29 +7,15 @@ over SIP xcap-diff, and its watchers see no difference.
 import pytest_twisted
 
 from sipclient import UdpPeer
-from slee.container import Container
-from slee.runtime import units_in
-from slee.settings import shipped_units
+from slee.settings import shipped_profiles, shipped_units
 from test_presence_live import ALICE, BOB, RULES_TYPE, RULES_URI, Peer, pidf, rules
-from units import memory_db
+from units import sip_port_of, started_container, xcap_port_of
 from xcapclient import Xdms
 
 
-async def started(directory, ra_properties, units):
-    from twisted.internet import reactor
-    container = Container(memory_db(), directory, clock=reactor, ra_properties=ra_properties)
-    await container.start()
-    first = ["sip", "sipevent", "xcap", "xcap-remote", "xdms"]
-    for unit in sorted(units, key=lambda path: first.index(path.name)
-                       if path.name in first else len(first)):
-        described = await container.deploy(str(unit))
-        for service in described["services"]:
-            container.activate(service)
-    return container
-
-
-def sip_port_of(container):
-    return container.registry.ra_entities["sip"].adaptor.transports.listening[0].port
+def profile(name):
+    """The shipped units of a profile, in the order its list gives (what they need first)."""
+    return [shipped_units() / unit for unit in shipped_profiles()[name]]
 
 
 @pytest_twisted.ensureDeferred
@@ -37,16 +23,13 @@ async def test_a_presence_server_with_a_remote_xdms(tmp_path):
     from twisted.internet import reactor
     (tmp_path / "xdms").mkdir()
     (tmp_path / "ps").mkdir()
-    sip = {"endpoints": ["udp:0:interface=127.0.0.1"]}
-    xdms = await started(tmp_path / "xdms", {
-        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
-        "sip": sip}, units_in(shipped_units(), "xdms"))
-    http_port = xdms.registry.ra_entities["xcap"].adaptor.port.getHost().port
-    ps = await started(tmp_path / "ps", {
+    xdms = await started_container(tmp_path / "xdms", profile("xdms"))
+    http_port = xcap_port_of(xdms)
+    ps = await started_container(tmp_path / "ps", profile("presence-server"), ra_properties={
         "xcap": {"xcap-root-url": f"http://127.0.0.1:{http_port}/xcap-root",
                  "xcap-diff-uri": f"sip:xcap-diff@127.0.0.1:{sip_port_of(xdms)}",
                  "sip-identity": "sip:presence@example.com"},
-        "sip": sip}, units_in(shipped_units(), "presence-server"))
+        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
     client = Xdms(xdms, http_port)
     sockets, peers = [], []
     for user in (ALICE, BOB):

@@ -9,9 +9,8 @@ import uuid
 import pytest_twisted
 
 from sipclient import UdpPeer
-from slee.container import Container
 from slee.settings import shipped_units
-from units import UNITS, SteppedClock, memory_db
+from units import UNITS, SteppedClock, sip_port_of, started_container
 
 
 def answer(request, status, to_tag, contact, **headers):
@@ -67,17 +66,13 @@ async def watching(tmp_path):
     """A container with the SIP RA and the parent service, a peer, and the clock."""
     from twisted.internet import reactor
     clock = SteppedClock()
-    container = Container(memory_db(), tmp_path, clock=clock, ra_properties={
-        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
-    await container.start()
-    for unit in (UNITS / "probe", shipped_units() / "sip", UNITS / "subscriberparent"):
-        described = await container.deploy(str(unit))
-        for service in described["services"]:
-            container.activate(service)
+    container = await started_container(
+        tmp_path, [UNITS / "probe", shipped_units() / "sip", UNITS / "subscriberparent"],
+        ra_properties={"sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}}, clock=clock)
     from probe_unit.ra import ProbeAdaptor
     from subscriberparent_unit import JOURNAL
     JOURNAL.clear()
-    sip_port = container.registry.ra_entities["sip"].adaptor.transports.listening[0].port
+    sip_port = sip_port_of(container)
     peer = UdpPeer(reactor, sip_port)
     port = reactor.listenUDP(0, peer, interface="127.0.0.1")
     probe = ProbeAdaptor.instance

@@ -17,11 +17,10 @@ from twisted.internet import defer, protocol
 from resource_adaptors.auth.users import User, ha1
 from resource_adaptors.xcap.identity import IdentityError, asserted_user, asserting
 from resource_adaptors.xcap.remote import RemoteXcapAdaptor
-from slee.container import Container
 from slee.errors import ConfigurationError
 from slee.runtime import units_in
 from slee.settings import shipped_units
-from units import UNITS, memory_db
+from units import UNITS, started_container
 
 RL = "urn:ietf:params:xml:ns:resource-lists"
 JOE = "sip:joe@example.com"
@@ -56,35 +55,16 @@ def within(d, seconds=10):
     return d.addTimeout(seconds, reactor)
 
 
-async def started(directory, ra_properties, units):
-    """
-    @return: a started container with C{units} deployed and their services
-        active; stopped again if one of them cannot be deployed.
-    """
-    from twisted.internet import reactor
-    container = Container(memory_db(), directory, clock=reactor, ra_properties=ra_properties)
-    await container.start()
-    try:
-        for unit in units:
-            described = await container.deploy(str(unit))
-            for service in described["services"]:
-                container.activate(service)
-    except Exception:
-        await container.stop()
-        raise
-    return container
-
-
 async def start_xdms(directory, **xcap):
     """@return: container A: the XCAP server (on a free port) and the XDMS."""
     directory.mkdir()
     users = directory / "users.toml"
     users.write_text(USERS.format(md5=ha1("MD5", "md5", "example.com", "md5pw"),
                                   sha=ha1("SHA-256", "sha", "example.com", "shapw")))
-    return await started(directory, {
+    units = [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms", "xdms-xcap-diff")]
+    return await started_container(directory, units, ra_properties={
         "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "users": str(users), **xcap},
-        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]},
-    }, [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms", "xdms-xcap-diff")])
+        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
 
 
 def server_of(container):
@@ -146,10 +126,10 @@ async def remote(tmp_path):
         if made:
             await made[-1].stop()
         # SIP: the XDM client's SBBs handle SIP events (xcap-diff subscriptions)
-        container = await started(tmp_path / f"b{len(made)}", {
-            "xcap": properties, "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]},
-        }, [UNITS / "probe", shipped_units() / "sip", shipped_units() / "xcap-remote",
-            UNITS / "xdmparent"])
+        units = [UNITS / "probe", shipped_units() / "sip", shipped_units() / "xcap-remote",
+                 UNITS / "xdmparent"]
+        container = await started_container(tmp_path / f"b{len(made)}", units, ra_properties={
+            "xcap": properties, "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
         made.append(container)
         client = Client(container)
         client.journal.clear()

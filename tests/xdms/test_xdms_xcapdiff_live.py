@@ -11,13 +11,13 @@ from lxml import etree
 
 from sbbs.xdms.xcapdiff import parse_xcap_diff
 from sipclient import UdpPeer, options, reply
-from slee.container import Container
 from slee.settings import shipped_units
 from test_xdms_http import LIST, RL, RL_TYPE, USER
 from xcapclient import Xdms, header
-from units import SteppedClock, memory_db
+from units import SteppedClock, sip_port_of, started_container, xcap_port_of
 
 DOC = f"resource-lists/users/{USER}/index"
+XDMS_UNITS = [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms", "xdms-xcap-diff")]
 XCAP_DIFF = "application/xcap-diff+xml"
 
 
@@ -69,17 +69,9 @@ async def xdms(tmp_path):
     """A container with SIP, XCAP (trusting the local host) and the XDMS, with its ports."""
     from twisted.internet import reactor
     clock = SteppedClock()
-    container = Container(memory_db(), tmp_path, clock=clock, ra_properties={
-        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "auth": "trust-localhost"},
-        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
-    await container.start()
-    for unit in ("sip", "sipevent", "xcap", "xdms", "xdms-xcap-diff"):
-        described = await container.deploy(str(shipped_units() / unit))
-        for service in described["services"]:
-            container.activate(service)
-    entities = container.registry.ra_entities
-    sip_port = entities["sip"].adaptor.transports.listening[0].port
-    client = Xdms(container, entities["xcap"].adaptor.port.getHost().port)
+    container = await started_container(tmp_path, XDMS_UNITS, clock=clock)
+    sip_port = sip_port_of(container)
+    client = Xdms(container, xcap_port_of(container))
     peer = UdpPeer(reactor, sip_port)
     port = reactor.listenUDP(0, peer, interface="127.0.0.1")
     client.clock = clock
@@ -243,15 +235,10 @@ async def test_a_watcher_may_watch_what_it_may_read(tmp_path):
     users.write_text('realm = "example.com"\n'
                      '[users."joe@example.com"]\npassword = "x"\n'
                      '[users.proxy]\npassword = "y"\nadmin = true\n')
-    container = Container(memory_db(), tmp_path, clock=reactor, ra_properties={
+    container = await started_container(tmp_path, XDMS_UNITS, ra_properties={
         "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "users": str(users)},
         "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
-    await container.start()
-    for unit in ("sip", "sipevent", "xcap", "xdms", "xdms-xcap-diff"):
-        described = await container.deploy(str(shipped_units() / unit))
-        for service in described["services"]:
-            container.activate(service)
-    sip_port = container.registry.ra_entities["sip"].adaptor.transports.listening[0].port
+    sip_port = sip_port_of(container)
     peer = UdpPeer(reactor, sip_port)
     port = reactor.listenUDP(0, peer, interface="127.0.0.1")
     try:
