@@ -42,6 +42,7 @@ come from peers, an RLS reads them from other servers.
 import base64
 import hashlib
 import re
+from xml.sax.saxutils import escape
 from dataclasses import dataclass
 
 from sbbs.xdms.errors import XcapConflict
@@ -303,11 +304,14 @@ def _check_text(value, name, empty=False):
         raise ValueError(f"{name} has a character XML cannot carry")
 
 
+#: What L{escape} adds to C{&}, C{<} and C{>}: the quote around attribute
+#: values, and the white space a reader would otherwise fold into spaces.
+_ALSO_ESCAPED = {'"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+
+
 def _escaped(text):
     """@return: C{text}, checked by L{_check_text}, as an attribute value or element content."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("\t", "&#9;").replace("\n", "&#10;")
-            .replace("\r", "&#13;"))
+    return escape(text, _ALSO_ESCAPED)
 
 
 def _parse(body):

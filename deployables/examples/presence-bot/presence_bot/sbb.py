@@ -10,6 +10,7 @@ client child, whose answers come to this SBB's local interface later.
 """
 
 import re
+from xml.sax.saxutils import escape
 
 from zope.interface import implementer
 
@@ -108,7 +109,7 @@ class PresenceBotSbb(Sbb):
         document = (f'<?xml version="1.0" encoding="UTF-8"?>'
                     f'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="{bot}">'
                     f'<tuple id="bot"><status><basic>open</basic></status></tuple>'
-                    f'<note>{_escape(note or "watching nobody")}</note></presence>').encode()
+                    f'<note>{escape(note or "watching nobody")}</note></presence>').encode()
         publisher = self._child(self.publications)
         if self.etag is None:
             result = publisher.new_publication(bot, "presence", document, PIDF, LIFETIME)
@@ -121,7 +122,3 @@ class PresenceBotSbb(Sbb):
     def _child(relation):
         children = list(relation)
         return children[0] if children else relation.create()
-
-
-def _escape(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
