@@ -92,9 +92,14 @@ class Refusal:
 NOTIFIERS = {}
 
 #: The shared data indexing the SIP subscriptions' entities, to restore
-#: their dialogs after a restart: (package, dialog activity key) -> the
-#: entity's local object reference.
+#: their dialogs after a restart and count each watcher's subscriptions:
+#: (package, subscriber, dialog activity key) -> the entity's local object
+#: reference.
 DIALOGS = "slee.sipevent.dialogs"
+
+#: SIP subscriptions one watcher (a subscriber's address of record) may hold
+#: to one package at once: what a SUBSCRIBE flood from one peer stops at.
+MAX_SUBSCRIPTIONS_PER_WATCHER = 1000
 
 
 class ISubscriptionEntity(Interface):
@@ -289,6 +294,9 @@ class NotifierSbb(Sbb):
         service's activity.
         """
         refusal, granted, content_type = self._check_request(request)
+        if refusal is None and isinstance(source, str) and \
+                self._subscriptions_of(request.subscriber) >= MAX_SUBSCRIPTIONS_PER_WATCHER:
+            refusal = Refusal(403, "Too many subscriptions of this watcher")
         if refusal is not None:
             answer(refusal.status, refusal.reason, refusal.headers)
             return
@@ -302,6 +310,12 @@ class NotifierSbb(Sbb):
                             else source.__slee_reference__())
             return
         self._decide(subscription, granted, decision, answer, open_channel)
+
+    def _subscriptions_of(self, subscriber):
+        """How many SIP subscriptions C{subscriber} holds to this package."""
+        prefix = (self.package, subscriber)
+        return len(self.context.shared_data(DIALOGS).keys(min=prefix,
+                                                          max=(*prefix, "\U0010ffff")))
 
     def decided(self, decision):
         """
@@ -336,7 +350,8 @@ class NotifierSbb(Sbb):
         self.subscription = subscription
         answer(202 if decision is State.PENDING else 200, expires=granted, dialog=channel)
         if not self.internal:
-            self.context.shared_data(DIALOGS)[(self.package, channel.key)] = \
+            self.context.shared_data(DIALOGS)[
+                (self.package, subscription.subscriber, channel.key)] = \
                 self.context.sbb_local_object.__slee_reference__()
         self.watcher_event(subscription, "subscribe" if granted else Reason.TIMEOUT)
         self._notify(full_state=True)
@@ -416,8 +431,9 @@ class NotifierSbb(Sbb):
         if self.expiry_timer is not None:
             self.context.timers.cancel_timer(self.expiry_timer)
             self.expiry_timer = None
-        if not self.internal:
-            self.context.shared_data(DIALOGS).pop((self.package, self.dialog.key), None)
+        if not self.internal and subscription is not None:
+            self.context.shared_data(DIALOGS).pop(
+                (self.package, subscription.subscriber, self.dialog.key), None)
             try:
                 self.context.resource_adaptor("sip").end_dialog(self.dialog)
             except KeyError:

@@ -365,3 +365,24 @@ async def test_a_rule_for_a_sphere_follows_the_presentity_s_sphere(server):
     home = await bob.notified()                            # home: no rule for bob, confirm
     assert home.headers.get("Subscription-State").startswith("pending")
     assert b"at home" not in home.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_watcher_holds_a_bounded_number_of_subscriptions(server, monkeypatch):
+    import sbbs.sipevent.notifier
+    monkeypatch.setattr(sbbs.sipevent.notifier, "MAX_SUBSCRIPTIONS_PER_WATCHER", 2)
+    _, _, _, bob = server
+    dialogs = []
+    for status in (202, 202, 403):
+        bob.send("SUBSCRIBE", headers="Event: presence\r\n", new_dialog=True)
+        answer = await bob.answer()
+        assert answer.status == status, answer.reason
+        if status == 202:
+            dialogs.append((bob.call_id, bob.to_tag, bob.cseq))
+            await bob.notified()
+    bob.call_id, bob.to_tag, bob.cseq = dialogs[0]          # the first one ends
+    bob.send("SUBSCRIBE", headers="Event: presence\r\nExpires: 0\r\n")
+    assert (await bob.answer()).status == 200
+    assert (await bob.notified()).headers.get("Subscription-State").startswith("terminated")
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n", new_dialog=True)
+    assert (await bob.answer()).status == 202              # room again
