@@ -11,6 +11,8 @@ what the watchers have, it is stored and announced to them
 (L{sbbs.presence.state}).
 """
 
+from functools import lru_cache
+
 from sbbs.presence.composition import compose
 from sbbs.presence.documents import cached_manipulation, want_documents
 from sbbs.presence.pidf import PIDF_TYPE, PidfError, parse_pidf
@@ -19,6 +21,16 @@ from sbbs.presence.state import (
 from sbbs.sipevent.notifier import Refusal
 from sbbs.sipevent.publisher import PublisherSbb
 from sbbs.sipevent.subscription import ExpiryPolicy
+
+
+@lru_cache(maxsize=512)
+def _parsed(body):
+    """
+    A publication's PIDF, parsed once: when its PUBLISH is checked, and for
+    the composition that follows (which leaves the elements it is given
+    unchanged).  A refused body is not remembered.
+    """
+    return parse_pidf(body)
 
 
 class CompositorSbb(PublisherSbb):
@@ -31,7 +43,7 @@ class CompositorSbb(PublisherSbb):
     @classmethod
     def check_body(cls, body, content_type):
         try:
-            parse_pidf(body)
+            _parsed(body)
         except PidfError as error:
             return Refusal(400, f"Bad PIDF: {error.reason}")
         return None
@@ -42,7 +54,7 @@ class CompositorSbb(PublisherSbb):
             # Only watchers see the static presence: the first of them asks
             # for it anyway, and the state is composed again once it came.
             want_documents(self.context, resource)
-        document = compose(resource, [(p.body, p.published_at) for p in publications],
+        document = compose(resource, [(_parsed(p.body), p.published_at) for p in publications],
                            manipulation)
         states = self.context.shared_data(STATES)
         if states.get(resource) == document:

@@ -20,6 +20,8 @@ presentity at once.
 from dataclasses import dataclass
 from functools import lru_cache
 
+from BTrees.OOBTree import OOBTree
+
 from sbbs.presence.rules import RulesError, parse_rules
 from sbbs.presence.state import RULES_CHANGED, RulesChangedEvent, announce
 from sbbs.sipevent.publisher import PUBLICATIONS_CHANGED, PublicationsChangedEvent, activity_name
@@ -103,8 +105,9 @@ class DocumentsSbb(Sbb):
     local_interface = IXdmClientParent
     xdm = ChildRelation(XdmClientSbb)
 
-    #: document URI -> the presentity waiting for it.
-    reading = CmpField(default_factory=dict)
+    #: document URI -> the presentity waiting for it: a BTree, as many
+    #: presentities may wait at once and a change writes only its bucket.
+    reading = CmpField(default_factory=OOBTree)
 
     def _the_reader(self, event_type, event, aci, address):
         return READER
@@ -121,24 +124,23 @@ class DocumentsSbb(Sbb):
     @handler(DOCUMENTS_WANTED, initial=True, select=(), selector="_the_reader")
     def on_documents_wanted(self, event, aci):
         client = self._client()
-        reading = dict(self.reading)
+        reading = self.reading
         for auid, document in ALL_DOCUMENTS:
             uri = document_uri(auid, document, event.presentity)
             if uri not in reading:
                 reading[uri] = event.presentity
                 client.get(uri)
-        self.reading = reading
 
     def get_response(self, uri, status, etag, content, content_type):
-        reading = dict(self.reading)
+        reading = self.reading
         presentity = reading.pop(uri, None)
-        self.reading = reading
         if presentity is None:
             return
         auid = uri.split("/", 1)[0]
         self.context.shared_data(DOCUMENTS)[(auid, presentity)] = \
             content if status == 200 else None
-        if not any(waiting == presentity for waiting in reading.values()):
+        if not any(document_uri(auid, document, presentity) in reading
+                   for auid, document in ALL_DOCUMENTS):
             self._announce(presentity, ALL_DOCUMENTS)
 
     def document_updated(self, document, old_etag, new_etag, content):
