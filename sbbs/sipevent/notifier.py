@@ -60,8 +60,8 @@ from zope.interface import Interface, implementer
 from resource_adaptors.sip.events import (
     REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
     TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
+from resource_adaptors.sip.headers import NameAddr
 from resource_adaptors.sip.syntax import ParseError
-from resource_adaptors.sip.uri import parse_uri
 from sbbs.sipevent.addresses import address_of_record
 from sbbs.sipevent.internal import (
     INTERNAL_ANSWER, INTERNAL_NOTIFY, INTERNAL_SUBSCRIBE, InternalAnswerEvent,
@@ -563,9 +563,7 @@ def _asserted_identity(request):
     value = request.headers.get("P-Asserted-Identity")
     if not value:
         return None
-    text = value.split("<", 1)[1].split(">", 1)[0] if "<" in value else \
-        value.split(";", 1)[0].strip()
     try:
-        return address_of_record(parse_uri(text))
+        return address_of_record(NameAddr.parse(value).uri)
     except ParseError:
         return None

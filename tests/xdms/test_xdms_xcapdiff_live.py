@@ -259,6 +259,12 @@ async def test_a_watcher_may_watch_what_it_may_read(tmp_path):
                 watcher.subscribe(headers="Expires: 0\r\n")
                 assert (await watcher.answer()).status == 200
                 await watcher.notified()
+        # the network asserts who it is: the proxy's administrator, whatever the From
+        watcher = Watcher(peer, sip_port, user=USER)
+        watcher.subscribe(watch_list("resource-lists/"),
+                          headers='P-Asserted-Identity: "Proxy" <sip:proxy>\r\n')
+        assert (await watcher.answer()).status == 200
+        await watcher.notified()
     finally:
         await port.stopListening()
         await container.stop()
