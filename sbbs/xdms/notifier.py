@@ -192,7 +192,8 @@ class XcapDiffNotifierSbb(NotifierSbb):
 
     @handler(DOCUMENT_CHANGED)
     def on_document_changed(self, event, aci):
-        if not any(entry.covers(_document_key(event.document)) for entry in self._watched()):
+        key = _document_key(event.document)
+        if not any(entry.covers(key) for entry in self._watched()):
             return
         changes = dict(self.changes)
         earlier = changes.get(event.document)
