@@ -39,7 +39,7 @@ from slee.errors import (
     ConfigurationError, NoSuchEntityError, OverloadError, TransactionRequiredError,
     UnknownActivityError)
 from slee.events import ACTIVITY_END, SERVICE_STARTED, ActivityEndEvent, EventType, ServiceStartedEvent
-from slee.records import ActivityContextRecord, SbbEntityRecord, new_id
+from slee.records import ActivityContextRecord, SbbEntityRecord, new_handle, new_id
 from slee.router import HandlerFailed
 from slee.sbb import Select
 from slee.trace import log_observer
@@ -432,7 +432,7 @@ class Engine:
             L{slee.interfaces.ISbbContext.create_null_activity}).
         """
         work = self.work()
-        handle = uuid.uuid4().hex
+        handle = new_handle()
         key = activity_key(NULL_RA, handle)
         self._staged(work).new_activities[key] = ActivityContextRecord(key, NULL_RA, handle, True)
         work.effects.append(lambda: self.live.__setitem__(key, ActivityInfo(NULL_RA, handle, True)))

@@ -1,0 +1,48 @@
+"""The keys the container gives its records (slee.records)."""
+
+from BTrees.LOBTree import LOBTree
+
+from slee.records import KeySequence, new_handle, new_id
+
+
+def test_keys_increase_within_a_run_and_are_positive_62_bit():
+    keys = KeySequence()
+    drawn = [next(keys) for _ in range(1000)]
+    assert drawn == sorted(drawn) and len(set(drawn)) == 1000
+    assert all(0 < key < 2 ** 62 for key in drawn)
+
+
+def test_two_runs_draw_apart():
+    first, second = KeySequence(), KeySequence()
+    assert next(first) >> KeySequence.COUNT_BITS != next(second) >> KeySequence.COUNT_BITS
+
+
+def test_a_spent_count_starts_a_new_prefix():
+    keys = KeySequence()
+    mask = 2 ** KeySequence.COUNT_BITS - 1
+    keys._count = mask - 1
+    last = next(keys)
+    after = next(keys)
+    assert last & mask == mask
+    assert after & mask == 1
+
+
+def test_new_records_fill_one_bucket_of_a_tree_at_a_time():
+    """Increasing keys: a batch of new records changes the last bucket, not many."""
+    tree = LOBTree()
+    for _ in range(10_000):
+        tree[new_id(tree)] = None
+    batch = [new_id(tree) for _ in range(20)]
+    assert min(batch) > tree.maxKey()
+
+
+def test_new_id_skips_a_key_taken():
+    tree = LOBTree()
+    taken = new_id(tree)
+    tree[taken + 1] = None
+    assert new_id(tree) == taken + 2
+
+
+def test_handles_sort_as_they_were_drawn():
+    handles = [new_handle() for _ in range(100)]
+    assert handles == sorted(handles) and all(len(h) == 16 for h in handles)
