@@ -13,7 +13,8 @@ L{PUBLICATIONS_CHANGED} event is fired there when its state changed.  The
 resource's L{PublisherSbb} entity (its convergence name is the resource)
 is attached there: it hears of each change, each expiry, and every SIP
 PUBLISH for the resource, and tells its package (L{PublisherSbb.state_changed}).
-Once a resource has no publication left, the entity lets the activity go,
+A SIP PUBLISH it handles itself changes the state in its own delivery, with
+no event fired: one delivery per PUBLISH, not two.  Once a resource has no publication left, the entity lets the activity go,
 and goes.
 
 A package subclass sets C{package}, C{content_types} (the bodies it takes,
@@ -58,13 +59,16 @@ def activity_name(package, resource):
 
 
 def publish(context, package, policy, resource, if_match=None, body=b"", content_type=None,
-            expires=None):
+            expires=None, announce=True):
     """
     Apply a PUBLISH for C{resource} in the caller's transaction: store the
     publications, move the expiry timers, and fire L{PUBLICATIONS_CHANGED}
     when the state changed.  The body was checked already.
 
     @param context: the SBB context of the caller.
+    @param announce: whether to fire L{PUBLICATIONS_CHANGED}; the
+        resource's own L{PublisherSbb} entity, which would hear it, says
+        False and composes at once instead.
     @return: the L{sbbs.sipevent.publication.Outcome}.
     """
     store = context.shared_data(STORE)
@@ -81,7 +85,7 @@ def publish(context, package, policy, resource, if_match=None, body=b"", content
         timer = timers.set_timer(activity, outcome.expires)
         outcome = _with_timer(outcome, timer)
     store_publications(store, package, resource, publications.after(outcome))
-    if outcome.changed_state:
+    if outcome.changed_state and announce:
         context.fire_event(activity, PUBLICATIONS_CHANGED,
                            PublicationsChangedEvent(package, resource))
     return outcome
@@ -152,7 +156,7 @@ class PublisherSbb(Sbb):
         content_type = request.content_type
         outcome = publish(self.context, self.package, self.expiry, resource, if_match,
                           request.body, None if content_type is None else content_type.mime,
-                          expires)
+                          expires, announce=False)
         headers = []
         if outcome.status == 200:
             if outcome.etag is not None:
@@ -161,7 +165,10 @@ class PublisherSbb(Sbb):
         elif outcome.status == 423:
             headers.append(("Min-Expires", str(outcome.expires)))
         sip.respond(event, outcome.status, outcome.reason, headers=headers)
-        self._leave_if_idle()
+        if outcome.changed_state:
+            self._changed()     # in this transaction: no event of its own to route
+        else:
+            self._leave_if_idle()
 
     def _check(self, request):
         """A L{Refusal} for a publisher other than the resource, or a body this package does not take."""
