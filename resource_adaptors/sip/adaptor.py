@@ -44,7 +44,7 @@ from functools import partial
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from slee.errors import OverloadError
+from slee.errors import OverloadError, UnknownActivityError
 from slee.resources import Property, ResourceAdaptor, positive
 from slee.trace import log_observer
 
@@ -128,8 +128,11 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.server_transactions = {}
         #: the ids of the server transactions that are activities.
         self.server_activities = set()
-        #: client transaction handle -> transaction, while it is an activity.
+        #: client transaction id -> transaction, while it waits for its answer.
         self.client_transactions = {}
+        #: client transaction -> (its id, the handle of the activity its answer
+        #: is fired on): a request sent in a dialog is answered on the dialog's
+        #: activity, any other on its own, whose handle is its id.
         self.client_handles = {}
         self.dialogs = DialogTable()
         #: dialog id -> the peer its requests go to (connection reuse).
@@ -334,15 +337,17 @@ class SipResourceAdaptor(ResourceAdaptor):
     # -- transaction ends ----------------------------------------------------
 
     def response_received(self, transaction, response):
-        handle = self.client_handles.get(transaction)
-        if handle is None:
+        client = self.client_handles.get(transaction)
+        if client is None:
             return
+        transaction_id, handle = client
         known = len(self.dialogs)
         dialog = self.dialogs.handle_response(transaction.request, response,
                                               transaction.peer.transport in SECURE_TRANSPORTS)
         if dialog is not None and len(self.dialogs) > known:
             self._dialog_started(dialog, transaction.peer)
-        event = events.ResponseEvent(response, handle, None if dialog is None else dialog.id)
+        event = events.ResponseEvent(response, transaction_id,
+                                     None if dialog is None else dialog.id)
         self._fire_quietly(handle, events.RESPONSE[response.status // 100], event)
         if dialog is not None and dialog.state is DialogState.TERMINATED:
             self._forget_dialog(dialog)
@@ -351,14 +356,14 @@ class SipResourceAdaptor(ResourceAdaptor):
 
     def transaction_timeout(self, transaction):
         self._client_failed(transaction, events.TRANSACTION_TIMEOUT,
-                            lambda handle: events.TransactionTimeoutEvent(
-                                handle, transaction.request))
+                            lambda transaction_id: events.TransactionTimeoutEvent(
+                                transaction_id, transaction.request))
         self._server_gone(transaction)
 
     def transaction_error(self, transaction, reason):
         self._client_failed(transaction, events.TRANSPORT_ERROR,
-                            lambda handle: events.TransportErrorEvent(
-                                handle, transaction.request, str(reason)))
+                            lambda transaction_id: events.TransportErrorEvent(
+                                transaction_id, transaction.request, str(reason)))
         self._server_gone(transaction)
 
     def transaction_terminated(self, transaction):
@@ -367,16 +372,19 @@ class SipResourceAdaptor(ResourceAdaptor):
         self._server_gone(transaction)
 
     def _client_failed(self, transaction, event_type, make_event):
-        handle = self.client_handles.get(transaction)
-        if handle is not None:
-            self._fire_quietly(handle, event_type, make_event(handle))
+        client = self.client_handles.get(transaction)
+        if client is not None:
+            transaction_id, handle = client
+            self._fire_quietly(handle, event_type, make_event(transaction_id))
             self._end_client(transaction)
 
     def _end_client(self, transaction):
-        handle = self.client_handles.pop(transaction, None)
-        if handle is not None:
-            del self.client_transactions[handle]
-            self.endpoint.end_activity(handle)
+        client = self.client_handles.pop(transaction, None)
+        if client is not None:
+            transaction_id, handle = client
+            del self.client_transactions[transaction_id]
+            if handle == transaction_id:        # its own activity, not its dialog's
+                self.endpoint.end_activity(handle)
 
     def _server_gone(self, transaction):
         """The server transaction may not be answered any more: its
@@ -388,12 +396,19 @@ class SipResourceAdaptor(ResourceAdaptor):
             self.endpoint.end_activity(handle)
 
     def _fire_quietly(self, handle, event_type, event):
-        """Fire an event the RA has no way to refuse; log it if the queue is full."""
+        """
+        Fire an event the RA has no way to refuse; log it if the queue is
+        full, or if its activity ended (a dialog ended while a request sent
+        in it waited for its answer).
+        """
         try:
             self.endpoint.fire_event(handle, event_type, event)
         except OverloadError:
             self.log.warn("overloaded: dropped {event_type} on {handle}",
                           event_type=event_type.name, handle=handle)
+        except UnknownActivityError:
+            self.log.debug("dropped {event_type} on {handle}, an activity that ended",
+                           event_type=event_type.name, handle=handle)
 
     # -- the SBB interface (ISipProvider) ------------------------------------
 
@@ -489,7 +504,11 @@ class SipResourceAdaptor(ResourceAdaptor):
     def send_request(self, request, destination=None):
         handle = uuid.uuid4().hex
         self.endpoint.start_activity(handle)
+        self._send_client(request, destination, handle, handle)
+        return self.endpoint.activity_context(handle)
 
+    def _send_client(self, request, destination, transaction_id, handle):
+        """Send C{request} once the transaction commits; its answer is fired on activity C{handle}."""
         def send():
             peer = destination or self._destination(request)
             if request.method in DIALOG_CREATING_METHODS and not request.contact:
@@ -497,11 +516,10 @@ class SipResourceAdaptor(ResourceAdaptor):
             if request.method == "SUBSCRIBE" and request.to.tag is None:
                 self.dialogs.subscription_sent(request)
             transaction = self.layer.send_request(request, peer)
-            self.client_transactions[handle] = transaction
-            self.client_handles[transaction] = handle
+            self.client_transactions[transaction_id] = transaction
+            self.client_handles[transaction] = (transaction_id, handle)
 
         self.endpoint.after_commit(send)
-        return self.endpoint.activity_context(handle)
 
     def create_dialog(self, event, durable=False):
         handle = getattr(event, "transaction", event)
@@ -537,7 +555,10 @@ class SipResourceAdaptor(ResourceAdaptor):
         request = dialog.create_request(method)
         request.headers.extend(headers)
         self._set_body(request, body, content_type)
-        return self.send_request(request, self._dialog_destination(dialog, request))
+        transaction_id = uuid.uuid4().hex
+        self._send_client(request, self._dialog_destination(dialog, request), transaction_id,
+                          DIALOG_PREFIX + dialog.id)
+        return transaction_id
 
     def end_dialog(self, dialog):
         dialog = self._dialog(dialog)

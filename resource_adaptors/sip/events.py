@@ -6,8 +6,8 @@ Incoming requests fire one event type per method (``OPTIONS``,
 (`UNKNOWN_REQUEST`); responses fire one type per status class
 (`RESPONSE_1XX` ... `RESPONSE_6XX`).  A request is fired on its server
 transaction's activity, or on its dialog's activity when it belongs to a
-dialog the RA knows; a response on its client transaction's activity (or
-its dialog's).  An SBB declares the methods it serves by handling their
+dialog the RA knows; a response on its client transaction's activity, or
+on its dialog's when the request was sent in a dialog.  An SBB declares the methods it serves by handling their
 event types: that is also how the RA builds the Allow header of a 405.
 
 Event objects live in memory only: an SBB that must answer later keeps

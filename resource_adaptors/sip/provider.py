@@ -105,9 +105,14 @@ class ISipProvider(Interface):
 
     def send_in_dialog(dialog, method, headers=(), body=b"", content_type=None):
         """
-        Send a request within a dialog (NOTIFY, BYE, ...).
+        Send a request within a dialog (NOTIFY, BYE, ...).  Its answer (a
+        response event, a L{TransactionTimeoutEvent} or a
+        L{TransportErrorEvent}) is fired on the dialog's activity, where the
+        SBB that sends is attached already: a request in a dialog costs no
+        activity of its own.
 
-        @return: the activity context interface of its client transaction.
+        @return: the id of its client transaction, the C{transaction} of
+            the events that answer it.
         """
 
     def dialog_activity(dialog_id):

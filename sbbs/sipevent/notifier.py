@@ -137,7 +137,9 @@ class NotifierSbb(Sbb):
     waiting = CmpField()
     #: The expiry timer's id, or None.
     expiry_timer = CmpField()
-    #: The activity key of the NOTIFY waiting for its answer, or None.
+    #: The client transaction id of the NOTIFY waiting for its answer, or
+    #: None.  The answer comes on the dialog's activity (see
+    #: L{resource_adaptors.sip.provider.ISipProvider.send_in_dialog}).
     notifying = CmpField()
     #: Whether another NOTIFY is due once the waiting one is answered, and
     #: whether it must carry the full state.
@@ -213,6 +215,14 @@ class NotifierSbb(Sbb):
             self.context.resource_adaptor("sip").restore_dialog(self.dialog_snapshot)
         except ParseError:
             self._end()
+            return
+        if self.notifying is not None:
+            # The NOTIFY in flight went with the stack that sent it: the
+            # next change is sent, in full.
+            self.notifying = None
+            self.full_state_due = True
+            if self.notify_again:
+                self._notify(full_state=True)
 
     def _keep_dialog(self):
         """Note the dialog as the RA has it now: its CSeq numbers moved."""
@@ -443,9 +453,7 @@ class NotifierSbb(Sbb):
 
     @handler(ACTIVITY_END)
     def on_activity_end(self, event, aci):
-        if aci.key == self.notifying:       # ended unanswered: the RA stopped
-            self._notify_answered(failed=True)
-        elif aci == self.dialog:            # the dialog is gone: a restart, a 481...
+        if aci == self.dialog:              # the dialog is gone: a restart, a 481...
             self._end()
 
     # -- NOTIFY -----------------------------------------------------------------
@@ -471,11 +479,9 @@ class NotifierSbb(Sbb):
         headers = [("Event", subscription.event_header()),
                    ("Subscription-State", subscription.subscription_state(now))]
         sip = self.context.resource_adaptor("sip")
-        transaction = sip.send_in_dialog(self.dialog, "NOTIFY", headers=headers, body=body,
-                                         content_type=content_type)
-        transaction.attach(self.context.sbb_local_object)
+        self.notifying = sip.send_in_dialog(self.dialog, "NOTIFY", headers=headers, body=body,
+                                            content_type=content_type)
         self._keep_dialog()                 # our CSeq
-        self.notifying = transaction.key
         self.notify_again = self.full_state_due = False
 
     def _notify_service(self, subscription, body, content_type):
@@ -487,7 +493,7 @@ class NotifierSbb(Sbb):
 
     @handler(RESPONSE_2XX)
     def on_notify_accepted(self, event, aci):
-        self._notify_answered(failed=False)
+        self._notify_answered(event, failed=False)
 
     @handler(RESPONSE_3XX)
     def on_notify_redirected(self, event, aci):
@@ -512,19 +518,19 @@ class NotifierSbb(Sbb):
         time, and the subscription goes on.
         """
         response = event.response
-        self._notify_answered(failed=response.status == 481
+        self._notify_answered(event, failed=response.status == 481
                               or "Retry-After" not in response.headers)
 
     @handler(TRANSACTION_TIMEOUT)
     def on_notify_timeout(self, event, aci):
-        self._notify_answered(failed=True)
+        self._notify_answered(event, failed=True)
 
     @handler(TRANSPORT_ERROR)
     def on_notify_undeliverable(self, event, aci):
-        self._notify_answered(failed=True)
+        self._notify_answered(event, failed=True)
 
-    def _notify_answered(self, failed):
-        if self.notifying is None:
+    def _notify_answered(self, event, failed):
+        if self.notifying is None or event.transaction != self.notifying:
             return
         self.notifying = None
         subscription = self.subscription

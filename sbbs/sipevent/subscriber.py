@@ -117,23 +117,30 @@ class SubscriberSbb(Sbb):
         request = sip.new_request("SUBSCRIBE", self.notifier, self.subscriber, self.notifier,
                                   headers=self._headers(self.expires), body=self.body,
                                   content_type=self.content_type if self.body else None)
-        self._sent(sip.send_request(request))
+        transaction = sip.send_request(request)
+        transaction.attach(self.context.sbb_local_object)
+        self.subscribing = transaction.key
 
     def _send(self, method, expires):
         """A SUBSCRIBE in the dialog: a refresh, or (C{expires} 0) the end."""
         sip = self.context.resource_adaptor("sip")
-        self._sent(sip.send_in_dialog(self.dialog, method, headers=self._headers(expires)))
+        self.subscribing = sip.send_in_dialog(self.dialog, method,
+                                              headers=self._headers(expires))
 
     def _headers(self, expires):
         return [("Event", self.event), ("Expires", str(expires))]
 
-    def _sent(self, transaction):
-        transaction.attach(self.context.sbb_local_object)
-        self.subscribing = transaction.key
+    def _answers(self, event, aci):
+        """
+        Whether C{event} answers the SUBSCRIBE waiting: out of the dialog,
+        on its transaction's activity (C{subscribing} is its key); in the
+        dialog, on the dialog's (C{subscribing} is the transaction's id).
+        """
+        return self.subscribing is not None and self.subscribing in (aci.key, event.transaction)
 
     @handler(RESPONSE_2XX)
     def on_accepted(self, event, aci):
-        if aci.key != self.subscribing:
+        if not self._answers(event, aci):
             return
         self.subscribing = None
         if self.dialog is None and event.dialog is not None:
@@ -145,30 +152,30 @@ class SubscriberSbb(Sbb):
 
     @handler(RESPONSE_3XX)
     def on_redirected(self, event, aci):
-        self._refused(aci, event.response.status)
+        self._refused(event, aci, event.response.status)
 
     @handler(RESPONSE_4XX)
     def on_refused(self, event, aci):
-        self._refused(aci, event.response.status)
+        self._refused(event, aci, event.response.status)
 
     @handler(RESPONSE_5XX)
     def on_failed(self, event, aci):
-        self._refused(aci, event.response.status)
+        self._refused(event, aci, event.response.status)
 
     @handler(RESPONSE_6XX)
     def on_declined(self, event, aci):
-        self._refused(aci, event.response.status)
+        self._refused(event, aci, event.response.status)
 
     @handler(TRANSACTION_TIMEOUT)
     def on_timeout(self, event, aci):
-        self._refused(aci, 408)
+        self._refused(event, aci, 408)
 
     @handler(TRANSPORT_ERROR)
     def on_transport_error(self, event, aci):
-        self._refused(aci, 503)
+        self._refused(event, aci, 503)
 
-    def _refused(self, aci, status):
-        if aci.key != self.subscribing:
+    def _refused(self, event, aci, status):
+        if not self._answers(event, aci):
             return
         self.subscribing = None
         if self.stopping:

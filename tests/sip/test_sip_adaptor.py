@@ -182,6 +182,8 @@ async def test_subscribe_makes_a_dialog_with_notifies_and_ends_it(udp, slee):
     udp.send(reply(last))
     await slee.journal.wait_for(("notify answered", 200), count=2).addTimeout(5, reactor)
     assert ("subscribe", 60) in slee.journal and ("subscribe", 0) in slee.journal
+    # Each answer came on the dialog's activity, for the transaction sent.
+    assert slee.journal.count(("answered on its dialog", True)) == 2
     assert not slee.sip.dialogs
 
 

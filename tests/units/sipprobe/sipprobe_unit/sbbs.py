@@ -74,6 +74,8 @@ class MessageSbb(Sbb):
 
 class SubscriptionSbb(Sbb):
     notified = CmpField(default=0)
+    ending = CmpField(default=False)
+    notifying = CmpField()
 
     @handler(SERVICE_STARTED, initial=True, select=(Select.ACTIVITY_CONTEXT,))
     def on_started(self, event, aci):
@@ -102,17 +104,19 @@ class SubscriptionSbb(Sbb):
         sip.respond(event, 200, headers=[("Expires", str(expires if expires is not None else 60))],
                     dialog=dialog)
         state = "terminated;reason=timeout" if expires == 0 else "active;expires=60"
-        notify = sip.send_in_dialog(
+        self.notifying = sip.send_in_dialog(
             dialog, "NOTIFY", headers=[("Event", "test"), ("Subscription-State", state)],
             body=f"notify {self.notified}".encode(), content_type="text/plain")
-        notify.attach(self.context.sbb_local_object)
         self.notified += 1
+        self.ending = expires == 0
         JOURNAL.append(("subscribe", expires))
-        if expires == 0:
-            sip.end_dialog(dialog)
-            dialog.detach(self.context.sbb_local_object)
 
     @handler(RESPONSE_2XX)
     def on_notify_answered(self, event, aci):
+        """The NOTIFY's answer, on the dialog's activity: after the final one, the dialog ends."""
         JOURNAL.append(("notify answered", event.response.status))
-        aci.detach(self.context.sbb_local_object)
+        JOURNAL.append(("answered on its dialog", event.transaction == self.notifying
+                        and aci.key.endswith(event.dialog)))
+        if self.ending:
+            self.context.resource_adaptor("sip").end_dialog(aci)
+            aci.detach(self.context.sbb_local_object)
