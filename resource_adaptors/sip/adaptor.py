@@ -130,6 +130,9 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.server_activities = set()
         #: client transaction id -> transaction, while it waits for its answer.
         self.client_transactions = {}
+        #: ids of client transactions whose request waits for its transaction
+        #: to commit before it is sent.
+        self.unsent = set()
         #: client transaction -> (its id, the handle of the activity its answer
         #: is fired on): a request sent in a dialog is answered on the dialog's
         #: activity, any other on its own, whose handle is its id.
@@ -186,6 +189,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.server_activities.clear()
         self.client_transactions.clear()
         self.client_handles.clear()
+        self.unsent.clear()
 
     def status(self):
         return {"listening": [f"{p.transport}:{p.host}:{p.port}"
@@ -509,7 +513,11 @@ class SipResourceAdaptor(ResourceAdaptor):
 
     def _send_client(self, request, destination, transaction_id, handle):
         """Send C{request} once the transaction commits; its answer is fired on activity C{handle}."""
+        self.unsent.add(transaction_id)
+        self.endpoint.on_abort(lambda: self.unsent.discard(transaction_id))
+
         def send():
+            self.unsent.discard(transaction_id)
             peer = destination or self._destination(request)
             if request.method in DIALOG_CREATING_METHODS and not request.contact:
                 request.headers.set("Contact", f"<{self.local_contact(peer)}>")
@@ -559,6 +567,9 @@ class SipResourceAdaptor(ResourceAdaptor):
         self._send_client(request, self._dialog_destination(dialog, request), transaction_id,
                           DIALOG_PREFIX + dialog.id)
         return transaction_id
+
+    def awaits_answer(self, transaction_id):
+        return transaction_id in self.unsent or transaction_id in self.client_transactions
 
     def end_dialog(self, dialog):
         dialog = self._dialog(dialog)

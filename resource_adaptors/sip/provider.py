@@ -115,6 +115,15 @@ class ISipProvider(Interface):
             the events that answer it.
         """
 
+    def awaits_answer(transaction_id):
+        """
+        @return: whether the request of client transaction C{transaction_id}
+            (what L{send_in_dialog} returned, or the handle of what
+            L{send_request} returned) is still to be sent or waits for its
+            final answer: False once answered, failed, or lost with the
+            stack in a restart.
+        """
+
     def dialog_activity(dialog_id):
         """
         @return: the activity context interface of a dialog the stack made

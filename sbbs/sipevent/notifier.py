@@ -137,8 +137,10 @@ class NotifierSbb(Sbb):
     waiting = CmpField()
     #: The expiry timer's id, or None.
     expiry_timer = CmpField()
-    #: The client transaction id of the NOTIFY waiting for its answer, or
-    #: None.  The answer comes on the dialog's activity (see
+    #: The client transaction id of the last NOTIFY sent, or None.  Whether
+    #: it still waits for its answer is the SIP RA's to say, so that an
+    #: answer with nothing to do after it changes nothing stored; the answer
+    #: comes on the dialog's activity (see
     #: L{resource_adaptors.sip.provider.ISipProvider.send_in_dialog}).
     notifying = CmpField()
     #: Whether another NOTIFY is due once the waiting one is answered, and
@@ -216,13 +218,9 @@ class NotifierSbb(Sbb):
         except ParseError:
             self._end()
             return
-        if self.notifying is not None:
-            # The NOTIFY in flight went with the stack that sent it: the
-            # next change is sent, in full.
-            self.notifying = None
-            self.full_state_due = True
-            if self.notify_again:
-                self._notify(full_state=True)
+        if self.notify_again:
+            # A change waited for the answer to a NOTIFY the restart lost.
+            self._notify(self.full_state_due)
 
     def _keep_dialog(self):
         """Note the dialog as the RA has it now: its CSeq numbers moved."""
@@ -460,7 +458,8 @@ class NotifierSbb(Sbb):
 
     def _notify(self, full_state):
         """Send a NOTIFY, or note that one is due once the one in flight is answered."""
-        if self.notifying is not None:
+        if self.notifying is not None and \
+                self.context.resource_adaptor("sip").awaits_answer(self.notifying):
             self.notify_again = True
             self.full_state_due = self.full_state_due or full_state
             return
@@ -530,9 +529,8 @@ class NotifierSbb(Sbb):
         self._notify_answered(event, failed=True)
 
     def _notify_answered(self, event, failed):
-        if self.notifying is None or event.transaction != self.notifying:
-            return
-        self.notifying = None
+        if event.transaction != self.notifying:
+            return                          # an older NOTIFY's
         subscription = self.subscription
         if failed or subscription.state is State.TERMINATED and not self.notify_again:
             self._end()

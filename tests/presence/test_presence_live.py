@@ -7,6 +7,7 @@ timers run on a clock the tests advance.
 import uuid
 
 import pytest_twisted
+from twisted.internet import defer
 
 from sipclient import UdpPeer, options, reply
 from slee.settings import shipped_units
@@ -386,3 +387,41 @@ async def test_a_watcher_holds_a_bounded_number_of_subscriptions(server, monkeyp
     assert (await bob.notified()).headers.get("Subscription-State").startswith("terminated")
     bob.send("SUBSCRIBE", headers="Event: presence\r\n", new_dialog=True)
     assert (await bob.answer()).status == 202              # room again
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_notify_answered_with_nothing_due_writes_nothing(server):
+    """
+    Whether a NOTIFY waits for its answer is the SIP RA's to know: its 200
+    changes nothing stored.  A change made while one waits still goes out
+    once it is answered.
+    """
+    xdms, clock, alice, bob = server
+    router, db = xdms.container.router, xdms.container.db
+    response, _ = await xdms.request("PUT", RULES_URI, rules("allow"), RULES_TYPE)
+    assert response.code == 201
+    alice.send("PUBLISH", headers="Event: presence\r\nExpires: 600\r\n", body=pidf())
+    assert (await alice.answer()).status == 200
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+    assert (await bob.answer()).status == 200
+    notify = await bob.udp.next()
+    # A change while the first NOTIFY waits: it is sent after the answer.
+    alice.send("PUBLISH", headers="Event: presence\r\nExpires: 600\r\n",
+               body=pidf(note="busy"))
+    assert (await alice.answer()).status == 200
+    bob.udp.send(reply(notify))
+    changed = await bob.udp.next()
+    assert changed.method == "NOTIFY" and b"busy" in changed.body
+    before = db.lastTransaction()
+    answered = defer.Deferred()
+    release = router._release
+
+    def released(work):
+        release(work)
+        if not answered.called:
+            answered.callback(None)
+
+    router._release = released
+    bob.udp.send(reply(changed))
+    await answered
+    assert db.lastTransaction() == before, "answering a NOTIFY reached the storage"
