@@ -65,6 +65,7 @@ from lxml import etree
 
 from sbbs.xdms.errors import XcapConflict
 from sbbs.xdms.safexml import parse_document
+from slee.compact import Compact
 
 COMMON_POLICY = "urn:ietf:params:xml:ns:common-policy"
 PRES_RULES = "urn:ietf:params:xml:ns:pres-rules"
@@ -217,8 +218,8 @@ class Transformations:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """What the rules decide for one watcher."""
+class Decision(Compact):
+    """What the rules decide for one watcher (stored with each subscription: compact)."""
 
     sub_handling: SubHandling
     transformations: Transformations = Transformations()

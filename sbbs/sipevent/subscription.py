@@ -10,6 +10,8 @@ stores a L{Subscription} in a CMP field and gives it the clock's time.
 import enum
 from dataclasses import dataclass, field, replace
 
+from slee.compact import Compact
+
 
 class State(enum.Enum):
     """The subscription states of RFC 6665 §4.1.3, as Subscription-State writes them."""
@@ -140,7 +142,7 @@ class SubscribeRequest:
 
 
 @dataclass(frozen=True)
-class Subscription:
+class Subscription(Compact):
     """
     One subscription, as its notifier keeps it.  Immutable: every change
     makes a new one (L{dataclasses.replace}), which is what a CMP field
