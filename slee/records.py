@@ -92,7 +92,28 @@ class CmpState(Persistent):
         return dict(self.__dict__)
 
 
-class SbbEntityRecord(Persistent):
+class Record(Persistent):
+    """
+    A record whose state is stored as a tuple of its attributes, in the
+    order of C{FIELDS}: ZODB's pickler calls a Python hook for every object
+    it writes, the name of each attribute included, and these records are
+    written at every event.  A state stored as a dict (before) is read too.
+    """
+
+    FIELDS = ()
+
+    def __getstate__(self):
+        state = self.__dict__
+        return tuple([state.get(name) for name in self.FIELDS])
+
+    def __setstate__(self, state):
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+        else:
+            self.__dict__.update(zip(self.FIELDS, state))
+
+
+class SbbEntityRecord(Record):
     """
     One SBB entity.
 
@@ -112,6 +133,9 @@ class SbbEntityRecord(Persistent):
     @ivar masks: activity key to the set of masked event type ids.
     """
 
+    FIELDS = ("id", "service", "sbb", "parent", "root", "relation", "convergence_name",
+              "priority", "cmp", "children", "attached", "masks")
+
     def __init__(self, id, service, sbb, parent, root, relation, convergence_name, priority):
         # All attributes at once, as a new dict: a new record has no changes
         # to track, and setting them one by one would take each through
@@ -122,7 +146,7 @@ class SbbEntityRecord(Persistent):
             "cmp": None, "children": {}, "attached": set(), "masks": {}}
 
 
-class ActivityContextRecord(Persistent):
+class ActivityContextRecord(Record):
     """
     One activity context.
 
@@ -138,13 +162,15 @@ class ActivityContextRecord(Persistent):
     @ivar ending: an activity end event has been queued.
     """
 
+    FIELDS = ("key", "ra", "handle", "durable", "attached", "names", "timers", "ending")
+
     def __init__(self, key, ra, handle, durable):
         # All at once, as in SbbEntityRecord.
         self.__dict__ = {"key": key, "ra": ra, "handle": handle, "durable": durable,
                          "attached": {}, "names": set(), "timers": set(), "ending": False}
 
 
-class TimerRecord(Persistent):
+class TimerRecord(Record):
     """
     One timer.
 
@@ -153,6 +179,8 @@ class TimerRecord(Persistent):
     @ivar remaining: repetitions still to come after this one (C{None}:
         endless; 0 for a single timer).
     """
+
+    FIELDS = ("id", "activity", "due", "period", "remaining")
 
     def __init__(self, id, activity, due, period, remaining):
         self.id = id

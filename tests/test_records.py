@@ -46,3 +46,18 @@ def test_new_id_skips_a_key_taken():
 def test_handles_sort_as_they_were_drawn():
     handles = [new_handle() for _ in range(100)]
     assert handles == sorted(handles) and all(len(h) == 16 for h in handles)
+
+
+def test_a_record_stored_as_a_tuple_or_as_a_dict_reads_back():
+    from slee.records import ActivityContextRecord, SbbEntityRecord
+    record = SbbEntityRecord(7, "service", "sbb", None, 7, None, "name", 0)
+    record.attached.add("sip/x")
+    state = record.__getstate__()
+    assert isinstance(state, tuple)
+    again = SbbEntityRecord.__new__(SbbEntityRecord)
+    again.__setstate__(state)
+    assert again.__dict__ == record.__dict__
+    older = ActivityContextRecord.__new__(ActivityContextRecord)
+    older.__setstate__({"key": "k", "ra": "r", "handle": "h", "durable": True, "attached": {},
+                        "names": set(), "timers": set(), "ending": False})
+    assert (older.key, older.durable) == ("k", True)

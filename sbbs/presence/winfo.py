@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 from sbbs.xdms.errors import XcapConflict
 from sbbs.xdms.safexml import parse_document
+from slee.compact import Compact
 
 WINFO_TYPE = "application/watcherinfo+xml"
 WATCHERINFO_NAMESPACE = "urn:ietf:params:xml:ns:watcherinfo"
@@ -88,9 +89,10 @@ def watcher_id(subscription_key):
 
 
 @dataclass(frozen=True)
-class Watcher:
+class Watcher(Compact):
     """
-    One watcher, as a C{<watcher>} reports it.
+    One watcher, as a C{<watcher>} reports it (stored in the presence
+    server's watcher lists: compact).
 
     Everything is checked when it is made, so that a watcher, once made,
     always serializes: a document being built never fails half-way.
