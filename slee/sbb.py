@@ -140,10 +140,22 @@ class CmpField:
 
     def __set__(self, sbb, value):
         reference = getattr(value, "__slee_reference__", None)
-        setattr(_cmp_state(sbb._entity), self.name, value if reference is None else reference())
+        if reference is not None:
+            value = reference()
+        elif type(value) in _SCALARS:
+            fields = sbb._entity.cmp
+            if fields is not None:
+                stored = fields.__dict__.get(self.name, _UNSET)
+                if type(stored) is type(value) and stored == value:
+                    return      # unchanged: nothing to write
+        setattr(_cmp_state(sbb._entity), self.name, value)
 
 
 _UNSET = object()
+
+#: Immutable values a field may be set to again with no write: a mutable
+#: one set again may have changed inside (a list appended to, say).
+_SCALARS = frozenset((type(None), bool, int, float, str, bytes))
 
 
 def _cmp_state(entity):

@@ -130,9 +130,10 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.server_activities = set()
         #: client transaction id -> transaction, while it waits for its answer.
         self.client_transactions = {}
-        #: ids of client transactions whose request waits for its transaction
-        #: to commit before it is sent.
-        self.unsent = set()
+        #: dialog activity handle -> ids of the client transactions sent in
+        #: the dialog whose request is still to be sent or waits for its
+        #: final answer.
+        self.dialog_requests = {}
         #: client transaction -> (its id, the handle of the activity its answer
         #: is fired on): a request sent in a dialog is answered on the dialog's
         #: activity, any other on its own, whose handle is its id.
@@ -189,7 +190,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.server_activities.clear()
         self.client_transactions.clear()
         self.client_handles.clear()
-        self.unsent.clear()
+        self.dialog_requests.clear()
 
     def status(self):
         return {"listening": [f"{p.transport}:{p.host}:{p.port}"
@@ -389,6 +390,15 @@ class SipResourceAdaptor(ResourceAdaptor):
             del self.client_transactions[transaction_id]
             if handle == transaction_id:        # its own activity, not its dialog's
                 self.endpoint.end_activity(handle)
+            else:
+                self._dialog_request_done(handle, transaction_id)
+
+    def _dialog_request_done(self, handle, transaction_id):
+        waiting = self.dialog_requests.get(handle)
+        if waiting is not None:
+            waiting.discard(transaction_id)
+            if not waiting:
+                del self.dialog_requests[handle]
 
     def _server_gone(self, transaction):
         """The server transaction may not be answered any more: its
@@ -513,11 +523,11 @@ class SipResourceAdaptor(ResourceAdaptor):
 
     def _send_client(self, request, destination, transaction_id, handle):
         """Send C{request} once the transaction commits; its answer is fired on activity C{handle}."""
-        self.unsent.add(transaction_id)
-        self.endpoint.on_abort(lambda: self.unsent.discard(transaction_id))
+        if handle != transaction_id:            # sent in a dialog
+            self.dialog_requests.setdefault(handle, set()).add(transaction_id)
+            self.endpoint.on_abort(lambda: self._dialog_request_done(handle, transaction_id))
 
         def send():
-            self.unsent.discard(transaction_id)
             peer = destination or self._destination(request)
             if request.method in DIALOG_CREATING_METHODS and not request.contact:
                 request.headers.set("Contact", f"<{self.local_contact(peer)}>")
@@ -568,8 +578,8 @@ class SipResourceAdaptor(ResourceAdaptor):
                           DIALOG_PREFIX + dialog.id)
         return transaction_id
 
-    def awaits_answer(self, transaction_id):
-        return transaction_id in self.unsent or transaction_id in self.client_transactions
+    def awaits_answers(self, dialog):
+        return DIALOG_PREFIX + self._dialog(dialog).id in self.dialog_requests
 
     def end_dialog(self, dialog):
         dialog = self._dialog(dialog)
@@ -584,6 +594,7 @@ class SipResourceAdaptor(ResourceAdaptor):
     def _forget_dialog(self, dialog):
         if self.dialogs.remove(dialog.id) is not None:
             self.dialog_peers.pop(dialog.id, None)
+            self.dialog_requests.pop(DIALOG_PREFIX + dialog.id, None)
             self.endpoint.end_activity(DIALOG_PREFIX + dialog.id)
 
     # -- helpers -------------------------------------------------------------

@@ -115,13 +115,12 @@ class ISipProvider(Interface):
             the events that answer it.
         """
 
-    def awaits_answer(transaction_id):
+    def awaits_answers(dialog):
         """
-        @return: whether the request of client transaction C{transaction_id}
-            (what L{send_in_dialog} returned, or the handle of what
-            L{send_request} returned) is still to be sent or waits for its
-            final answer: False once answered, failed, or lost with the
-            stack in a restart.
+        @return: whether a request sent in C{dialog} (L{send_in_dialog}) is
+            still to be sent or waits for its final answer: False once every
+            one was answered or failed, or was lost with the stack in a
+            restart.
         """
 
     def dialog_activity(dialog_id):

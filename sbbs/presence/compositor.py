@@ -57,11 +57,12 @@ class CompositorSbb(PublisherSbb):
         document = compose(resource, [(_parsed(p.body), p.published_at) for p in publications],
                            manipulation)
         states = self.context.shared_data(STATES)
-        if states.get(resource) == document:
+        previous = states.get(resource)
+        if previous == document:
             return                  # a refresh, or a change nobody can see
         if document is None:
             del states[resource]
         else:
             states[resource] = document
-        announce(self.context, PRESENCE_CHANGED, PresenceChangedEvent(resource, document),
-                 resource)
+        announce(self.context, PRESENCE_CHANGED,
+                 PresenceChangedEvent(resource, document, previous), resource)

@@ -78,7 +78,9 @@ class PresenceNotifierSbb(NotifierSbb):
     #: The L{sbbs.presence.rules.Decision} for the watcher, None while the
     #: rules are awaited.
     decision = CmpField()
-    #: The SHA-256 of the last document sent.
+    #: While a change waits for a NOTIFY's answer (and only then), the
+    #: SHA-256 of the document that NOTIFY carries: the change goes out
+    #: after it unless it came back to that.
     sent = CmpField()
     #: The presentity's sphere when the rules were last evaluated.
     sphere = CmpField()
@@ -118,19 +120,19 @@ class PresenceNotifierSbb(NotifierSbb):
         return STATES_OF[decision.sub_handling]
 
     def notify_body(self, subscription, full_state):
-        body = self._document_for_watcher(subscription.resource)
-        digest = hashlib.sha256(body).digest()
-        if not full_state and digest == self.sent:
-            return None                     # the change is one this watcher cannot see
-        self.sent = digest
+        presentity = subscription.resource
+        body = self._seen(presentity, self.context.shared_data(STATES).get(presentity))
+        sent = self.sent
+        if sent is not None:
+            self.sent = None
+            if not full_state and hashlib.sha256(body).digest() == sent:
+                return None                 # the changes that waited undid each other
         return body
 
-    def _document_for_watcher(self, presentity):
+    def _seen(self, presentity, document):
+        """What this watcher sees of C{presentity}'s composed C{document} (or of None)."""
         decision = self.decision
-        if decision is None or decision.sub_handling == "polite-block":
-            return neutral_document(presentity)
-        document = self.context.shared_data(STATES).get(presentity)
-        if document is None:
+        if decision is None or decision.sub_handling == "polite-block" or document is None:
             return neutral_document(presentity)
         return _transformed(document, decision)
 
@@ -148,8 +150,20 @@ class PresenceNotifierSbb(NotifierSbb):
         sphere = None if event.document is None else _current_sphere(event.document)
         if sphere != self.sphere and self._rules_may_say_otherwise():
             return          # its <sphere> conditions decided otherwise, and it was told
-        if subscription.state is State.ACTIVE:
-            self.state_changed()
+        if subscription.state is not State.ACTIVE:
+            return
+        # A change this watcher cannot see sends no NOTIFY.  It is told apart
+        # from the state before the change, which is what the watcher was
+        # last sent (a NOTIFY carries its change's state) unless a change
+        # waits for a NOTIFY's answer already: nothing is stored per NOTIFY.
+        # The first change to wait notes what the watcher has.
+        before = self._seen(event.presentity, event.previous)
+        after = self._seen(event.presentity, event.document)
+        if before == after:
+            return
+        if self.sent is None and not self.notify_again and self.notify_waits():
+            self.sent = hashlib.sha256(before).digest()
+        self.state_changed(after)
 
     @handler(RULES_CHANGED)
     def on_rules_changed(self, event, aci):

@@ -26,10 +26,14 @@ RULES_CHANGED = EventType("PresenceRulesChanged", "slee", "1.0")
 
 @dataclass(frozen=True, slots=True)
 class PresenceChangedEvent:
-    """C{presentity}'s composed state is now C{document} (bytes, or None: no state)."""
+    """
+    C{presentity}'s composed state is now C{document} (bytes, or None: no
+    state); it was C{previous}.
+    """
 
     presentity: str
     document: bytes | None
+    previous: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

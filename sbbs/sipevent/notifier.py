@@ -101,6 +101,10 @@ DIALOGS = "slee.sipevent.dialogs"
 #: to one package at once: what a SUBSCRIBE flood from one peer stops at.
 MAX_SUBSCRIPTIONS_PER_WATCHER = 1000
 
+#: How far ahead of our last CSeq noted a subscription's stored dialog is
+#: (see L{NotifierSbb._keep_dialog}): NOTIFYs between two notes store nothing.
+CSEQ_RESERVE = 1000
+
 
 class ISubscriptionEntity(Interface):
     """What the notifier's service asks of its entities when it starts again."""
@@ -129,7 +133,8 @@ class NotifierSbb(Sbb):
     #: subscription (C{internal}), its activity.
     dialog = CmpField()
     internal = CmpField(default=False)
-    #: The SIP dialog as the RA last had it (L{ISipProvider.dialog_snapshot}).
+    #: The SIP dialog as the RA last had it (L{ISipProvider.dialog_snapshot}),
+    #: but for its CSeq, kept L{CSEQ_RESERVE} ahead (see L{_keep_dialog}).
     dialog_snapshot = CmpField()
     #: A SUBSCRIBE waiting for its package's decision: (its L{Subscription},
     #: seconds granted, its SIP server transaction id or None, and for a
@@ -137,14 +142,10 @@ class NotifierSbb(Sbb):
     waiting = CmpField()
     #: The expiry timer's id, or None.
     expiry_timer = CmpField()
-    #: The client transaction id of the last NOTIFY sent, or None.  Whether
-    #: it still waits for its answer is the SIP RA's to say, so that an
-    #: answer with nothing to do after it changes nothing stored; the answer
-    #: comes on the dialog's activity (see
-    #: L{resource_adaptors.sip.provider.ISipProvider.send_in_dialog}).
-    notifying = CmpField()
-    #: Whether another NOTIFY is due once the waiting one is answered, and
-    #: whether it must carry the full state.
+    #: Whether another NOTIFY is due once the one waiting for its answer is
+    #: answered, and whether it must carry the full state.  Whether one
+    #: waits is the SIP RA's to say (L{ISipProvider.awaits_answers}):
+    #: nothing is stored for a NOTIFY in flight.
     notify_again = CmpField(default=False)
     full_state_due = CmpField(default=False)
     #: Whether the watcher was ever let see the state: a fetch or an
@@ -165,12 +166,22 @@ class NotifierSbb(Sbb):
     def watcher_event(self, subscription, event):
         """The subscription's state changed (see the module docstring); nothing by default."""
 
+    def notify_waits(self):
+        """Whether a NOTIFY waits for its answer: a change now goes out after it."""
+        return not self.internal and self.context.resource_adaptor("sip").awaits_answers(
+            self.dialog)
+
     # -- what the package calls -----------------------------------------------
 
-    def state_changed(self):
-        """What the watcher sees changed: NOTIFY it (now, or after the NOTIFY in flight)."""
+    def state_changed(self, body=None):
+        """
+        What the watcher sees changed: NOTIFY it (now, or after the NOTIFY in
+        flight).  C{body}: the NOTIFY's body, when the package has it at
+        hand; it serves a NOTIFY sent now (one sent later asks
+        C{notify_body}).
+        """
         if self.subscription is not None and self.subscription.state is not State.TERMINATED:
-            self._notify(full_state=False)
+            self._notify(full_state=False, body=body)
 
     def change_state(self, state, reason=None):
         """
@@ -223,10 +234,22 @@ class NotifierSbb(Sbb):
             self._notify(self.full_state_due)
 
     def _keep_dialog(self):
-        """Note the dialog as the RA has it now: its CSeq numbers moved."""
-        if not self.internal:
-            self.dialog_snapshot = self.context.resource_adaptor("sip").dialog_snapshot(
-                self.dialog)
+        """
+        Note the dialog as the RA has it now, if it changed more than our
+        CSeq did: the snapshot kept says a CSeq L{CSEQ_RESERVE} ahead of
+        the one last noted, so that after a restart our requests go on
+        above every CSeq used, and a NOTIFY stores nothing but every
+        L{CSEQ_RESERVE}th (CSeqs need only increase, RFC 3261 §12.2.1.1).
+        """
+        if self.internal:
+            return
+        snapshot = self.context.resource_adaptor("sip").dialog_snapshot(self.dialog)
+        kept = self.dialog_snapshot
+        if kept is not None and snapshot["local_seq"] <= kept["local_seq"] and \
+                {**snapshot, "local_seq": None} == {**kept, "local_seq": None}:
+            return
+        snapshot["local_seq"] += CSEQ_RESERVE
+        self.dialog_snapshot = snapshot
 
     # -- SUBSCRIBE, from SIP ---------------------------------------------------------
 
@@ -456,21 +479,25 @@ class NotifierSbb(Sbb):
 
     # -- NOTIFY -----------------------------------------------------------------
 
-    def _notify(self, full_state):
-        """Send a NOTIFY, or note that one is due once the one in flight is answered."""
-        if self.notifying is not None and \
-                self.context.resource_adaptor("sip").awaits_answer(self.notifying):
+    def _notify(self, full_state, body=None):
+        """
+        Send a NOTIFY (with C{body}, if given and the watcher may see it),
+        or note that one is due once the one in flight is answered.
+        """
+        if self.notify_waits():
             self.notify_again = True
             self.full_state_due = self.full_state_due or full_state
             return
         subscription = self.subscription
         now = self._now()
-        body = b""
         if subscription.state is State.ACTIVE or (
                 self.authorized and subscription.reason == Reason.TIMEOUT):
-            body = self.notify_body(subscription, full_state)
+            if body is None:
+                body = self.notify_body(subscription, full_state)
             if body is None:
                 return                      # nothing this watcher can see changed
+        else:
+            body = b""
         content_type = subscription.content_type if body else None
         if self.internal:
             self._notify_service(subscription, body, content_type)
@@ -478,8 +505,8 @@ class NotifierSbb(Sbb):
         headers = [("Event", subscription.event_header()),
                    ("Subscription-State", subscription.subscription_state(now))]
         sip = self.context.resource_adaptor("sip")
-        self.notifying = sip.send_in_dialog(self.dialog, "NOTIFY", headers=headers, body=body,
-                                            content_type=content_type)
+        sip.send_in_dialog(self.dialog, "NOTIFY", headers=headers, body=body,
+                           content_type=content_type)
         self._keep_dialog()                 # our CSeq
         self.notify_again = self.full_state_due = False
 
@@ -490,9 +517,15 @@ class NotifierSbb(Sbb):
         if subscription.state is State.TERMINATED:
             self._end()
 
+    # A NOTIFY's answer comes on the dialog's activity, where only NOTIFYs
+    # are sent: an answer to an older NOTIFY than the last one sent (one
+    # the RA saw answered before a change was sent) is told apart by
+    # nothing, and needs not be: nothing waits for it, and its failure
+    # ends the dialog as the last one's would.
+
     @handler(RESPONSE_2XX)
     def on_notify_accepted(self, event, aci):
-        self._notify_answered(event, failed=False)
+        self._notify_answered(failed=False)
 
     @handler(RESPONSE_3XX)
     def on_notify_redirected(self, event, aci):
@@ -517,21 +550,21 @@ class NotifierSbb(Sbb):
         time, and the subscription goes on.
         """
         response = event.response
-        self._notify_answered(event, failed=response.status == 481
+        self._notify_answered(failed=response.status == 481
                               or "Retry-After" not in response.headers)
 
     @handler(TRANSACTION_TIMEOUT)
     def on_notify_timeout(self, event, aci):
-        self._notify_answered(event, failed=True)
+        self._notify_answered(failed=True)
 
     @handler(TRANSPORT_ERROR)
     def on_notify_undeliverable(self, event, aci):
-        self._notify_answered(event, failed=True)
+        self._notify_answered(failed=True)
 
-    def _notify_answered(self, event, failed):
-        if event.transaction != self.notifying:
-            return                          # an older NOTIFY's
+    def _notify_answered(self, failed):
         subscription = self.subscription
+        if subscription is None:
+            return
         if failed or subscription.state is State.TERMINATED and not self.notify_again:
             self._end()
         elif self.notify_again:
