@@ -129,7 +129,10 @@ def parse_pidf(body, *, max_size=MAX_SIZE, max_elements=MAX_ELEMENTS, max_tuples
             raise PidfError(f"tuple {tuple_.get('id')!r} has no status")
     etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     _repair_basic(root)
-    root = ordered_copy(root)
+    if _in_schema_order(root):
+        _strip_blanks(root)         # what ordered_copy would do, without a copy
+    else:
+        root = ordered_copy(root)
     for component in root:
         if component.tag in (PERSON, DEVICE):
             _check_component(component)
@@ -221,14 +224,40 @@ def ordered_copy(element, parent=None, children=None):
             ordered_copy(child, copy).tail = child.tail
     else:
         copy.text = _unless_blank(element.text)
-        for child in sorted(children, key=lambda child: sequence.index(
-                child.tag if child.tag in sequence else None)):
+        for child in sorted(children, key=lambda child: _sequence_index(sequence, child)):
             ordered_copy(child, copy).tail = _unless_blank(child.tail)
     return copy
 
 
 def _unless_blank(text):
     return text if (text or "").strip() else None
+
+
+def _sequence_index(sequence, child):
+    return sequence.index(child.tag if child.tag in sequence else None)
+
+
+def _in_schema_order(element):
+    """Whether the children of C{element} and its descendants are in their schemas' order."""
+    sequence = _SEQUENCES.get(element.tag)
+    if sequence is not None:
+        places = [_sequence_index(sequence, child) for child in element]
+        if places != sorted(places):
+            return False
+    return all(_in_schema_order(child) for child in element)
+
+
+def _strip_blanks(element):
+    """
+    Drop the blank text between the children of the elements that have
+    a schema's order, in place: L{ordered_copy} of a tree in order.
+    """
+    if element.tag in _SEQUENCES:
+        element.text = _unless_blank(element.text)
+        for child in element:
+            child.tail = _unless_blank(child.tail)
+    for child in element:
+        _strip_blanks(child)
 
 
 #: xs:dateTime, which datetime.fromisoformat reads once it matches.

@@ -14,6 +14,8 @@ data L{STORE} of the container, keyed by (package, resource).
 import uuid
 from dataclasses import dataclass, replace
 
+from slee.compact import Compact
+
 #: The name of the shared data holding the publications (see
 #: L{slee.interfaces.ISbbContext.shared_data}).
 STORE = "slee.sipevent.publications"
@@ -24,8 +26,10 @@ MAX_PUBLICATIONS = 32
 
 
 @dataclass(frozen=True)
-class Publication:
+class Publication(Compact):
     """
+    One publication (stored with its resource's, at every PUBLISH: compact).
+
     @ivar etag: its entity tag (SIP-ETag), new on every change.
     @ivar content_type: the body's type.
     @ivar body: the published state (bytes).

@@ -234,6 +234,24 @@ def test_prefixes_survive_reordering_even_when_redeclared():
     assert [element.tag for element in again.iter()][-2:] == [PERSON, "{urn:other}thing"]
 
 
+
+@pytest.mark.parametrize("body", [
+    presence(tuple_()),
+    presence(tuple_(extra="<note>n</note>"), "<note>root</note>",
+             '<dm:person id="p1"><rpid:activities><rpid:busy/></rpid:activities>'
+             "<dm:note>x</dm:note></dm:person>"),
+    (f'<presence xmlns="{PIDF}" entity="{ENTITY}">\n  <tuple id="t1">\n    <status>'
+     "\n      <basic>open</basic>\n    </status>\n  </tuple>\n</presence>").encode(),
+    presence(tuple_(extra='<x:e xmlns:x="urn:x"> keep <x:f/> these </x:e>')),
+])
+def test_a_document_in_order_reads_as_its_ordered_copy(body):
+    """In schema order already, it is used in place: the same as the copy would be."""
+    import sbbs.presence.pidf as pidf
+    in_place = parse_pidf(body)
+    copied = pidf.ordered_copy(pidf.parse_document(body))
+    assert serialize(in_place) == serialize(copied)
+
+
 # Documents this server writes.
 
 def test_the_neutral_document_says_offline_and_nothing_else():
