@@ -42,7 +42,11 @@
 # Each SIPp step: -m (rate x seconds calls) and -timeout (the step's length
 # plus a grace period) end the traffic, -recv_timeout fails a call whose
 # next message does not come within 2 s; the rates climb until two steps in
-# a row fail.  A failed step prints the commonest errors SIPp reported.  It
+# a row fail, then up to three steps halve the gap between the highest rate
+# that passed and the lowest that failed (bench/servers.sh, rising_rates).
+# A failed step prints the commonest errors SIPp reported.  SIPp's own
+# figure of a failed step (calls over a time that includes the 2 s its last
+# calls wait) says nothing of the server's limit; the steps that pass do.  It
 # then prints a table: each figure for both servers and the ratio, made so
 # that >= 1.0 means slee matches or beats Kamailio (slee/Kamailio for rates,
 # Kamailio/slee for times and memory).  A rate no step made fail is only a

@@ -47,28 +47,49 @@ cumulative() {
 # < 0.1% failed calls (0 if none) and SATURATED to yes when some step failed,
 # no when BEST is only a lower bound (the rates did not reach the server's
 # limit).  After a failed step it calls STEP_FAILED RATE if the script has
-# that function; it stops after two failed steps in a row.
+# that function; it stops climbing after two failed steps in a row.  Then,
+# up to $REFINE_STEPS times (default 3), it offers the rate halfway between
+# the highest that passed and the lowest that failed, while they are more
+# than 5% apart: the limit is found to an eighth of the gap between two
+# rates of the list, not to the list's coarse steps.
 rising_rates() {
-    local run_step=$1 rate calls screen ok failed reached failing=0
+    local run_step=$1 rate failing=0 passed=0 refused= refine
     BEST=0
     SATURATED=no
     printf '   %8s %10s %10s %9s %8s\n' asked/s reached/s calls failed failed%
     for rate in $RATES; do
-        calls=$((rate * SECONDS_PER_STEP))
-        screen=$("$run_step" "$rate" "$calls")
-        ok=$(cumulative 'Successful call' <<<"$screen")
-        reached=$(cumulative 'Call Rate' <<<"$screen")
-        failed=$((calls - ${ok:-0}))
-        printf '   %8d %10.0f %10d %9d %8.3f\n' "$rate" "${reached:-0}" "$calls" "$failed" \
-            "$(awk -v f="$failed" -v c="$calls" 'BEGIN { print 100 * f / c }')"
-        if [ $((failed * 1000)) -lt "$calls" ]; then
+        if _rate_step "$run_step" "$rate"; then
             failing=0
-            BEST=$(awk -v a="$BEST" -v b="${reached:-0}" 'BEGIN { print (b > a) ? b : a }')
+            passed=$rate
         else
-            if declare -F STEP_FAILED >/dev/null; then STEP_FAILED "$rate"; fi
-            SATURATED=yes
+            [ -n "$refused" ] || refused=$rate
             failing=$((failing + 1))
             [ $failing -lt 2 ] || break
         fi
     done
+    for ((refine = 0; refine < ${REFINE_STEPS:-3}; refine++)); do
+        [ -n "$refused" ] && [ $((20 * (refused - passed))) -gt "$refused" ] || break
+        rate=$(((passed + refused) / 2))
+        if _rate_step "$run_step" "$rate"; then passed=$rate; else refused=$rate; fi
+    done
+}
+
+# _rate_step RUN_STEP RATE: one step of rising_rates; prints its line, keeps
+# BEST and SATURATED, and succeeds when fewer than 0.1% of its calls failed.
+_rate_step() {
+    local run_step=$1 rate=$2 calls screen ok failed reached
+    calls=$((rate * SECONDS_PER_STEP))
+    screen=$("$run_step" "$rate" "$calls")
+    ok=$(cumulative 'Successful call' <<<"$screen")
+    reached=$(cumulative 'Call Rate' <<<"$screen")
+    failed=$((calls - ${ok:-0}))
+    printf '   %8d %10.0f %10d %9d %8.3f\n' "$rate" "${reached:-0}" "$calls" "$failed" \
+        "$(awk -v f="$failed" -v c="$calls" 'BEGIN { print 100 * f / c }')"
+    if [ $((failed * 1000)) -lt "$calls" ]; then
+        BEST=$(awk -v a="$BEST" -v b="${reached:-0}" 'BEGIN { print (b > a) ? b : a }')
+        return 0
+    fi
+    if declare -F STEP_FAILED >/dev/null; then STEP_FAILED "$rate"; fi
+    SATURATED=yes
+    return 1
 }
