@@ -38,6 +38,7 @@ Properties (all checked when the unit is deployed):
   Require).
 """
 
+import itertools
 import uuid
 from functools import partial
 
@@ -134,6 +135,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         #: the dialog whose request is still to be sent or waits for its
         #: final answer.
         self.dialog_requests = {}
+        self._dialog_request_ids = itertools.count(1)
         #: client transaction -> (its id, the handle of the activity its answer
         #: is fired on): a request sent in a dialog is answered on the dialog's
         #: activity, any other on its own, whose handle is its id.
@@ -573,7 +575,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         request = dialog.create_request(method)
         request.headers.extend(headers)
         self._set_body(request, body, content_type)
-        transaction_id = uuid.uuid4().hex
+        transaction_id = f"d{next(self._dialog_request_ids)}"    # in memory only: a count
         self._send_client(request, self._dialog_destination(dialog, request), transaction_id,
                           DIALOG_PREFIX + dialog.id)
         return transaction_id
