@@ -581,7 +581,11 @@ class SipResourceAdaptor(ResourceAdaptor):
         return transaction_id
 
     def awaits_answers(self, dialog):
-        return DIALOG_PREFIX + self._dialog(dialog).id in self.dialog_requests
+        try:
+            handle = DIALOG_PREFIX + self._dialog(dialog).id
+        except KeyError:
+            return False            # a dialog the stack forgot has nothing waiting
+        return handle in self.dialog_requests
 
     def end_dialog(self, dialog):
         dialog = self._dialog(dialog)

@@ -184,6 +184,9 @@ async def test_subscribe_makes_a_dialog_with_notifies_and_ends_it(udp, slee):
     assert ("subscribe", 60) in slee.journal and ("subscribe", 0) in slee.journal
     # Each answer came on the dialog's activity, for the transaction sent.
     assert slee.journal.count(("answered on its dialog", True)) == 2
+    # Sent, each NOTIFY waits for its answer; answered, it waits no more.
+    assert [entry for entry in slee.journal if entry[0] == "awaits an answer"] == [
+        ("awaits an answer", True), ("awaits an answer", False)] * 2
     assert not slee.sip.dialogs
 
 

@@ -110,6 +110,7 @@ class SubscriptionSbb(Sbb):
         self.notified += 1
         self.ending = expires == 0
         JOURNAL.append(("subscribe", expires))
+        JOURNAL.append(("awaits an answer", sip.awaits_answers(dialog)))
 
     @handler(RESPONSE_2XX)
     def on_notify_answered(self, event, aci):
@@ -117,6 +118,8 @@ class SubscriptionSbb(Sbb):
         JOURNAL.append(("notify answered", event.response.status))
         JOURNAL.append(("answered on its dialog", event.transaction == self.notifying
                         and aci.key.endswith(event.dialog)))
+        JOURNAL.append(("awaits an answer",
+                        self.context.resource_adaptor("sip").awaits_answers(aci)))
         if self.ending:
             self.context.resource_adaptor("sip").end_dialog(aci)
             aci.detach(self.context.sbb_local_object)
