@@ -200,6 +200,32 @@ wait_ready() {
     exit 1
 }
 
+# wait_settled: until the server's processes use less than a tenth of a CPU
+# over a second, or $READY_TIMEOUT seconds: a step that failed leaves work
+# behind (NOTIFYs retransmitted to the calls SIPp gave up, for 32 s), and the
+# next step must not pay for it.
+wait_settled() {
+    local deadline=$((SECONDS + READY_TIMEOUT)) before after
+    before=$(server_cpu_ticks)
+    while [ $SECONDS -lt $deadline ]; do
+        sleep 1
+        after=$(server_cpu_ticks)
+        [ $((10 * (after - before))) -lt "$(getconf CLK_TCK)" ] && return
+        before=$after
+    done
+}
+
+# server_cpu_ticks: the CPU time the server's processes used so far, in clock ticks.
+server_cpu_ticks() {
+    local pid total=0
+    for pid in $(server_pids); do
+        # utime and stime: fields 14 and 15, 12 and 13 after "PID (NAME) ".
+        total=$((total + $(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null \
+            | awk '{ print $12 + $13 } END { if (NR == 0) print 0 }')))
+    done
+    echo "$total"
+}
+
 # measure LABEL SCENARIO [SIPP OPTIONS...]: the steps against the running
 # server ($name); sets BEST to the highest rate reached with < 0.1% failed calls (0
 # if none) and SATURATED to yes when some step failed, no when BEST is only
@@ -217,6 +243,7 @@ measure() {
 presence_step() {
     local step="${STEP_SCENARIO%.xml}$1"
     wait_ready "$name"
+    wait_settled
     sipp_run "$STEP_SCENARIO" "$step" "$1" "$2" $((SECONDS_PER_STEP + GRACE)) "${STEP_OPTIONS[@]}"
 }
 
