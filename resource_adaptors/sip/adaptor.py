@@ -609,10 +609,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         """A dialog given as an activity context interface, a Dialog or an id."""
         if dialog is None or isinstance(dialog, Dialog):
             return dialog
-        activity = getattr(dialog, "activity", None)
-        if isinstance(activity, Dialog):
-            return activity
-        key = getattr(dialog, "key", None)
+        key = getattr(dialog, "key", None)      # an activity context interface: its handle
         if key is not None:
             dialog = key.split("/", 1)[1][len(DIALOG_PREFIX):]
         found = self.dialogs.get(str(dialog))

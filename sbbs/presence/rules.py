@@ -224,6 +224,15 @@ class Decision(Compact):
     sub_handling: SubHandling
     transformations: Transformations = Transformations()
 
+    def __hash__(self):
+        # Kept once made: a decision keys the cache of transformed documents,
+        # looked up for every watcher of every change.
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.sub_handling, self.transformations))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
 
 #: Everything provided: the document unchanged (but for its comments).
 EVERYTHING = Transformations(services=Selection(all=True), persons=Selection(all=True),
