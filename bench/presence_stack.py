@@ -14,13 +14,16 @@ with a 200, as SIPp's scenario does.
     (bench/presence/publish.xml);
   - subscribe: a new watcher per request subscribes to one of 1,000
     presentities published first (bench/presence/subscribe.xml); a request
-    is the SUBSCRIBE, its 200, the NOTIFY and the 200 answering it.
+    is the SUBSCRIBE, its 200, the NOTIFY and the 200 answering it;
+  - fanout: --requests watchers subscribe to one presentity first; each
+    round, a PUBLISH changes its state, and a request is one watcher's
+    NOTIFY and the 200 answering it (bench/presence_fanout.py's figure).
 
 It isolates slee's own work per request from the kernel, the reactor and
 SIPp, so it is the figure to watch while optimizing; bench/presence.sh
 measures the real thing against Kamailio.
 
-Usage: python bench/presence_stack.py [--load publish|subscribe] [--requests N]
+Usage: python bench/presence_stack.py [--load publish|subscribe|fanout] [--requests N]
            [--rounds R] [--profile FILE]
 
 Prints requests per CPU second for each round (the first one warms up)
@@ -56,14 +59,14 @@ PUBLISH = (
     "Call-ID: {n}-4242@127.0.0.1\r\n"
     "CSeq: 1 PUBLISH\r\n"
     "Event: presence\r\n"
-    "Expires: 3600\r\n"
+    "Expires: 3600\r\n{if_match}"
     "Content-Type: application/pidf+xml\r\n"
     "Content-Length: {length}\r\n\r\n{body}")
 
 PIDF = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     '<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:{name}@example.com">\n'
-    '  <tuple id="t1"><status><basic>open</basic></status></tuple>\n'
+    '  <tuple id="t1"><status><basic>open</basic></status><note>{note}</note></tuple>\n'
     '</presence>\n')
 
 SUBSCRIBE = (
@@ -86,17 +89,19 @@ READS_PER_DRAIN = 200   # datagrams read between two batches, as a busy reactor 
 POLICY_LINE = 'env = { default-policy = "confirm" }'
 
 
-def publish(number, name):
-    body = PIDF.format(name=name)
+def publish(number, name, note="", etag=None):
+    body = PIDF.format(name=name, note=note)
     port = 40000 + number % CLIENTS
-    return (PUBLISH.format(name=name, n=number, port=port, length=len(body), body=body).encode(),
+    if_match = "" if etag is None else f"SIP-If-Match: {etag}\r\n"
+    return (PUBLISH.format(name=name, n=number, port=port, length=len(body), body=body,
+                           if_match=if_match).encode(), ("127.0.0.1", port))
+
+
+def subscribe(number, presentity=None):
+    port = 40000 + number % CLIENTS
+    presentity = presentity or f"p{number % PRESENTITIES}"
+    return (SUBSCRIBE.format(presentity=presentity, n=number, port=port).encode(),
             ("127.0.0.1", port))
-
-
-def subscribe(number):
-    port = 40000 + number % CLIENTS
-    return (SUBSCRIBE.format(presentity=f"p{number % PRESENTITIES}", n=number,
-                             port=port).encode(), ("127.0.0.1", port))
 
 
 def answer(notify):
@@ -162,8 +167,8 @@ def publish_round(server, first, count):
     assert len(sent) == count and all(d.startswith(b"SIP/2.0 200 ") for d, _ in sent), sent[:1]
 
 
-def subscribe_round(server, first, count):
-    server.feed([subscribe(n) for n in range(first, first + count)])
+def subscribe_round(server, first, count, presentity=None):
+    server.feed([subscribe(n, presentity) for n in range(first, first + count)])
     sent = server.take()
     notifies = [(d, a) for d, a in sent if d.startswith(b"NOTIFY ")]
     assert len(notifies) == count and len(sent) == 2 * count, (len(notifies), len(sent))
@@ -171,16 +176,44 @@ def subscribe_round(server, first, count):
     assert not server.take()
 
 
+FANOUT = "fan"      # the fanout load's presentity
+
+
+def fanout_round(server, first, count):
+    """A change of the watched presentity's state: its 200, the NOTIFYs, their answers."""
+    server.feed([publish(first, FANOUT, note=str(first), etag=server.etag)])
+    sent = server.take()
+    answered, = (d for d, _ in sent if d.startswith(b"SIP/2.0 "))
+    server.etag = _header(answered, b"SIP-ETag")
+    notifies = [(d, a) for d, a in sent if d.startswith(b"NOTIFY ")]
+    assert len(notifies) == count and str(first).encode() in notifies[-1][0], len(notifies)
+    server.feed([(answer(d), a) for d, a in notifies])
+    assert not server.take()
+
+
+def _header(message, name):
+    for line in message.split(b"\r\n"):
+        if line.lower().startswith(name.lower() + b":"):
+            return line.split(b":", 1)[1].strip().decode()
+    raise AssertionError(f"no {name!r} in {message[:200]!r}")
+
+
 async def run(options):
     work = Path(tempfile.mkdtemp(prefix="presence-stack-"))
     server = Server(work)
     await server.start()
-    run_round = publish_round if options.load == "publish" else subscribe_round
+    run_round = {"publish": publish_round, "subscribe": subscribe_round,
+                 "fanout": fanout_round}[options.load]
     if options.load == "subscribe":
         server.feed([publish(n, f"p{n}") for n in range(PRESENTITIES)])
         server.take()
+    if options.load == "fanout":
+        server.feed([publish(0, FANOUT)])
+        server.etag = _header(server.take()[0][0], b"SIP-ETag")
+        subscribe_round(server, PRESENTITIES, options.requests, FANOUT)
     profiler = cProfile.Profile() if options.profile else None
-    number = PRESENTITIES
+    number = PRESENTITIES + options.requests
+    unit = {"publish": "PUBLISH", "subscribe": "SUBSCRIBE", "fanout": "NOTIFY"}[options.load]
     best = None
     for round_ in range(options.rounds):
         if profiler is not None and round_ == 1:
@@ -192,24 +225,24 @@ async def run(options):
         label = "warm-up" if round_ == 0 else f"round {round_}"
         if round_ and (best is None or cpu < best):
             best = cpu
-        print(f"{label}: {options.requests / cpu:,.0f} {options.load.upper()}s per CPU second "
+        print(f"{label}: {options.requests / cpu:,.0f} {unit}s per CPU second "
               f"({1e6 * cpu / options.requests:.0f} us each)", flush=True)
     if best is not None:
-        print(f"best round: {options.requests / best:,.0f} {options.load.upper()}s per CPU second "
+        print(f"best round: {options.requests / best:,.0f} {unit}s per CPU second "
               f"({1e6 * best / options.requests:.0f} us each)")
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(options.profile)
         calls = pstats.Stats(profiler).total_calls
         print(f"profiled: {calls / (options.requests * (options.rounds - 1)):,.0f} Python "
-              f"function calls per {options.load.upper()} (steadier than time)")
+              f"function calls per {unit} (steadier than time)")
     await server.service.stopService()
     shutil.rmtree(work)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--load", choices=("publish", "subscribe"), default="publish")
+    parser.add_argument("--load", choices=("publish", "subscribe", "fanout"), default="publish")
     parser.add_argument("--requests", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", metavar="FILE")

@@ -348,11 +348,18 @@ class SipResourceAdaptor(ResourceAdaptor):
         if client is None:
             return
         transaction_id, handle = client
-        known = len(self.dialogs)
-        dialog = self.dialogs.handle_response(transaction.request, response,
-                                              transaction.peer.transport in SECURE_TRANSPORTS)
-        if dialog is not None and len(self.dialogs) > known:
-            self._dialog_started(dialog, transaction.peer)
+        if handle != transaction_id:
+            # Sent in a dialog: the response is that dialog's (the
+            # transaction layer matched it), with no need to read its tags.
+            dialog = self.dialogs.get(handle[len(DIALOG_PREFIX):])
+            if dialog is not None:
+                dialog.receive_response(response)
+        else:
+            known = len(self.dialogs)
+            dialog = self.dialogs.handle_response(transaction.request, response,
+                                                  transaction.peer.transport in SECURE_TRANSPORTS)
+            if dialog is not None and len(self.dialogs) > known:
+                self._dialog_started(dialog, transaction.peer)
         event = events.ResponseEvent(response, transaction_id,
                                      None if dialog is None else dialog.id)
         self._fire_quietly(handle, events.RESPONSE[response.status // 100], event)

@@ -161,9 +161,10 @@ class PresenceNotifierSbb(NotifierSbb):
         after = self._seen(event.presentity, event.document)
         if before == after:
             return
-        if self.sent is None and not self.notify_again and self.notify_waits():
-            self.sent = hashlib.sha256(before).digest()
+        waiting = self.notify_again
         self.state_changed(after)
+        if self.notify_again and not waiting and self.sent is None:
+            self.sent = hashlib.sha256(before).digest()
 
     @handler(RULES_CHANGED)
     def on_rules_changed(self, event, aci):

@@ -166,11 +166,6 @@ class NotifierSbb(Sbb):
     def watcher_event(self, subscription, event):
         """The subscription's state changed (see the module docstring); nothing by default."""
 
-    def notify_waits(self):
-        """Whether a NOTIFY waits for its answer: a change now goes out after it."""
-        return not self.internal and self.context.resource_adaptor("sip").awaits_answers(
-            self.dialog)
-
     # -- what the package calls -----------------------------------------------
 
     def state_changed(self, body=None):
@@ -240,6 +235,8 @@ class NotifierSbb(Sbb):
         the one last noted, so that after a restart our requests go on
         above every CSeq used, and a NOTIFY stores nothing but every
         L{CSEQ_RESERVE}th (CSeqs need only increase, RFC 3261 §12.2.1.1).
+        Only our NOTIFYs and the watcher's requests in the dialog change
+        it: a NOTIFY calls this only once its CSeq went past the one kept.
         """
         if self.internal:
             return
@@ -484,7 +481,9 @@ class NotifierSbb(Sbb):
         Send a NOTIFY (with C{body}, if given and the watcher may see it),
         or note that one is due once the one in flight is answered.
         """
-        if self.notify_waits():
+        internal, dialog = self.internal, self.dialog
+        sip = None if internal else self.context.resource_adaptor("sip")
+        if sip is not None and sip.awaits_answers(dialog):
             self.notify_again = True
             self.full_state_due = self.full_state_due or full_state
             return
@@ -499,15 +498,16 @@ class NotifierSbb(Sbb):
         else:
             body = b""
         content_type = subscription.content_type if body else None
-        if self.internal:
+        if internal:
             self._notify_service(subscription, body, content_type)
             return
         headers = [("Event", subscription.event_header()),
                    ("Subscription-State", subscription.subscription_state(now))]
-        sip = self.context.resource_adaptor("sip")
-        sip.send_in_dialog(self.dialog, "NOTIFY", headers=headers, body=body,
+        sip.send_in_dialog(dialog, "NOTIFY", headers=headers, body=body,
                            content_type=content_type)
-        self._keep_dialog()                 # our CSeq
+        kept = self.dialog_snapshot
+        if kept is None or dialog.activity.local_seq > kept["local_seq"]:
+            self._keep_dialog()             # our CSeq went past the one kept
         self.notify_again = self.full_state_due = False
 
     def _notify_service(self, subscription, body, content_type):
