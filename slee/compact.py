@@ -19,7 +19,7 @@ with its dataclass fields, in order.
 """
 
 import pickle
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 #: Distinct hashable values whose encoding is kept.
@@ -37,6 +37,16 @@ class Compact:
         except TypeError:           # unhashable (a dict inside): encoded each time
             data = _encode(self)
         return _decode, (data,)
+
+
+@dataclass(frozen=True)
+class Packed(Compact):
+    """
+    Any plain data (a dict of text and numbers, say) a CMP field stores
+    as one bytes string: C{value}, which must not be changed in place.
+    """
+
+    value: object
 
 
 def _encode(value):

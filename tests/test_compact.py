@@ -75,3 +75,10 @@ def test_values_are_stored_in_zodb():
     other = db.open(transaction_manager=transaction.TransactionManager())
     assert other.root()["data"]["value"] == Value(Colour.RED, options={"a": "b"})
     db.close()
+
+
+def test_packed_plain_data_is_one_object_to_the_hook():
+    from slee.compact import Packed
+    snapshot = {"call_id": "x", "route_set": ["<sip:a>", "<sip:b>"], "local_seq": 7}
+    assert hook_calls(Packed(snapshot)) <= 4
+    assert pickle.loads(pickle.dumps(Packed(snapshot), protocol=3)).value == snapshot

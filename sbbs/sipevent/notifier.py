@@ -68,6 +68,7 @@ from sbbs.sipevent.internal import (
     InternalNotifyEvent)
 from sbbs.sipevent.subscription import (
     ExpiryPolicy, Reason, State, SubscribeRequest, Subscription, negotiate)
+from slee.compact import Packed
 from slee.events import ACTIVITY_END, SERVICE_STARTED, TIMER
 from slee.sbb import CmpField, Sbb, Select, handler
 
@@ -133,7 +134,8 @@ class NotifierSbb(Sbb):
     #: subscription (C{internal}), its activity.
     dialog = CmpField()
     internal = CmpField(default=False)
-    #: The SIP dialog as the RA last had it (L{ISipProvider.dialog_snapshot}),
+    #: The SIP dialog as the RA last had it (L{ISipProvider.dialog_snapshot},
+    #: packed: see L{_kept_dialog}),
     #: but for its CSeq, kept L{CSEQ_RESERVE} ahead (see L{_keep_dialog}).
     dialog_snapshot = CmpField()
     #: A SUBSCRIBE waiting for its package's decision: (its L{Subscription},
@@ -220,7 +222,7 @@ class NotifierSbb(Sbb):
 
     def restore_dialog(self):
         try:
-            self.context.resource_adaptor("sip").restore_dialog(self.dialog_snapshot)
+            self.context.resource_adaptor("sip").restore_dialog(self._kept_dialog())
         except ParseError:
             self._end()
             return
@@ -241,12 +243,21 @@ class NotifierSbb(Sbb):
         if self.internal:
             return
         snapshot = self.context.resource_adaptor("sip").dialog_snapshot(self.dialog)
-        kept = self.dialog_snapshot
+        kept = self._kept_dialog()
         if kept is not None and snapshot["local_seq"] <= kept["local_seq"] and \
                 {**snapshot, "local_seq": None} == {**kept, "local_seq": None}:
             return
         snapshot["local_seq"] += CSEQ_RESERVE
-        self.dialog_snapshot = snapshot
+        self.dialog_snapshot = Packed(snapshot)
+
+    def _kept_dialog(self):
+        """
+        The dialog snapshot kept, or None: stored packed (one bytes string,
+        not the dozens of objects of a dict, each through ZODB's pickling
+        hook), or as a plain dict by an earlier version.
+        """
+        kept = self.dialog_snapshot
+        return kept.value if isinstance(kept, Packed) else kept
 
     # -- SUBSCRIBE, from SIP ---------------------------------------------------------
 
@@ -505,7 +516,7 @@ class NotifierSbb(Sbb):
                    ("Subscription-State", subscription.subscription_state(now))]
         sip.send_in_dialog(dialog, "NOTIFY", headers=headers, body=body,
                            content_type=content_type)
-        kept = self.dialog_snapshot
+        kept = self._kept_dialog()
         if kept is None or dialog.activity.local_seq > kept["local_seq"]:
             self._keep_dialog()             # our CSeq went past the one kept
         self.notify_again = self.full_state_due = False
