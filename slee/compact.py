@@ -32,10 +32,12 @@ class Compact:
     __slots__ = ()
 
     def __reduce__(self):
+        values = tuple([getattr(self, field.name) for field in fields(self)])
         try:
-            data = _encoded(self)
+            # Keyed by the value and its fields' types: 1 == 1.0 == True.
+            data = _encoded(self, tuple([type(value) for value in values]))
         except TypeError:           # unhashable (a dict inside): encoded each time
-            data = _encode(self)
+            data = _encode(type(self), values)
         return _decode, (data,)
 
 
@@ -49,12 +51,14 @@ class Packed(Compact):
     value: object
 
 
-def _encode(value):
-    return pickle.dumps((type(value), tuple(getattr(value, f.name) for f in fields(value))),
-                        protocol=pickle.HIGHEST_PROTOCOL)
+def _encode(cls, values):
+    return pickle.dumps((cls, values), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-_encoded = lru_cache(maxsize=ENCODED_CACHE_SIZE)(_encode)
+@lru_cache(maxsize=ENCODED_CACHE_SIZE)
+def _encoded(value, types):
+    """The encoding of a hashable value, kept for the next value equal to it, field types too."""
+    return _encode(type(value), tuple([getattr(value, field.name) for field in fields(value)]))
 
 
 def _decode(data):

@@ -82,3 +82,14 @@ def test_packed_plain_data_is_one_object_to_the_hook():
     snapshot = {"call_id": "x", "route_set": ["<sip:a>", "<sip:b>"], "local_seq": 7}
     assert hook_calls(Packed(snapshot)) <= 4
     assert pickle.loads(pickle.dumps(Packed(snapshot), protocol=3)).value == snapshot
+
+
+@dataclass(frozen=True)
+class Flag(Compact):
+    on: object
+
+
+def test_equal_values_of_other_field_types_keep_their_types():
+    for value in (True, 1, 1.0):
+        again = pickle.loads(pickle.dumps(Flag(value), protocol=3))
+        assert type(again.on) is type(value)

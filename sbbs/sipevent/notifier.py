@@ -134,9 +134,9 @@ class NotifierSbb(Sbb):
     #: subscription (C{internal}), its activity.
     dialog = CmpField()
     internal = CmpField(default=False)
-    #: The SIP dialog as the RA last had it (L{ISipProvider.dialog_snapshot},
-    #: packed: see L{_kept_dialog}),
-    #: but for its CSeq, kept L{CSEQ_RESERVE} ahead (see L{_keep_dialog}).
+    #: The SIP dialog as the RA last had it (L{ISipProvider.dialog_snapshot}),
+    #: but for its CSeq, kept L{CSEQ_RESERVE} ahead (L{_keep_dialog}); packed
+    #: (L{_kept_dialog} reads it).
     dialog_snapshot = CmpField()
     #: A SUBSCRIBE waiting for its package's decision: (its L{Subscription},
     #: seconds granted, its SIP server transaction id or None, and for a
