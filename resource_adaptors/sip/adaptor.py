@@ -131,15 +131,15 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.server_activities = set()
         #: client transaction id -> transaction, while it waits for its answer.
         self.client_transactions = {}
-        #: dialog activity handle -> ids of the client transactions sent in
-        #: the dialog whose request is still to be sent or waits for its
-        #: final answer.
-        self.dialog_requests = {}
-        self._dialog_request_ids = itertools.count(1)
         #: client transaction -> (its id, the handle of the activity its answer
         #: is fired on): a request sent in a dialog is answered on the dialog's
         #: activity, any other on its own, whose handle is its id.
         self.client_handles = {}
+        #: dialog activity handle -> ids of the client transactions sent in
+        #: the dialog whose request is still to be sent or waits for its
+        #: final answer; and the count the ids of such requests are made of.
+        self.dialog_requests = {}
+        self._dialog_request_ids = itertools.count(1)
         self.dialogs = DialogTable()
         #: dialog id -> the peer its requests go to (connection reuse).
         self.dialog_peers = {}
