@@ -531,7 +531,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         return self.endpoint.activity_context(handle)
 
     def _send_client(self, request, destination, transaction_id, handle):
-        """Send C{request} once the transaction commits; its answer is fired on activity C{handle}."""
+        """Send C{request} once the transaction commits; its answer comes on activity C{handle}."""
         if handle != transaction_id:            # sent in a dialog
             self.dialog_requests.setdefault(handle, set()).add(transaction_id)
             self.endpoint.on_abort(lambda: self._dialog_request_done(handle, transaction_id))

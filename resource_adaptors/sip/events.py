@@ -7,8 +7,9 @@ Incoming requests fire one event type per method (``OPTIONS``,
 (`RESPONSE_1XX` ... `RESPONSE_6XX`).  A request is fired on its server
 transaction's activity, or on its dialog's activity when it belongs to a
 dialog the RA knows; a response on its client transaction's activity, or
-on its dialog's when the request was sent in a dialog.  An SBB declares the methods it serves by handling their
-event types: that is also how the RA builds the Allow header of a 405.
+on its dialog's when the request was sent in a dialog.  An SBB declares the
+methods it serves by handling their event types: that is also how the RA
+builds the Allow header of a 405.
 
 Event objects live in memory only: an SBB that must answer later keeps
 `RequestEvent.transaction` (a string) in a CMP field, not the event.

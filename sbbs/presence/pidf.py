@@ -35,6 +35,7 @@ Timestamps (C{xs:dateTime}) are read by L{instant}.
 import re
 import unicodedata
 from datetime import datetime, timezone
+from functools import lru_cache
 from hashlib import sha256
 from pathlib import Path
 
@@ -284,13 +285,15 @@ def instant(text):
     return moment.timestamp()
 
 
+@lru_cache(maxsize=1024)
 def neutral_document(entity):
     """
     The document of a presentity that is offline: one tuple, closed, and
     nothing else.  It is what a polite-blocked watcher is sent (RFC 5025
     §3.2.1), so it must look like any offline presentity's: its tuple id
     is derived from the entity, as stable as a client's, not a telltale
-    constant.
+    constant.  Made once per presentity and kept: each change of a
+    presentity compares it, for each of its polite-blocked watchers.
 
     @param entity: the presentity's URI.
     @return: the document, as bytes.

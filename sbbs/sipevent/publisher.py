@@ -14,8 +14,8 @@ resource's L{PublisherSbb} entity (its convergence name is the resource)
 is attached there: it hears of each change, each expiry, and every SIP
 PUBLISH for the resource, and tells its package (L{PublisherSbb.state_changed}).
 A SIP PUBLISH it handles itself changes the state in its own delivery, with
-no event fired: one delivery per PUBLISH, not two.  Once a resource has no publication left, the entity lets the activity go,
-and goes.
+no event fired: one delivery per PUBLISH, not two.  Once a resource has no
+publication left, the entity lets the activity go, and goes.
 
 A package subclass sets C{package}, C{content_types} (the bodies it takes,
 for 415 and Accept) and C{expiry} (an L{ExpiryPolicy}), and implements:
