@@ -31,14 +31,24 @@ class Compact:
 
     __slots__ = ()
 
+    #: Whether equal values recur (a decision most watchers share, a value
+    #: in a list written again at each change of the list), so that an
+    #: encoding is worth keeping.  A class of values each made once (a
+    #: subscription) says False, sparing the cache; so does one that holds
+    #: a dict, which cannot be hashed.  Set without an annotation: it is
+    #: not a field.
+    recurring = True
+
     def __reduce__(self):
-        values = tuple([getattr(self, field.name) for field in fields(self)])
-        try:
-            # Keyed by the value and its fields' types: 1 == 1.0 == True.
-            data = _encoded(self, tuple([type(value) for value in values]))
-        except TypeError:           # unhashable (a dict inside): encoded each time
-            data = _encode(type(self), values)
-        return _decode, (data,)
+        cls = type(self)
+        values = tuple([getattr(self, name) for name in _field_names(cls)])
+        if cls.recurring:
+            try:
+                # Keyed by the value and its fields' types: 1 == 1.0 == True.
+                return _decode, (_encoded(self, tuple([type(value) for value in values])),)
+            except TypeError:       # unhashable after all (a dict inside)
+                pass
+        return _decode, (_encode(cls, values),)
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,14 @@ class Packed(Compact):
 
     value: object
 
+    recurring = False
+
+
+@lru_cache(maxsize=None)
+def _field_names(cls):
+    """The names of the dataclass fields of C{cls}, in order (asked for at every store)."""
+    return tuple([field.name for field in fields(cls)])
+
 
 def _encode(cls, values):
     return pickle.dumps((cls, values), protocol=pickle.HIGHEST_PROTOCOL)
@@ -58,7 +76,8 @@ def _encode(cls, values):
 @lru_cache(maxsize=ENCODED_CACHE_SIZE)
 def _encoded(value, types):
     """The encoding of a hashable value, kept for the next value equal to it, field types too."""
-    return _encode(type(value), tuple([getattr(value, field.name) for field in fields(value)]))
+    cls = type(value)
+    return _encode(cls, tuple([getattr(value, name) for name in _field_names(cls)]))
 
 
 def _decode(data):

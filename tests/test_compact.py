@@ -2,7 +2,7 @@
 
 import enum
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import transaction
 import ZODB
@@ -93,3 +93,20 @@ def test_equal_values_of_other_field_types_keep_their_types():
     for value in (True, 1, 1.0):
         again = pickle.loads(pickle.dumps(Flag(value), protocol=3))
         assert type(again.on) is type(value)
+
+
+@dataclass(frozen=True)
+class Once(Compact):
+    name: str
+
+    recurring = False
+
+
+def test_values_made_once_are_not_kept_in_the_encoding_cache():
+    from slee.compact import _encoded
+    before = _encoded.cache_info()
+    value = Once("made once")
+    assert pickle.loads(pickle.dumps(value, protocol=3)) == value
+    after = _encoded.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+    assert [f.name for f in fields(Once)] == ["name"]      # a class attribute, not a field

@@ -171,6 +171,8 @@ class Subscription(Compact):
     reason: str | None = None
     parameters: dict = field(default_factory=dict)
 
+    recurring = False       # each is made once, and holds a dict
+
     def remaining(self, now):
         """@return: the whole seconds left before it expires, at least 0."""
         return max(0, int(self.expires_at - now + 0.5))
