@@ -2,13 +2,19 @@
 The presence server's compositor (RFC 3903 for the C{presence} package):
 the publications of each presentity, composed into its one document.
 
-Each change of a presentity's publications (a PUBLISH, a publication
-client's call, an expiry) or of its static presence (its pidf-manipulation
-document in the XDMS, L{sbbs.presence.documents}) composes its document
-again from all its live publications over the static presence
-(L{sbbs.presence.composition}); when the result differs from
-what the watchers have, it is stored and announced to them
+Each change of a watched presentity's publications (a PUBLISH, a
+publication client's call, an expiry) or of its static presence (its
+pidf-manipulation document in the XDMS, L{sbbs.presence.documents})
+composes its document again from all its live publications over the
+static presence (L{sbbs.presence.composition}); when the result differs
+from what the watchers have, it is stored and announced to them
 (L{sbbs.presence.state}).
+
+A presentity nobody watches is not composed at its changes: nobody would
+read the result, and most PUBLISHes would pay for it (as Kamailio, which
+composes when it sends a NOTIFY).  Its kept document is dropped instead,
+and L{current_document} composes it when a watcher asks.  So a document
+kept in L{STATES} is always the current one.
 """
 
 from functools import lru_cache
@@ -19,6 +25,7 @@ from sbbs.presence.pidf import PIDF_TYPE, PidfError, parse_pidf
 from sbbs.presence.state import (
     PRESENCE_CHANGED, STATES, PresenceChangedEvent, announce, watch_name)
 from sbbs.sipevent.notifier import Refusal
+from sbbs.sipevent.publication import STORE, publications_of
 from sbbs.sipevent.publisher import PublisherSbb
 from sbbs.sipevent.subscription import ExpiryPolicy
 
@@ -31,6 +38,30 @@ def _parsed(body):
     unchanged).  A refused body is not remembered.
     """
     return parse_pidf(body)
+
+
+def current_document(context, presentity):
+    """
+    @return: the composed document of C{presentity} (bytes), or None when
+        it has no state: the kept one, else composed now and kept (the
+        caller watches it: the compositor keeps it current from now on).
+    """
+    states = context.shared_data(STATES)
+    document = states.get(presentity)
+    if document is None:
+        publications = publications_of(context.shared_data(STORE), CompositorSbb.package,
+                                       presentity)
+        document = _compose(context, presentity, publications)
+        if document is not None:
+            states[presentity] = document
+    return document
+
+
+def _compose(context, presentity, publications):
+    """The document of C{publications} over the presentity's static presence, if known."""
+    _, manipulation = cached_manipulation(context, presentity)
+    return compose(presentity, [(_parsed(p.body), p.published_at) for p in publications],
+                   manipulation)
 
 
 class CompositorSbb(PublisherSbb):
@@ -49,14 +80,17 @@ class CompositorSbb(PublisherSbb):
         return None
 
     def state_changed(self, resource, publications):
-        known, manipulation = cached_manipulation(self.context, resource)
-        if not known and self.context.naming.lookup(watch_name(resource)) is not None:
+        states = self.context.shared_data(STATES)
+        if self.context.naming.lookup(watch_name(resource)) is None:
+            if resource in states:
+                del states[resource]    # out of date: composed when watched again
+            return
+        known, _ = cached_manipulation(self.context, resource)
+        if not known:
             # Only watchers see the static presence: the first of them asks
             # for it anyway, and the state is composed again once it came.
             want_documents(self.context, resource)
-        document = compose(resource, [(_parsed(p.body), p.published_at) for p in publications],
-                           manipulation)
-        states = self.context.shared_data(STATES)
+        document = _compose(self.context, resource, publications)
         previous = states.get(resource)
         if previous == document:
             return                  # a refresh, or a change nobody can see

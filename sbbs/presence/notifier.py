@@ -26,11 +26,11 @@ blocked is terminated with C{rejected}.
 import hashlib
 from functools import lru_cache
 
+from sbbs.presence.compositor import current_document
 from sbbs.presence.documents import cached_rules, want_documents
 from sbbs.presence.pidf import PIDF_TYPE, current_sphere, neutral_document
 from sbbs.presence.rules import DEFAULT_DECISIONS, transform
-from sbbs.presence.state import (
-    PRESENCE_CHANGED, RULES_CHANGED, STATES, watch_name)
+from sbbs.presence.state import PRESENCE_CHANGED, RULES_CHANGED, watch_name
 from sbbs.presence.watchers import MAX_WATCHERS, record, watchers_of
 from sbbs.sipevent.notifier import WAIT, NotifierSbb, Refusal
 from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State
@@ -109,7 +109,7 @@ class PresenceNotifierSbb(NotifierSbb):
 
     def _sphere(self, presentity):
         """The presentity's current sphere, as its composed state says (or None)."""
-        document = self.context.shared_data(STATES).get(presentity)
+        document = current_document(self.context, presentity)
         return None if document is None else _current_sphere(document)
 
     def _outcome(self, decision):
@@ -121,7 +121,7 @@ class PresenceNotifierSbb(NotifierSbb):
 
     def notify_body(self, subscription, full_state):
         presentity = subscription.resource
-        body = self._seen(presentity, self.context.shared_data(STATES).get(presentity))
+        body = self._seen(presentity, current_document(self.context, presentity))
         sent = self.sent
         if sent is not None:
             self.sent = None

@@ -3,8 +3,10 @@ The presence state the presence server keeps for watchers: each
 presentity's composed document, and the activities where watchers hear of
 its changes.
 
-The compositor (L{sbbs.presence.compositor}) writes a presentity's
-composed PIDF document to the shared data L{STATES} and fires
+The compositor (L{sbbs.presence.compositor}) writes a watched
+presentity's composed PIDF document to the shared data L{STATES} (an
+unwatched one's is composed when a watcher asks,
+L{sbbs.presence.compositor.current_document}) and fires
 L{PRESENCE_CHANGED} on the presentity's named activity
 (L{watch_name}), where the entity of each of its subscriptions is
 attached; a subscription reads the document there when it starts.  The

@@ -303,6 +303,39 @@ async def test_static_presence_from_the_xdms_joins_the_publications(server):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_change_nobody_watched_reaches_the_next_watcher(server):
+    # An unwatched presentity is composed when a watcher comes, not at its changes.
+    xdms, _, alice, bob = server
+    await xdms.request("PUT", RULES_URI, rules("allow"), RULES_TYPE)
+    alice.send("PUBLISH", headers="Event: presence\r\n", body=pidf("open", "at work"))
+    assert (await alice.answer()).status == 200
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+    await bob.answer()
+    notify = await bob.notified()
+    while b"at work" not in notify.body:                  # pending first, maybe
+        notify = await bob.notified()
+    bob.send("SUBSCRIBE", headers="Event: presence\r\nExpires: 0\r\n")
+    await bob.answer()
+    assert (await bob.notified()).headers.get("Subscription-State").startswith("terminated")
+
+    alice.send("PUBLISH", headers="Event: presence\r\n", body=pidf("closed", "gone home"),
+               new_dialog=True)
+    answer = await alice.answer()
+    assert answer.status == 200
+    etag = answer.headers.get("SIP-ETag")
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n", new_dialog=True)
+    assert (await bob.answer()).status == 200              # the rules are known by now
+    notify = await bob.notified()
+    assert notify.headers.get("Subscription-State").startswith("active")
+    assert b"gone home" in notify.body and b"at work" in notify.body
+
+    alice.send("PUBLISH", headers=f"Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 0\r\n")
+    assert (await alice.answer()).status == 200            # watched again: told at once
+    notify = await bob.notified()
+    assert b"gone home" not in notify.body and b"at work" in notify.body
+
+
+@pytest_twisted.ensureDeferred
 async def test_bad_subscriptions_get_the_standard_answers(server):
     _, _, _, bob = server
     cases = [("Event: presence\r\nExpires: soon\r\n", 400),
