@@ -130,8 +130,9 @@ def parse_pidf(body, *, max_size=MAX_SIZE, max_elements=MAX_ELEMENTS, max_tuples
             raise PidfError(f"tuple {tuple_.get('id')!r} has no status")
     etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     _repair_basic(root)
-    if _in_schema_order(root):
-        _strip_blanks(root)         # what ordered_copy would do, without a copy
+    ordered = [element for element in root.iter() if element.tag in _SEQUENCES]
+    if all(_in_schema_order(element) for element in ordered):
+        _strip_blanks(ordered)      # what ordered_copy would do, without a copy
     else:
         root = ordered_copy(root)
     for component in root:
@@ -239,26 +240,22 @@ def _sequence_index(sequence, child):
 
 
 def _in_schema_order(element):
-    """Whether the children of C{element} and its descendants are in their schemas' order."""
-    sequence = _SEQUENCES.get(element.tag)
-    if sequence is not None:
-        places = [_sequence_index(sequence, child) for child in element]
-        if places != sorted(places):
-            return False
-    return all(_in_schema_order(child) for child in element)
+    """Whether the children of C{element} (which has a schema's order) are in it."""
+    sequence = _SEQUENCES[element.tag]
+    places = [_sequence_index(sequence, child) for child in element]
+    return places == sorted(places)
 
 
-def _strip_blanks(element):
+def _strip_blanks(elements):
     """
-    Drop the blank text between the children of the elements that have
-    a schema's order, in place: L{ordered_copy} of a tree in order.
+    Drop the blank text between the children of C{elements} (those of a
+    tree that have a schema's order), in place: L{ordered_copy} of a tree
+    in order.
     """
-    if element.tag in _SEQUENCES:
+    for element in elements:
         element.text = _unless_blank(element.text)
         for child in element:
             child.tail = _unless_blank(child.tail)
-    for child in element:
-        _strip_blanks(child)
 
 
 #: xs:dateTime, which datetime.fromisoformat reads once it matches.
