@@ -8,6 +8,10 @@
 #       (bench/presence/kamailio.cfg.in, from ../shared/bench/presence/:
 #       presentities and subscriptions in memory, 2 UDP workers, watchers
 #       always accepted), installed with apt-get when missing;
+#   (a') the same Kamailio with its state in its SQLite database
+#       (publ_cache=0, subs_db_mode=3: each PUBLISH and SUBSCRIBE written
+#       before it is answered, durable as slee's), for the two rates only:
+#       the reference with the durability slee has;
 #   (b) twistd -n slee on its defaults (the units of the integrated profile:
 #       presence server and XDMS in one process; FileStorage in a temporary
 #       var directory, so a 200 means the change is on disk), but for the
@@ -49,10 +53,10 @@
 # calls wait) says nothing of the server's limit; the steps that pass do.  It
 # then prints a table: each figure for both servers and the ratio, made so
 # that >= 1.0 means slee matches or beats Kamailio (slee/Kamailio for rates,
-# Kamailio/slee for times and memory).  A rate no step made fail is only a
-# lower bound (">="): give --rates that go higher.  Both servers share the
-# machine's CPUs with SIPp and the fan-out tool; compare the ratios, not the
-# absolute figures, across machines.
+# Kamailio/slee for times and memory), then the two rates against (a').  A
+# rate no step made fail is only a lower bound (">="): give --rates that go
+# higher.  The servers share the machine's CPUs with SIPp and the fan-out
+# tool; compare the ratios, not the absolute figures, across machines.
 #
 # Usage, from the repository root, with the virtualenv in .venv:
 #
@@ -74,6 +78,7 @@ GRACE=5              # seconds SIPp may take past a step's length to start its c
 ANSWER_WITHIN=2000   # milliseconds a call may wait for each message before it fails
 READY_TIMEOUT=120    # seconds a server may take to answer a PUBLISH (after a start or a step)
 PRESENTITIES=1000    # published before the SUBSCRIBE steps, which subscribe to them
+SEED_RATE=200        # PUBLISHes/s that publish them (Kamailio with SQLite takes 300/s)
 KAMAILIO_PACKAGES="kamailio kamailio-presence-modules kamailio-sqlite-modules sqlite3"
 
 # shellcheck source=bench/servers.sh
@@ -109,6 +114,8 @@ fi
 
 RUNS=0               # servers started so far: each gets its own files in $WORK
 
+# start_kamailio [SED EXPRESSIONS...]: the reference, its configuration
+# rewritten by the sed expressions given.
 start_kamailio() {
     RUNS=$((RUNS + 1))
     local dir=$WORK/kamailio-$RUNS
@@ -116,10 +123,23 @@ start_kamailio() {
     PORT=$(free_port udp)
     cat /usr/share/kamailio/db_sqlite/standard-create.sql \
         /usr/share/kamailio/db_sqlite/presence-create.sql | sqlite3 "$dir/pres.db"
-    sed -e "s|@PORT@|$PORT|g" -e "s|@DIR@|$dir|g" "$SCENARIOS/kamailio.cfg.in" >"$dir/kamailio.cfg"
+    sed -e "s|@PORT@|$PORT|g" -e "s|@DIR@|$dir|g" "$@" "$SCENARIOS/kamailio.cfg.in" \
+        >"$dir/kamailio.cfg"
     kamailio -f "$dir/kamailio.cfg" -DD -E -m 512 -M 32 >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
     SERVER_LOG=$dir/server.log
+}
+
+# start_kamailio_db: the reference with presentities and subscriptions in
+# its SQLite database only, each written before it is answered.
+start_kamailio_db() {
+    local line
+    for line in 'modparam("presence", "subs_db_mode", 0)' 'modparam("presence", "publ_cache", 2)'; do
+        grep -qxF "$line" "$SCENARIOS/kamailio.cfg.in" || {
+            echo "bench/presence/kamailio.cfg.in has no line '$line'" >&2; exit 1; }
+    done
+    start_kamailio -e 's/"subs_db_mode", 0)/"subs_db_mode", 3)/' \
+        -e 's/"publ_cache", 2)/"publ_cache", 0)/'
 }
 
 # The shipped units a default start deploys (its profile's), with the
@@ -275,11 +295,18 @@ bench_server() {
         END { printf "%s_rss=%d %s_pss=%d\n", name, v["rss_after_kib"] - v["rss_before_kib"],
               name, v["pss_after_kib"] - v["pss_before_kib"] }' name="$name" <<<"$result")"
     stop_server
+    bench_rates "$name" "$start"
+}
 
+# bench_rates NAME START_FUNCTION: on a server just started, sets NAME_publish,
+# NAME_publish_saturated, NAME_subscribe and NAME_subscribe_saturated.
+bench_rates() {
+    local name=$1 start=$2 result
     $start
     wait_ready "$name"
     # The presentities the SUBSCRIBE steps watch, in turn.
-    result=$(sipp_run publish.xml 0 500 "$PRESENTITIES" $((PRESENTITIES / 500 + 2 * GRACE)))
+    result=$(sipp_run publish.xml 0 "$SEED_RATE" "$PRESENTITIES" \
+        $((PRESENTITIES / SEED_RATE + 2 * GRACE)))
     if [ "$(cumulative 'Successful call' <<<"$result")" != "$PRESENTITIES" ]; then
         echo "   publishing the $PRESENTITIES presentities to watch failed:" >&2
         error_summary "$WORK/0.errors" >&2
@@ -296,6 +323,8 @@ bench_server() {
 }
 
 bench_server kamailio start_kamailio
+echo "== kamailio_db (its state in SQLite)"
+bench_rates kamailio_db start_kamailio_db
 bench_server slee start_slee
 
 # -- the table -------------------------------------------------------------------------------
@@ -329,3 +358,10 @@ row "memory per 10,000 subscriptions, VmRSS sum" "$kamailio_rss" "$slee_rss" no 
 row "memory per 10,000 subscriptions, Pss sum" "$kamailio_pss" "$slee_pss" no MiB
 echo "   (rates: slee/Kamailio; times and memory: Kamailio/slee;" \
     "\">=\": a lower bound, no step failed)"
+echo
+echo "== the rates against Kamailio with its state in SQLite (durable, as slee's)"
+printf '   %-46s %13s %13s   %s\n' "" "Kamailio+DB" slee "ratio (>= 1: slee as good or better)"
+row "PUBLISH/s, highest with < 0.1% failed" "$kamailio_db_publish" "$slee_publish" yes /s \
+    "$kamailio_db_publish_saturated" "$slee_publish_saturated"
+row "SUBSCRIBE+NOTIFY/s, highest, < 0.1% failed" "$kamailio_db_subscribe" "$slee_subscribe" \
+    yes /s "$kamailio_db_subscribe_saturated" "$slee_subscribe_saturated"
