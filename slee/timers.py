@@ -3,10 +3,10 @@ The timer facility: single and periodic timers on activities.
 
 A timer is a L{slee.records.TimerRecord} in the database, written in the
 transaction that sets it, so a rolled-back handler leaves no timer behind
-and a committed one survives a restart.  The reactor call that makes it
-fire is armed only after the commit, and armed again for every stored
-timer when the container starts; a timer that fell due while the container
-was down fires at once.
+and a committed one survives a restart.  It is armed (in a
+L{slee.schedule.Schedule}: one reactor call for all timers) only after the
+commit, and armed again for every stored timer when the container starts;
+a timer that fell due while the container was down fires at once.
 
 When a timer falls due the router runs a L{FireTimer} operation: the
 L{slee.events.TimerEvent} is delivered on the timer's activity to the
@@ -20,6 +20,7 @@ from twisted.logger import Logger
 
 from slee.events import TIMER, TimerEvent
 from slee.records import TimerRecord, new_id
+from slee.schedule import Schedule
 from slee.trace import log_observer
 
 
@@ -56,7 +57,7 @@ class TimerFacility:
     def __init__(self, clock):
         self.clock = clock
         self.engine = None
-        self._armed = {}
+        self._armed = Schedule(clock, self._fall_due)
 
     def set_timer(self, aci, delay, period=None, repetitions=None):
         """
@@ -111,26 +112,18 @@ class TimerFacility:
             self._arm(timer.id, timer.due)
 
     def disarm_all(self):
-        for call in self._armed.values():
-            if call.active():
-                call.cancel()
         self._armed.clear()
 
     def armed_count(self):
         return len(self._armed)
 
     def _arm(self, timer_id, due):
-        self._disarm(timer_id)
-        delay = max(0.0, due - self.clock.seconds())
-        self._armed[timer_id] = self.clock.callLater(delay, self._fall_due, timer_id)
+        self._armed.add(timer_id, due)
 
     def _disarm(self, timer_id):
-        call = self._armed.pop(timer_id, None)
-        if call is not None and call.active():
-            call.cancel()
+        self._armed.remove(timer_id)
 
     def _fall_due(self, timer_id):
-        self._armed.pop(timer_id, None)
         self.engine.router.enqueue(FireTimer(self, timer_id))
 
     def expire(self, timer_id, work, deliver):
