@@ -139,6 +139,11 @@ class Dialog:
     @ivar state: a L{DialogState}.
     """
 
+    # A subscription keeps its dialog in memory as long as it lives.
+    __slots__ = ("id", "call_id", "local_tag", "remote_tag", "local_uri", "remote_uri",
+                 "remote_target", "route_set", "local_contact", "local_seq", "remote_seq",
+                 "secure", "state", "_created_by")
+
     def __init__(self, *, call_id, local_tag, remote_tag, local_uri, remote_uri,
                  remote_target, route_set, local_contact, local_seq, remote_seq, secure,
                  state, created_by):
