@@ -28,8 +28,7 @@ class NamingFacility:
             raise NameAlreadyBoundError(f"name {name!r} is bound already")
         record = engine._record(aci.key)
         names[name] = aci.key
-        record.names.add(name)
-        record._p_changed = True
+        record.add_name(name)
 
     def unbind(self, name):
         engine = self.engine
@@ -66,5 +65,4 @@ class NamingFacility:
         key = engine.state.names.pop(name, None)
         record = None if key is None else engine.find_activity(key)
         if record is not None:
-            record.names.discard(name)
-            record._p_changed = True
+            record.discard_name(name)

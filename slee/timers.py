@@ -87,8 +87,7 @@ class TimerFacility:
         timer_id = new_id(timers)
         due = self.clock.seconds() + delay
         timers[timer_id] = TimerRecord(timer_id, aci.key, due, period, remaining)
-        record.timers.add(timer_id)
-        record._p_changed = True
+        record.add_timer(timer_id)
         work.effects.append(lambda: self._arm(timer_id, due))
         return timer_id
 
@@ -101,8 +100,7 @@ class TimerFacility:
             return
         record = engine.find_activity(timer.activity)
         if record is not None:
-            record.timers.discard(timer_id)
-            record._p_changed = True
+            record.discard_timer(timer_id)
             work.idle_activities.add(timer.activity)
         work.effects.append(lambda: self._disarm(timer_id))
 

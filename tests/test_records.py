@@ -61,3 +61,24 @@ def test_a_record_stored_as_a_tuple_or_as_a_dict_reads_back():
     older.__setstate__({"key": "k", "ra": "r", "handle": "h", "durable": True, "attached": {},
                         "names": set(), "timers": set(), "ending": False})
     assert (older.key, older.durable) == ("k", True)
+
+
+def test_names_and_timers_are_tuples_and_records_stored_with_sets_change_alike():
+    import sys
+    from slee.records import ActivityContextRecord
+    record = ActivityContextRecord("k", "r", "h", True)
+    assert (record.names, record.timers) == ((), ())
+    assert sys.getsizeof(record.names) < sys.getsizeof(set())     # what it is for
+    record.add_name("a")
+    record.add_name("a")
+    record.add_timer(5)
+    assert (record.names, record.timers) == (("a",), (5,))
+    record.discard_name("a")
+    record.discard_timer(6)                 # not there: nothing happens
+    assert (record.names, record.timers) == ((), (5,))
+    older = ActivityContextRecord.__new__(ActivityContextRecord)
+    older.__setstate__(("k", "r", "h", True, {}, {"x", "y"}, {1}, False))
+    older.add_name("z")
+    older.discard_name("x")
+    older.discard_timer(1)
+    assert sorted(older.names) == ["y", "z"] and older.timers == ()
