@@ -494,7 +494,7 @@ class Engine:
             record.attached = LLBTree(attached)     # its own buckets from now on
         else:
             _attached_changed(record)
-        entity.attached.add(key)
+        entity.attach_to(key)
         masked = component.masked_on_attach
         if masked:
             entity.masks[key] = set(masked)
@@ -512,7 +512,7 @@ class Engine:
         _attached_changed(record)
         entity = self._entity(entity_id, work)
         if entity is not None:
-            entity.attached.discard(key)
+            entity.detach_from(key)
             masks = entity.masks
             if masks:
                 masks.pop(key, None)

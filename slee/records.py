@@ -129,7 +129,11 @@ class SbbEntityRecord(Record):
         one is set: until then C{None} (an entity made and removed for one
         event, as most are, never needs one).
     @ivar children: child relation name to a list of child ids.
-    @ivar attached: the keys of the activities it is attached to.
+    @ivar attached: the keys of the activities it is attached to, a tuple
+        changed through L{attach_to} and L{detach_from} (most entities are
+        attached to one or two: a set takes 216 bytes, in every record a
+        live subscription keeps in memory; records stored before hold a
+        set, which the methods take too).
     @ivar masks: activity key to the set of masked event type ids.
     """
 
@@ -143,7 +147,13 @@ class SbbEntityRecord(Record):
         self.__dict__ = {
             "id": id, "service": service, "sbb": sbb, "parent": parent, "root": root,
             "relation": relation, "convergence_name": convergence_name, "priority": priority,
-            "cmp": None, "children": {}, "attached": set(), "masks": {}}
+            "cmp": None, "children": {}, "attached": (), "masks": {}}
+
+    def attach_to(self, key):
+        self.attached = _with(self.attached, key)
+
+    def detach_from(self, key):
+        self.attached = _without(self.attached, key)
 
 
 class ActivityContextRecord(Record):

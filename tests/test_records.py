@@ -51,7 +51,7 @@ def test_handles_sort_as_they_were_drawn():
 def test_a_record_stored_as_a_tuple_or_as_a_dict_reads_back():
     from slee.records import ActivityContextRecord, SbbEntityRecord
     record = SbbEntityRecord(7, "service", "sbb", None, 7, None, "name", 0)
-    record.attached.add("sip/x")
+    record.attach_to("sip/x")
     state = record.__getstate__()
     assert isinstance(state, tuple)
     again = SbbEntityRecord.__new__(SbbEntityRecord)
@@ -82,3 +82,18 @@ def test_names_and_timers_are_tuples_and_records_stored_with_sets_change_alike()
     older.discard_name("x")
     older.discard_timer(1)
     assert sorted(older.names) == ["y", "z"] and older.timers == ()
+
+
+def test_an_entity_s_activities_are_a_tuple_and_one_stored_with_a_set_changes_alike():
+    from slee.records import SbbEntityRecord
+    record = SbbEntityRecord(7, "service", "sbb", None, 7, None, "name", 0)
+    record.attach_to("a")
+    record.attach_to("b")
+    record.attach_to("a")
+    record.detach_from("a")
+    assert record.attached == ("b",)
+    older = SbbEntityRecord.__new__(SbbEntityRecord)
+    older.__setstate__({**record.__dict__, "attached": {"x", "y"}})
+    older.detach_from("x")
+    older.attach_to("z")
+    assert sorted(older.attached) == ["y", "z"]
