@@ -22,8 +22,7 @@ from functools import lru_cache
 from sbbs.presence.composition import compose
 from sbbs.presence.documents import cached_manipulation, want_documents
 from sbbs.presence.pidf import PIDF_TYPE, PidfError, parse_pidf
-from sbbs.presence.state import (
-    PRESENCE_CHANGED, STATES, PresenceChangedEvent, announce, watch_name)
+from sbbs.presence.state import PRESENCE_CHANGED, STATES, PresenceChangedEvent, watch_name
 from sbbs.sipevent.notifier import Refusal
 from sbbs.sipevent.publication import STORE, publications_of
 from sbbs.sipevent.publisher import PublisherSbb
@@ -51,15 +50,15 @@ def current_document(context, presentity):
     if document is None:
         publications = publications_of(context.shared_data(STORE), CompositorSbb.package,
                                        presentity)
-        document = _compose(context, presentity, publications)
+        _, manipulation = cached_manipulation(context, presentity)
+        document = _compose(presentity, publications, manipulation)
         if document is not None:
             states[presentity] = document
     return document
 
 
-def _compose(context, presentity, publications):
-    """The document of C{publications} over the presentity's static presence, if known."""
-    _, manipulation = cached_manipulation(context, presentity)
+def _compose(presentity, publications, manipulation):
+    """The document of C{publications} over the static presence C{manipulation} (or None)."""
     return compose(presentity, [(_parsed(p.body), p.published_at) for p in publications],
                    manipulation)
 
@@ -81,16 +80,17 @@ class CompositorSbb(PublisherSbb):
 
     def state_changed(self, resource, publications):
         states = self.context.shared_data(STATES)
-        if self.context.naming.lookup(watch_name(resource)) is None:
+        watching = self.context.naming.lookup(watch_name(resource))
+        if watching is None:
             if resource in states:
                 del states[resource]    # out of date: composed when watched again
             return
-        known, _ = cached_manipulation(self.context, resource)
+        known, manipulation = cached_manipulation(self.context, resource)
         if not known:
             # Only watchers see the static presence: the first of them asks
             # for it anyway, and the state is composed again once it came.
             want_documents(self.context, resource)
-        document = _compose(self.context, resource, publications)
+        document = _compose(resource, publications, manipulation)
         previous = states.get(resource)
         if previous == document:
             return                  # a refresh, or a change nobody can see
@@ -98,5 +98,5 @@ class CompositorSbb(PublisherSbb):
             del states[resource]
         else:
             states[resource] = document
-        announce(self.context, PRESENCE_CHANGED,
-                 PresenceChangedEvent(resource, document, previous), resource)
+        self.context.fire_event(watching, PRESENCE_CHANGED,
+                                PresenceChangedEvent(resource, document, previous))
