@@ -50,6 +50,11 @@ class AppUsage:
         when there is none there; C{store} is the XDMS's, C{base} the HTTP
         URI of the XCAP root.  Such a usage is read only.  None for the
         others.
+    @ivar generate_global: for a usage whose users write their documents
+        but whose global tree the server makes from them (rls-services'
+        C{index}, RFC 4826 §4.4.2: every user's services),
+        C{generate_global(store, document)}, as C{generate} (read only, in
+        the global tree only).  None for the others.
     @ivar authorize: C{authorize(user, document, method)}, whether a
         L{resource_adaptors.auth.users.User} may do an HTTP method on a
         document of the usage (its nodes included), and what a SIP watcher
@@ -69,6 +74,7 @@ class AppUsage:
     root: str
     schema: object = field(default=None, compare=False)
     generate: object = field(default=None, compare=False)
+    generate_global: object = field(default=None, compare=False)
     authorize: object = field(default=owner_policy, compare=False)
     constraints: object = field(default=None, compare=False)
     stored: object = field(default=None, compare=False)
@@ -192,6 +198,36 @@ def rls_services_stored(old, new, key, store):
         store[_SERVICE_URI_INDEX, uri, "", ""] = key
 
 
+def rls_services_policy(user, document, method):
+    """
+    L{owner_policy}, but the global index, which holds every user's lists,
+    is for administrators (the resource list server) alone.
+    """
+    if document.is_global:
+        return user.admin
+    return owner_policy(user, document, method)
+
+
+def rls_services_index(store, document):
+    """
+    @return: the global C{index} of rls-services (RFC 4826 §4.4.2): one
+        document with the services of every user, which is how a resource
+        list server learns them all with one GET; None for another path.
+    """
+    if document.path != ("index",):
+        return None
+    namespace = f"{{{RLS_SERVICES_NAMESPACE}}}"
+    index = etree.Element(namespace + "rls-services", nsmap={None: RLS_SERVICES_NAMESPACE})
+    for _, (_, content) in documents_under(store, "rls-services", "users"):
+        root = etree.fromstring(content, _TRUSTED_PARSER)
+        index.extend(root.iter(namespace + "service"))
+    return etree.tostring(index, xml_declaration=True, encoding="UTF-8")
+
+
+#: Parses what the XDMS stored: validated when it was written.
+_TRUSTED_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
 def documents_of(store, auid, xui):
     """
     @return: (path, (ETag, content)) of each document user C{xui} has in
@@ -246,7 +282,8 @@ for _usage in (
                  xml_schema("resource-lists.xsd")),
         AppUsage("rls-services", "application/rls-services+xml", RLS_SERVICES_NAMESPACE,
                  "rls-services", xml_schema("rls-services.xsd"),
-                 constraints=rls_services_constraints, stored=rls_services_stored),
+                 constraints=rls_services_constraints, stored=rls_services_stored,
+                 generate_global=rls_services_index, authorize=rls_services_policy),
         AppUsage("pres-rules", "application/auth-policy+xml",
                  "urn:ietf:params:xml:ns:common-policy", "ruleset", PRES_RULES_SCHEMA),
         AppUsage("org.openmobilealliance.pres-rules", "application/auth-policy+xml",

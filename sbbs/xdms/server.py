@@ -114,8 +114,14 @@ class _Request:
         # (old ETag, new ETag, new content) once the document changed.
         self.change = None
         if self.usage.generate is not None:
-            self.etag, self.content = _generated(self.usage, store, document,
-                                                 _base(event, root), event.method)
+            self.etag, self.content = _generated(
+                lambda: self.usage.generate(REGISTRY, store, document, _base(event, root)),
+                document.auid, event.method)
+            return
+        if document.is_global and self.usage.generate_global is not None:
+            self.etag, self.content = _generated(
+                lambda: self.usage.generate_global(store, document), document.auid,
+                event.method)
             return
         stored = store.get(self.key)
         self.etag, self.content = stored if stored is not None else (None, None)
@@ -283,14 +289,15 @@ def _base(event, root):
     return f"http://{event.headers.get('host', 'localhost')}{root.rstrip('/')}"
 
 
-def _generated(usage, store, document, base, method):
+def _generated(generate, auid, method):
     """
     @return: (ETag, content) of a document a usage makes (xcap-caps, the
-        xcap-directory), read only; its ETag changes when its content does.
+        xcap-directory, rls-services' global index), read only; its ETag
+        changes when its content does.
     """
     if method != "GET":
-        raise HttpError(405, f"{usage.auid} documents are read only", [("Allow", "GET")])
-    content = usage.generate(REGISTRY, store, document, base)
+        raise HttpError(405, f"these {auid} documents are read only", [("Allow", "GET")])
+    content = generate()
     if content is None:
         raise HttpError(404, "no such document")
     return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content

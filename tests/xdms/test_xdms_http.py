@@ -472,3 +472,46 @@ async def test_an_app_usage_brings_its_own_authorization_policy(digest_xdms, tmp
     assert await curl("-u", "bob@example.com:bobs", joes) == 200       # the usage's policy
     assert await curl("-u", "bob@example.com:bobs", *put, joes) == 403
     assert await curl("-u", "bob@example.com:bobs", joes_lists) == 403   # the default one
+
+
+RLS = "urn:ietf:params:xml:ns:rls-services"
+RLS_TYPE = "application/rls-services+xml"
+
+
+def rls_services(*uris):
+    services = "".join(f'<service uri="{uri}"><list><entry uri="sip:bob@example.com"/></list>'
+                       f'<packages><package>presence</package></packages></service>'
+                       for uri in uris)
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<rls-services xmlns="{RLS}" '
+            f'xmlns:rl="{RL}">{services}</rls-services>').encode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_rls_services_global_index_holds_every_users_services(xdms):
+    from lxml import etree
+    index = "/xcap-root/rls-services/global/index"
+    response, body = await xdms.request("GET", index)
+    assert response.code == 200 and b"<service" not in body
+    await xdms.request("PUT", f"/xcap-root/rls-services/users/{USER}/index",
+                       rls_services("sip:joe@example.com;pres-list=a", "sip:joe-b@example.com"),
+                       RLS_TYPE)
+    await xdms.request("PUT", "/xcap-root/rls-services/users/sip:bob@example.com/index",
+                       rls_services("sip:bob-list@example.com"), RLS_TYPE)
+    response, body = await xdms.request("GET", index)
+    assert header(response, "content-type") == RLS_TYPE
+    uris = [service.get("uri") for service in etree.fromstring(body).iter(f"{{{RLS}}}service")]
+    assert sorted(uris) == ["sip:bob-list@example.com", "sip:joe-b@example.com",
+                            "sip:joe@example.com;pres-list=a"]
+    response, _ = await xdms.request("PUT", index, body, RLS_TYPE)
+    assert response.code == 405 and header(response, "allow") == "GET"
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_rls_services_global_index_is_for_administrators(tmp_path):
+    container, port = await started_xdms(tmp_path, users=users_file(tmp_path))
+    try:
+        index = f"http://127.0.0.1:{port}/xcap-root/rls-services/global/index"
+        assert await curl("-u", "joe@example.com:secret", index) == 403
+        assert await curl("-u", "root:toor", index) == 200
+    finally:
+        await container.stop()
