@@ -92,6 +92,9 @@ class SbbContext:
     def mask_event(self, aci, event_names):
         self._engine.mask_events(self._entity, aci.key, event_names)
 
+    def after_commit(self, action):
+        self._engine.after_commit(action)
+
     def set_rollback_only(self):
         self._engine.work().rollback_only = True
 

@@ -210,6 +210,13 @@ class ISbbContext(Interface):
         Mark the current delivery for roll-back, without raising.
         """
 
+    def after_commit(action):
+        """
+        Call C{action()} once this delivery's transaction commits (never
+        if it rolls back): for what a service keeps in the process beside
+        what it stores, so that the two never disagree.
+        """
+
 
 class IContainerManagement(Interface):
     """

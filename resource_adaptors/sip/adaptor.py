@@ -145,6 +145,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.dialog_peers = {}
         self.event_packages = set()
         self.accepted_types = set()
+        # Option tags services added to the configured ones (eventlist...).
+        self.option_tags = set()
         # allowed_methods() and the initial event types it was made from.
         self._allowed = []
         self._allowed_for = None
@@ -285,7 +287,8 @@ class SipResourceAdaptor(ResourceAdaptor):
             return 400, "Missing Contact header", ()
         if request.method not in ("ACK", "CANCEL") and request.require:
             unsupported = [tag for tag in request.require
-                           if tag not in self.config["supported"]]
+                           if tag not in self.config["supported"]
+                           and tag not in self.option_tags]
             if unsupported:
                 return 420, "Bad Extension", [("Unsupported", ", ".join(unsupported))]
         return None
@@ -472,7 +475,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         return {"allow": self.allowed_methods(),
                 "allow_events": sorted(self.event_packages),
                 "accept": sorted(self.accepted_types),
-                "supported": list(self.config["supported"])}
+                "supported": [*self.config["supported"],
+                              *sorted(self.option_tags - set(self.config["supported"]))]}
 
     def capability_headers(self):
         """
@@ -494,9 +498,10 @@ class SipResourceAdaptor(ResourceAdaptor):
             self._capability_headers = PreparedFields(headers)
         return self._capability_headers
 
-    def register_capabilities(self, event_packages=(), accept=()):
+    def register_capabilities(self, event_packages=(), accept=(), supported=()):
         self.event_packages.update(event_packages)
         self.accepted_types.update(accept)
+        self.option_tags.update(supported)
         self._capability_headers_for = None
 
     def allowed_methods(self):

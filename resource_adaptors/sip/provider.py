@@ -56,10 +56,11 @@ class ISipProvider(Interface):
             cost a response nothing more than a copy.
         """
 
-    def register_capabilities(event_packages=(), accept=()):
+    def register_capabilities(event_packages=(), accept=(), supported=()):
         """
-        Announce event packages and body types a service serves (at once,
-        not transactional: call it when the service starts).
+        Announce event packages, body types and option tags (answered in
+        Supported, accepted in Require) a service serves (at once, not
+        transactional: call it when the service starts).
         """
 
     def new_request(method, uri, from_uri, to_uri, headers=(), body=b"", content_type=None):

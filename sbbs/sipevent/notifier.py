@@ -50,7 +50,16 @@ and implements:
 and may implement C{watcher_event(subscription, event)}, told of each
 change of the subscription's state with the watcher information event
 that names it (RFC 3857: C{subscribe}, C{approved}, C{timeout},
-C{rejected}, C{deactivated}...), for packages whose watchers are watched.
+C{rejected}, C{deactivated}...), for packages whose watchers are watched,
+and C{notify_content_type(subscription, body)}, for a package whose
+NOTIFYs' Content-Type changes with the body (a multipart boundary).
+
+A resource list server (RFC 4662) is a notifier of a package too: its
+subclass sets C{serves_lists}, and takes the SUBSCRIBEs to resource lists
+(L{sbbs.sipevent.list_directory}) that every other notifier of the package
+lets pass; C{option_tags} are the option tags it needs in Require and
+offers in Supported, and C{notify_headers} the headers every NOTIFY of it
+carries (C{Require: eventlist}).
 """
 
 from dataclasses import dataclass
@@ -63,6 +72,7 @@ from resource_adaptors.sip.events import (
 from resource_adaptors.sip.headers import NameAddr
 from resource_adaptors.sip.syntax import ParseError
 from sbbs.sipevent.addresses import address_of_record
+from sbbs.sipevent.list_directory import is_list_request, is_list_resource
 from sbbs.sipevent.internal import (
     INTERNAL_ANSWER, INTERNAL_NOTIFY, INTERNAL_SUBSCRIBE, InternalAnswerEvent,
     InternalNotifyEvent)
@@ -122,10 +132,13 @@ class NotifierSbb(Sbb):
     package = None
     content_types = ()
     expiry = ExpiryPolicy()
+    serves_lists = False
+    option_tags = ()
+    notify_headers = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.package is not None:
+        if cls.package is not None and not cls.serves_lists:
             NOTIFIERS[cls.package] = cls
 
     #: The L{Subscription}, None before it is accepted.
@@ -168,6 +181,10 @@ class NotifierSbb(Sbb):
     def watcher_event(self, subscription, event):
         """The subscription's state changed (see the module docstring); nothing by default."""
 
+    def notify_content_type(self, subscription, body):
+        """The Content-Type of a NOTIFY with C{body}: the one negotiated, by default."""
+        return subscription.content_type
+
     # -- what the package calls -----------------------------------------------
 
     def state_changed(self, body=None):
@@ -209,7 +226,8 @@ class NotifierSbb(Sbb):
         outlived a restart.
         """
         self.context.resource_adaptor("sip").register_capabilities(
-            event_packages=[self.package], accept=self.content_types)
+            event_packages=[self.package], accept=self.content_types,
+            supported=self.option_tags)
         aci.detach(self.context.sbb_local_object)
         index = self.context.shared_data(DIALOGS)
         for key, reference in list(index.items(min=(self.package,),
@@ -267,7 +285,9 @@ class NotifierSbb(Sbb):
         if event.dialog is not None or request.to.tag is not None:
             return None
         header = request.event
-        return "" if header is not None and header.package == self.package else None
+        if header is None or header.package != self.package:
+            return None
+        return "" if is_list_request(request) == self.serves_lists else None
 
     @handler(REQUEST["SUBSCRIBE"], initial=True, select=(Select.ACTIVITY_CONTEXT,),
              selector="_new_subscription")
@@ -302,7 +322,11 @@ class NotifierSbb(Sbb):
 
     def _new_internal_subscription(self, event_type, event, aci, address):
         """Initial: a service's subscription to this package (its convergence name is its activity)."""
-        return "" if event.request.package == self.package else None
+        request = event.request
+        if request.package != self.package:
+            return None
+        return "" if is_list_resource(request.uri or request.resource) == self.serves_lists \
+            else None
 
     @handler(INTERNAL_SUBSCRIBE, initial=True, select=(Select.ACTIVITY_CONTEXT,),
              selector="_new_internal_subscription")
@@ -508,12 +532,13 @@ class NotifierSbb(Sbb):
                 return                      # nothing this watcher can see changed
         else:
             body = b""
-        content_type = subscription.content_type if body else None
+        content_type = self.notify_content_type(subscription, body) if body else None
         if internal:
             self._notify_service(subscription, body, content_type)
             return
         headers = [("Event", subscription.event_header()),
-                   ("Subscription-State", subscription.subscription_state(now))]
+                   ("Subscription-State", subscription.subscription_state(now)),
+                   *self.notify_headers]
         sip.send_in_dialog(dialog, "NOTIFY", headers=headers, body=body,
                            content_type=content_type)
         kept = self._kept_dialog()
@@ -593,6 +618,8 @@ def _subscribe_request(event):
     header = request.event
     content_type = request.content_type
     subscriber = address_of_record(request.from_.uri)
+    disposition = request.headers.get("Content-Disposition") if request.body else None
+    encoding = request.headers.get("Content-Encoding") if request.body else None
     return SubscribeRequest(
         package=header.package if header is not None else "", event_id=header and header.id,
         parameters={name: value for name, value in header.params.items()
@@ -600,7 +627,11 @@ def _subscribe_request(event):
         subscriber=subscriber, resource=address_of_record(request.uri),
         identity=_asserted_identity(request) or subscriber,
         host=event.peer.host, expires=request.expires, accept=tuple(request.accept or ()),
-        body=request.body, content_type=None if content_type is None else content_type.mime)
+        body=request.body, content_type=None if content_type is None else content_type.mime,
+        uri=str(request.uri), supported=tuple(request.supported or ()),
+        require=tuple(request.require or ()),
+        disposition=disposition and disposition.split(";")[0].strip().lower(),
+        content_encoding=encoding and encoding.strip().lower())
 
 
 def _asserted_identity(request):

@@ -126,6 +126,13 @@ class SubscribeRequest:
     @ivar expires: the Expires asked for, or None.
     @ivar accept: the L{ContentType}s of its Accept (empty: none given).
     @ivar body: its body; C{content_type}, the body's type (lower case) or None.
+    @ivar uri: its Request-URI as written, parameters and all (or the
+        notifier a service named), for packages that tell resources apart
+        by more than their address of record (resource lists).
+    @ivar supported: the option tags of its Supported; C{require}, of its
+        Require (for a service's, none).
+    @ivar disposition: its body's Content-Disposition (lower case, without
+        parameters), and C{content_encoding}, its Content-Encoding, or None.
     """
 
     package: str
@@ -139,6 +146,11 @@ class SubscribeRequest:
     accept: tuple = ()
     body: bytes = b""
     content_type: str | None = None
+    uri: str | None = None
+    supported: tuple = ()
+    require: tuple = ()
+    disposition: str | None = None
+    content_encoding: str | None = None
 
 
 @dataclass(frozen=True)
