@@ -31,6 +31,7 @@ from functools import partial
 
 from BTrees.LLBTree import LLBTree
 from BTrees.OOBTree import OOBTree
+from twisted.python.failure import Failure
 from twisted.logger import Logger
 
 from slee.context import (
@@ -325,7 +326,11 @@ class Engine:
         if not isinstance(failure, HandlerFailed) or failure.entity_id is None:
             return
         entity = self.find_entity(failure.entity_id)
-        if entity is None:
+        if entity is None:              # made by the delivery that rolled back
+            self.log.failure(
+                "rolled back: a new entity, event {event_type} on {activity}",
+                Failure(failure.cause), event_type=failure.event_type.id,
+                activity=failure.activity_key)
             return
         self.log.error(
             "rolled back: service {service} SBB {sbb} event {event_type} on {activity}: "

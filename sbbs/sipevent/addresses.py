@@ -3,7 +3,7 @@ Which resource a request is about: its address of record, the key under
 which publications, subscriptions and rules meet.
 """
 
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from resource_adaptors.sip.syntax import ParseError
 from resource_adaptors.sip.uri import SipURI, parse_uri
@@ -22,27 +22,42 @@ def address_of_record(uri):
     return str(uri)
 
 
+#: The longest URI a resource key is made of.
+MAX_URI_LENGTH = 2048
+
 #: URI parameters that say how to reach a resource, not which one it is.
-ROUTING_PARAMETERS = frozenset(("transport", "maddr", "ttl", "lr", "method", "user", "ob"))
+ROUTING_PARAMETERS = frozenset(("transport", "maddr", "ttl", "lr", "method"))
+
+# What a URI parameter's value may hold unescaped (RFC 3261 §25.1
+# param-unreserved and unreserved), beyond what quote always keeps.
+_PARAMETER_SAFE = "[]/:&+$!*'()"
 
 
 def resource_key(uri):
     """
-    @return: the L{address_of_record} of a SIP URI (a L{SipURI} or its
-        text) followed by the parameters that name a resource, sorted by
-        their lower-cased names: the key of a resource list, which OMA and
-        RCS clients tell apart by a parameter
-        (C{sip:alice@example.com;pres-list=buddies}); None for text that is
-        not a SIP URI.
+    @param uri: a URI as written (a service's, a member's, a Request-URI),
+        or a parsed L{SipURI}.
+    @return: the key it is matched by: for a SIP or SIPS URI, C{sip:} and
+        its address of record (L{address_of_record}: user unescaped, host in
+        lower case, no port), then its parameters but those of
+        L{ROUTING_PARAMETERS}, names in lower case, sorted by name, values
+        with their %-escapes normalized; URI headers dropped.  A SIPS URI
+        has the key of the SIP URI: both name the same resource.  Without
+        parameters, the key is the address of record the presence server
+        keys the resource by.  Another URI (C{tel:}) is its own key.  None
+        when C{uri} is not a URI, or longer than L{MAX_URI_LENGTH}.
     """
     if not isinstance(uri, SipURI):
+        if len(uri) > MAX_URI_LENGTH:
+            return None
         try:
-            uri = parse_uri(str(uri))
+            uri = parse_uri(uri.strip())
         except ParseError:
             return None
-        if not isinstance(uri, SipURI):
-            return None
-    named = sorted((name.lower(), value) for name, value in uri.params.items()
-                   if name.lower() not in ROUTING_PARAMETERS)
-    return address_of_record(uri) + "".join(
-        f";{name}" if value is None else f";{name}={value}" for name, value in named)
+    if not isinstance(uri, SipURI):
+        return address_of_record(uri)
+    parameters = sorted((name.lower(), value) for name, value in uri.params.items()
+                        if name.lower() not in ROUTING_PARAMETERS)
+    return address_of_record(SipURI("sip", uri.user, None, uri.host)) + "".join(
+        f";{name}" if value is None else f";{name}={quote(unquote(value), safe=_PARAMETER_SAFE)}"
+        for name, value in parameters)

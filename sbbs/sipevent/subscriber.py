@@ -51,11 +51,15 @@ RESUBSCRIBE_LATER = frozenset((Reason.PROBATION, Reason.GIVEUP))
 class ISubscriber(Interface):
     """What a parent asks of its subscriber child."""
 
-    def start(notifier, subscriber, event, body=b"", content_type=None, expires=3600):
+    def start(notifier, subscriber, event, body=b"", content_type=None, expires=3600,
+              headers=(), proxy=None):
         """
         Subscribe C{subscriber} (a URI, our From) to C{notifier} (a URI,
         the Request-URI and To) for the C{event} package (the Event
-        header's value, parameters included), with C{body}.
+        header's value, parameters included), with C{body}, C{headers}
+        ((name, value) pairs: Supported, Accept...) on every SUBSCRIBE, and
+        through C{proxy} (a SIP URI: the outbound proxy, as a loose Route)
+        when given.
         """
 
     def stop():
@@ -87,6 +91,8 @@ class SubscriberSbb(Sbb):
     body = CmpField(default=b"")
     content_type = CmpField()
     expires = CmpField(default=3600)
+    headers = CmpField(default=())
+    proxy = CmpField()
     #: The dialog's activity context interface, once there is one.
     dialog = CmpField()
     #: The key of the activity of the SUBSCRIBE waiting for its answer.
@@ -96,9 +102,11 @@ class SubscriberSbb(Sbb):
 
     # -- the parent's calls -------------------------------------------------------
 
-    def start(self, notifier, subscriber, event, body=b"", content_type=None, expires=3600):
+    def start(self, notifier, subscriber, event, body=b"", content_type=None, expires=3600,
+              headers=(), proxy=None):
         self.notifier, self.subscriber, self.event = str(notifier), str(subscriber), event
         self.body, self.content_type, self.expires = body, content_type, expires
+        self.headers, self.proxy = tuple(headers), proxy
         self._subscribe()
 
     def stop(self):
@@ -114,8 +122,11 @@ class SubscriberSbb(Sbb):
     def _subscribe(self):
         """An out-of-dialog SUBSCRIBE: a new subscription."""
         sip = self.context.resource_adaptor("sip")
+        headers = self._headers(self.expires)
+        if self.proxy:
+            headers.append(("Route", f"<{self.proxy};lr>"))
         request = sip.new_request("SUBSCRIBE", self.notifier, self.subscriber, self.notifier,
-                                  headers=self._headers(self.expires), body=self.body,
+                                  headers=headers, body=self.body,
                                   content_type=self.content_type if self.body else None)
         transaction = sip.send_request(request)
         transaction.attach(self.context.sbb_local_object)
@@ -128,7 +139,7 @@ class SubscriberSbb(Sbb):
                                               headers=self._headers(expires))
 
     def _headers(self, expires):
-        return [("Event", self.event), ("Expires", str(expires))]
+        return [("Event", self.event), ("Expires", str(expires)), *self.headers]
 
     def _answers(self, event, aci):
         """

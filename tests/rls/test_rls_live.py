@@ -1,0 +1,55 @@
+"""
+The resource list server live: SIP peers on 127.0.0.1 publish, and
+subscribe to lists of the XDMS, written over HTTP; the NOTIFYs' multipart
+bodies and RLMI documents are parsed and checked.  The container's timers
+run on a clock the tests advance.
+"""
+
+import pytest_twisted
+
+from rlsharness import (
+    PIDF_TYPE, RLS_TYPE, RlsServer, entries, services_document, states)
+from units import SteppedClock
+
+ALICE = "sip:alice@example.com"
+BOB = "sip:bob@example.com"
+CAROL = "sip:carol@example.com"
+BUDDIES = "sip:alice@example.com;pres-list=buddies"
+
+
+@pytest_twisted.async_yield_fixture
+async def rls(tmp_path):
+    server = await RlsServer().start(tmp_path, SteppedClock())
+    yield server
+    await server.stop()
+
+
+async def buddies(rls, *members):
+    await rls.put(f"rls-services/users/{ALICE}/index",
+                  services_document((BUDDIES, entries(*members), ("presence",))), RLS_TYPE)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_list_subscription_gets_full_then_partial_rlmi_state(rls):
+    bob, alice = rls.peer(BOB), rls.peer(ALICE)
+    bob.publish(note="bob here")
+    assert (await bob.answer()).status == 200
+    await buddies(rls, BOB, CAROL)
+    alice.subscribe(BUDDIES)
+    answer = await alice.answer()
+    assert answer.status == 200, bytes(answer).decode()
+    notify, rlmi, parts = await alice.notified()
+    assert notify.headers.get("Require") == "eventlist"
+    assert notify.headers.get("Subscription-State").startswith("active")
+    assert (rlmi.uri, rlmi.version, rlmi.full_state) == (BUDDIES, 0, True)
+    first = states(rlmi)
+    assert set(first) == {BOB, CAROL}
+    # The members' first NOTIFYs come in within the interval: one NOTIFY after it.
+    rls.clock.advance(1.0)
+    notify, rlmi, parts = await alice.notified()
+    assert (rlmi.version, rlmi.full_state) == (1, False)
+    now = states(rlmi)
+    assert now[BOB][0] == first[BOB][0]              # the instance id is stable
+    assert now[BOB][1] == "active" and now[BOB][3] in parts
+    part = parts[now[BOB][3]]
+    assert part.content_type == PIDF_TYPE and b"bob here" in part.body
