@@ -213,16 +213,24 @@ def rls_services_index(store, document):
     @return: the global C{index} of rls-services (RFC 4826 §4.4.2): one
         document with the services of every user, which is how a resource
         list server learns them all with one GET; None for another path.
+        Each service says whose it is, in an attribute of our own
+        namespace (C{owner}, in L{OWNER_NAMESPACE}): the list server
+        authorizes its watchers by its owner's rules.
     """
     if document.path != ("index",):
         return None
     namespace = f"{{{RLS_SERVICES_NAMESPACE}}}"
     index = etree.Element(namespace + "rls-services", nsmap={None: RLS_SERVICES_NAMESPACE})
-    for _, (_, content) in documents_under(store, "rls-services", "users"):
-        root = etree.fromstring(content, _TRUSTED_PARSER)
-        index.extend(root.iter(namespace + "service"))
+    for key, (_, content) in documents_under(store, "rls-services", "users"):
+        for service in etree.fromstring(content, _TRUSTED_PARSER).iter(namespace + "service"):
+            service.set(_OWNER, key[2])
+            index.append(service)
     return etree.tostring(index, xml_declaration=True, encoding="UTF-8")
 
+
+#: The namespace of what the XDMS adds to the documents it makes.
+OWNER_NAMESPACE = "urn:slee:params:xml:ns:xdms"
+_OWNER = f"{{{OWNER_NAMESPACE}}}owner"
 
 #: Parses what the XDMS stored: validated when it was written.
 _TRUSTED_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)

@@ -502,6 +502,10 @@ async def test_the_rls_services_global_index_holds_every_users_services(xdms):
     uris = [service.get("uri") for service in etree.fromstring(body).iter(f"{{{RLS}}}service")]
     assert sorted(uris) == ["sip:bob-list@example.com", "sip:joe-b@example.com",
                             "sip:joe@example.com;pres-list=a"]
+    owners = {service.get("uri"): service.get("{urn:slee:params:xml:ns:xdms}owner")
+              for service in etree.fromstring(body).iter(f"{{{RLS}}}service")}
+    assert owners["sip:bob-list@example.com"] == "sip:bob@example.com"
+    assert owners["sip:joe-b@example.com"] == USER
     response, _ = await xdms.request("PUT", index, body, RLS_TYPE)
     assert response.code == 405 and header(response, "allow") == "GET"
 
