@@ -48,7 +48,7 @@ from slee.components import SbbComponent, ServiceComponent
 from slee.errors import ConfigurationError, DeploymentError
 from slee.events import BUILTIN_EVENT_TYPES, EventType
 from slee.interfaces import IResourceAdaptor
-from slee.resources import ResourceAdaptorEntity, configured
+from slee.resources import ResourceAdaptorEntity, configured, sbb_env_target
 from slee.sbb import Sbb, handlers_of
 
 DESCRIPTOR = "deployable.toml"
@@ -306,7 +306,8 @@ def _check(checker, descriptor, path, registry, ra_properties):
             checker.fail(f"{where}.name", f"SBB {sbb_id} is installed already")
         cls = checker.import_object(checker.string(table, "class", where), f"{where}.class")
         _check_sbb_class(checker, cls, f"{where}.class", known_types)
-        env = checker.table(table.get("env", {}), f"{where}.env")
+        env = {**checker.table(table.get("env", {}), f"{where}.env"),
+               **ra_properties.get(sbb_env_target(table.get("name")), {})}
         try:
             env = configured(cls.environment, env)
         except ConfigurationError as e:

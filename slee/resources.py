@@ -110,6 +110,33 @@ class RaOption:
         self.doc = doc
 
 
+def sbb_env_target(sbb):
+    """
+    The name under which options set the environment entries of the SBB
+    named C{sbb} (beside the RA entities' names, which it cannot be).
+    """
+    return f"sbb:{sbb}"
+
+
+class SbbEnvOption(RaOption):
+    """
+    A C{twistd slee} option (and config file key) a service package offers
+    for one environment entry of one of its SBBs, in every unit that
+    declares an SBB of that name, over what the unit's descriptor says
+    (C{--rls-outbound-proxy} sets the resource list server's
+    C{outbound-proxy}).  Named in the same C{slee.ra_options} entry point
+    group as L{RaOption}s; the value is checked again, as every
+    environment entry is, when the unit is deployed.
+
+    @param sbb: the SBB's name in its unit's descriptor.
+    @param entry: the environment entry.
+    """
+
+    def __init__(self, name, sbb, entry, check, repeatable=False, metavar="VALUE", doc=""):
+        super().__init__(name, entity=sbb_env_target(sbb), property=entry, check=check,
+                         repeatable=repeatable, metavar=metavar, doc=doc)
+
+
 @implementer(IResourceAdaptor)
 class ResourceAdaptor:
     """

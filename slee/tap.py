@@ -55,9 +55,10 @@ class Options(usage.Options):
             "profile",
             None,
             None,
-            "Which of the units that ship with slee run: integrated (the presence server "
-            "and the XDMS in one container), presence-server (alone, with a remote XDMS: "
-            "--xdms-url...), xdms (alone). [default: integrated]",
+            "Which of the units that ship with slee run: integrated (the presence server, "
+            "the XDMS and the resource list server in one container), presence-server "
+            "(alone, with a remote XDMS: --xdms-url...), xdms (alone), rls (the resource "
+            "list server alone: --xdms-url..., --rls-outbound-proxy). [default: integrated]",
         ],
         [
             "admin",

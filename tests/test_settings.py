@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import pytest_twisted
 import zodburi
 from twisted.python import usage
 
@@ -357,9 +358,11 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("deploy_dir", "did you mean 'deploy-dir'?"),
         ("log-level", "did you mean 'log-levels'?"),
         ("batch_max", "did you mean 'batch-max'?"),
-        ("rls", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
-                "pack-interval, profile, queue-max, sip, sip-identity, users, var, xcap, "
-                "xcap-auth, xcap-root, xdms-password, xdms-sip-uri, xdms-url, xdms-user"),
+        ("registrar", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
+                      "pack-interval, profile, queue-max, rls-local-domain, "
+                      "rls-max-list-size, rls-notify-interval, rls-outbound-proxy, "
+                      "rls-request-contained-lists, sip, sip-identity, users, var, xcap, "
+                      "xcap-auth, xcap-root, xdms-password, xdms-sip-uri, xdms-url, xdms-user"),
     ],
 )
 def test_unknown_config_key(tmp_path, cwd, key, hint):
@@ -445,7 +448,7 @@ def test_options_bad_config_is_a_usage_error(cwd):
 
 
 def test_options_help_documents_every_option():
-    text = Options().__str__()
+    text = " ".join(Options().__str__().split())        # however the help wraps
     for option in [
         "--var=", "--db=", "--deploy-dir=", "--admin=", "--config=",
         "--batch-max=", "--cache-size=", "--log-level=",
@@ -522,3 +525,46 @@ def test_the_profile_picks_shipped_units_and_a_bad_one_is_named(tmp_path, cwd):
     assert load_settings({"profile": "presence-server"}).profile == "presence-server"
     message = error_of({"profile": "everything"})
     assert message.startswith("--profile: no profile 'everything'") and "xdms" in message
+
+
+# -- options services add to their SBBs' environments (--rls-...) -------------------
+
+
+def test_rls_options_set_the_list_servers_environment(cwd):
+    options = parse("--rls-outbound-proxy", "sip:proxy.example.com:5070",
+                    "--rls-notify-interval", "0.25", "--rls-max-list-size", "50",
+                    "--rls-request-contained-lists", "no",
+                    "--rls-local-domain", "Example.com", "--rls-local-domain", "example.org")
+    assert options.settings.ra_properties == {"sbb:ResourceListNotifierSbb": {
+        "outbound-proxy": "sip:proxy.example.com:5070", "notify-interval": 0.25,
+        "max-list-size": 50, "request-contained-lists": False,
+        "local-domains": ["example.com", "example.org"]}}
+
+
+@pytest.mark.parametrize("argv, named", [
+    (("--rls-outbound-proxy", "proxy.example.com"), "--rls-outbound-proxy"),
+    (("--rls-notify-interval", "0"), "--rls-notify-interval"),
+    (("--rls-max-list-size", "lots"), "--rls-max-list-size"),
+    (("--rls-request-contained-lists", "maybe"), "--rls-request-contained-lists"),
+    (("--rls-local-domain", "a@b"), "--rls-local-domain"),
+])
+def test_bad_rls_options_are_refused_naming_them(cwd, argv, named):
+    with pytest.raises(usage.UsageError, match=f"^{named}: "):
+        parse(*argv)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_sbb_env_option_is_applied_when_its_unit_is_deployed(tmp_path):
+    from slee.settings import shipped_units
+    from units import LOCAL_RAS, started_container
+    container = await started_container(
+        tmp_path, [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms", "rls")],
+        ra_properties={**LOCAL_RAS, "sbb:ResourceListNotifierSbb": {
+            "notify-interval": 0.25, "max-list-size": 7}})
+    try:
+        [notifier] = [sbb for sbb in container.registry.sbbs.values()
+                      if sbb.id.startswith("ResourceList")]
+        assert notifier.env["notify-interval"] == 0.25 and notifier.env["max-list-size"] == 7
+        assert notifier.env["outbound-proxy"] == ""             # the descriptor's
+    finally:
+        await container.stop()
