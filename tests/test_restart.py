@@ -138,7 +138,9 @@ class SleeProcess:
             argv += ["--deploy-dir", str(self.deploy_dir)]
         for endpoint in self.sip:
             argv += ["--sip", endpoint]
-        argv += ["--xcap", self.XCAP, *self.extra]
+        if self.XCAP is not None:           # None: no XCAP server (a remote XDMS)
+            argv += ["--xcap", self.XCAP]
+        argv += self.extra
         with open(self.out_path, "wb") as out:
             self.process = subprocess.Popen(argv, cwd=self.base, env=child_env(),
                                             stdin=subprocess.DEVNULL, stdout=out,
