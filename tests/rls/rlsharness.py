@@ -58,7 +58,11 @@ def policy_unit(tmp_path, policy):
 
 
 def rls_unit(tmp_path, **env):
-    """A copy of the RLS unit with environment entries C{env} changed (TOML values)."""
+    """
+    A copy of the RLS unit with environment entries C{env} changed (TOML
+    values), or added to the list server's when its descriptor leaves them
+    at their defaults.
+    """
     import re
     import shutil
     copy = tmp_path / f"rls-{uuid.uuid4().hex[:6]}"
@@ -68,6 +72,9 @@ def rls_unit(tmp_path, **env):
     for name, value in env.items():
         name = name.replace("_", "-")
         text, count = re.subn(rf"{name} = [^,}}]+", f"{name} = {value}", text)
+        if count == 0:
+            text, count = re.subn(r'(:ResourceListNotifierSbb"\nenv = \{ )',
+                                  rf"\g<1>{name} = {value}, ", text)
         assert count == 1, name
     descriptor.write_text(text)
     return copy
@@ -87,13 +94,19 @@ class Peer:
         self.cseq = 0
 
     def send(self, method, target, headers="", body="", new_dialog=False):
+        """Send a request; a C{bytes} body (compressed, say) goes as it is."""
         if new_dialog:
             self.call_id, self.to_tag, self.cseq = uuid.uuid4().hex, None, 0
         self.cseq += 1
-        self.udp.send(options(self.sip_port, method=method, headers=headers, body=body,
-                              call_id=self.call_id, cseq=self.cseq, local_port=self.udp.port,
-                              from_uri=self.user, from_tag=self.tag, to_tag=self.to_tag,
-                              uri=target))
+        message = options(self.sip_port, method=method, headers=headers,
+                          body=body if isinstance(body, str) else "",
+                          call_id=self.call_id, cseq=self.cseq, local_port=self.udp.port,
+                          from_uri=self.user, from_tag=self.tag, to_tag=self.to_tag,
+                          uri=target)
+        if isinstance(body, bytes):
+            message = message.replace(b"Content-Length: 0\r\n\r\n",
+                                      f"Content-Length: {len(body)}\r\n\r\n".encode()) + body
+        self.udp.send(message)
 
     def publish(self, basic="open", note="here"):
         self.send("PUBLISH", self.user, headers=f"Event: presence\r\nExpires: 3600\r\n"
@@ -114,11 +127,16 @@ class Peer:
             self.to_tag = response.to.tag
         return response
 
+    async def notify(self):
+        """The next message, a NOTIFY, answered 200."""
+        notify = await self.udp.next()
+        assert getattr(notify, "method", None) == "NOTIFY", bytes(notify).decode()
+        self.udp.send(reply(notify))
+        return notify
+
     async def notified(self):
         """The next NOTIFY, answered 200, and its list: (notify, RlmiList or None, parts by cid)."""
-        notify = await self.udp.next()
-        assert notify.method == "NOTIFY", notify
-        self.udp.send(reply(notify))
+        notify = await self.notify()
         if not notify.body:
             return notify, None, {}
         root, parts = parse_multipart(notify.headers.get("Content-Type"), notify.body)
@@ -138,12 +156,19 @@ def states(rlmi):
 class RlsServer:
     """A started container with the integrated units (the presence server's policy C{policy})."""
 
-    async def start(self, tmp_path, clock, policy="allow", db=None, rls=None):
+    async def start(self, tmp_path, clock, policy="allow", db=None, rls=None, units=()):
+        """
+        @param rls: the RLS unit to deploy (a copy: L{rls_unit}), the shipped
+            one by default, or False for none.
+        @param units: more units to deploy.
+        """
         from twisted.internet import reactor
         self.tmp_path, self.clock, self.reactor = tmp_path, clock, reactor
-        units = [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms")]
-        units += [policy_unit(tmp_path, policy), rls or shipped_units() / "rls"]
-        self.container = await started_container(tmp_path, units, clock=clock, db=db)
+        deployed = [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms")]
+        deployed += [*units, policy_unit(tmp_path, policy)]
+        if rls is not False:
+            deployed.append(rls or shipped_units() / "rls")
+        self.container = await started_container(tmp_path, deployed, clock=clock, db=db)
         self.sip_port = sip_port_of(self.container)
         self.xdms = Xdms(self.container, xcap_port_of(self.container))
         self.peers = []
@@ -158,6 +183,26 @@ class RlsServer:
         response, content = await self.xdms.request("PUT", f"/xcap-root/{path}", body,
                                                     content_type)
         assert response.code in (200, 201), (response.code, content)
+
+    async def delete(self, path):
+        response, content = await self.xdms.request("DELETE", f"/xcap-root/{path}")
+        assert response.code == 200, (response.code, content)
+
+    async def settle(self, quiet_turns=5):
+        """
+        Let the reactor go round until the container has had nothing to do
+        for C{quiet_turns} turns in a row (what is due on the clock later
+        waits): whatever a request set going is done, or waits for the
+        clock.  Bounded, as every wait of the tests.
+        """
+        from twisted.internet import task
+        from sipclient import TIMEOUT
+        deadline = self.reactor.seconds() + TIMEOUT
+        quiet = 0
+        while quiet < quiet_turns:
+            assert self.reactor.seconds() < deadline, "the container never settled"
+            await task.deferLater(self.reactor, 0, lambda: None)
+            quiet = quiet + 1 if len(self.container.router) == 0 else 0
 
     async def stop(self):
         for peer in self.peers:

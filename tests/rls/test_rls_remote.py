@@ -12,7 +12,7 @@ import pytest_twisted
 
 from rlsharness import RLS_TYPE, RlsServer, entries, rls_unit, services_document, states
 from slee.settings import shipped_profiles, shipped_units
-from test_restart import SleeProcess
+from test_restart import SleeProcess, ra_status
 from units import xcap_port_of
 
 ALICE = "sip:alice@example.com"
@@ -100,3 +100,55 @@ async def test_a_list_with_a_local_and_a_remote_member(tmp_path):
         if rls is not None:
             await rls.stop()
         remote.cleanup()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_profile_rls_alone_with_a_remote_xdms_and_presence_server(tmp_path):
+    """
+    C{twistd slee --profile rls}: its lists from the XDMS of another
+    container, kept current over xcap-diff; every member subscribed to over
+    SIP through the outbound proxy, that container's presence server.
+    """
+    from twisted.internet import reactor
+    from rlsharness import Peer
+    (tmp_path / "home").mkdir()
+    (tmp_path / "rls").mkdir()
+    home = await RlsServer().start(tmp_path / "home", reactor, units=(
+        shipped_units() / "xdms-xcap-diff",), rls=False)
+    rls = RemotePresenceServer(tmp_path / "rls", tmp_path / "rls" / "var")
+    alice = None
+    try:
+        await home.put(f"rls-services/users/{ALICE}/index",
+                       services_document((BUDDIES, entries(BOB), ("presence",))), RLS_TYPE)
+        bob = home.peer(BOB)
+        bob.publish(note="bob at home")
+        assert (await bob.answer()).status == 200
+        rls.extra = ["--profile", "rls",
+                     "--xdms-url", f"http://127.0.0.1:{xcap_port_of(home.container)}/xcap-root",
+                     "--xdms-sip-uri", f"sip:xcap-diff@127.0.0.1:{home.sip_port}",
+                     "--sip-identity", "sip:rls@example.com",
+                     "--rls-outbound-proxy", f"sip:127.0.0.1:{home.sip_port}",
+                     "--rls-notify-interval", "0.05"]
+        await rls.start().ready()
+        [sip] = (await ra_status(rls, "sip"))["listening"]
+        alice = Peer(reactor, int(sip.rsplit(":", 1)[1]), ALICE)
+        alice.subscribe(BUDDIES)
+        answer = await alice.answer()
+        assert answer.status == 200, f"{answer}\n{rls.output()}"
+        seen = {}
+        await notified_until(alice, seen, lambda seen: b"bob at home" in
+                             seen.get(BOB, ("", b""))[1])
+
+        # A change of the list, heard over xcap-diff: the next NOTIFY has the full state.
+        await home.put(f"rls-services/users/{ALICE}/index", services_document(
+            (BUDDIES, entries(BOB, "sip:carol@example.com"), ("presence",))), RLS_TYPE)
+        while True:
+            _, rlmi, _ = await alice.notified()
+            if rlmi.full_state:
+                break
+        assert set(states(rlmi)) == {BOB, "sip:carol@example.com"}
+    finally:
+        if alice is not None:
+            await alice.stop()
+        await home.stop()
+        rls.cleanup()
