@@ -20,14 +20,12 @@ presentity at once.
 from dataclasses import dataclass
 from functools import lru_cache
 
-from BTrees.OOBTree import OOBTree
-
 from sbbs.presence.rules import RulesError, parse_rules
 from sbbs.presence.state import RULES_CHANGED, RulesChangedEvent, announce
 from sbbs.sipevent.publisher import PUBLICATIONS_CHANGED, PublicationsChangedEvent, activity_name
-from sbbs.xdms.client import IXdmClientParent, XdmClientSbb
+from sbbs.xdms.client import XdmReaderSbb
 from slee.events import SERVICE_STARTED, EventType
-from slee.sbb import ChildRelation, CmpField, Sbb, handler
+from slee.sbb import handler
 
 #: The shared data caching the documents: (AUID, presentity) -> bytes or None.
 DOCUMENTS = "slee.presence.documents"
@@ -96,34 +94,25 @@ def document_uri(auid, document, presentity):
     return f"{auid}/users/{presentity}/{document}"
 
 
-class DocumentsSbb(Sbb):
+class DocumentsSbb(XdmReaderSbb):
     """
-    The one entity that reads documents for the presence server (its
-    convergence name is constant), with its XDM client child.
+    The one entity that reads documents for the presence server; its
+    L{reading} maps each document URI to the presentity waiting for it.
     """
 
-    local_interface = IXdmClientParent
-    xdm = ChildRelation(XdmClientSbb)
-
-    #: document URI -> the presentity waiting for it: a BTree, as many
-    #: presentities may wait at once and a change writes only its bucket.
-    reading = CmpField(default_factory=OOBTree)
-
-    def _the_reader(self, event_type, event, aci, address):
-        return READER
+    reader = READER
 
     @handler(SERVICE_STARTED, initial=True, select=(), selector="_the_reader")
     def on_started(self, event, aci):
         """Watch the usages whole (again, after a restart: watching is idempotent)."""
-        aci.detach(self.context.sbb_local_object)
-        client = self._client()
+        self.live_on_the_reader_activity(aci)
+        client = self.client()
         for auid, _ in ALL_DOCUMENTS:
             client.subscribe(f"{auid}/")
-        self.context.naming.lookup_or_create(READER).attach(self.context.sbb_local_object)
 
     @handler(DOCUMENTS_WANTED, initial=True, select=(), selector="_the_reader")
     def on_documents_wanted(self, event, aci):
-        client = self._client()
+        client = self.client()
         reading = self.reading
         for auid, document in ALL_DOCUMENTS:
             uri = document_uri(auid, document, event.presentity)
@@ -160,13 +149,3 @@ class DocumentsSbb(Sbb):
                 activity_name("presence", presentity))
             self.context.fire_event(compositor, PUBLICATIONS_CHANGED,
                                     PublicationsChangedEvent("presence", presentity))
-
-    def put_response(self, uri, status, etag):
-        pass                        # the reader never writes
-
-    def delete_response(self, uri, status, etag):
-        pass
-
-    def _client(self):
-        children = list(self.xdm)
-        return children[0] if children else self.xdm.create()

@@ -28,15 +28,14 @@ SUBSCRIBEs to them come to the list server.
 
 from dataclasses import dataclass
 
-from BTrees.OOBTree import OOBTree
 from lxml import etree
 
 from sbbs.rls.lists import ListError, parse_services
 from sbbs.sipevent.list_directory import LISTS
 from sbbs.xdms.appusage import OWNER_NAMESPACE
-from sbbs.xdms.client import IXdmClientParent, XdmClientSbb
+from sbbs.xdms.client import XdmReaderSbb
 from slee.events import SERVICE_STARTED, EventType
-from slee.sbb import ChildRelation, CmpField, Sbb, handler
+from slee.sbb import handler
 
 SERVICES = "slee.rls.services"
 OWNERS = "slee.rls.owners"
@@ -117,17 +116,13 @@ def find_service(context, key):
     return context.shared_data(SERVICES).get(key)
 
 
-class ServicesSbb(Sbb):
-    """The one entity that reads the services and their documents; see the module docstring."""
+class ServicesSbb(XdmReaderSbb):
+    """
+    The one entity that reads the services and their documents (see the
+    module docstring); its L{reading} holds the paths being read.
+    """
 
-    local_interface = IXdmClientParent
-    xdm = ChildRelation(XdmClientSbb)
-
-    #: Paths being read (a BTree: many may be asked for at once).
-    reading = CmpField(default_factory=OOBTree)
-
-    def _the_reader(self, event_type, event, aci, address):
-        return READER
+    reader = READER
 
     @handler(SERVICE_STARTED, initial=True, select=(), selector="_the_reader")
     def on_started(self, event, aci):
@@ -135,18 +130,17 @@ class ServicesSbb(Sbb):
         Serve the services known already at once (after a restart), read
         them all again, and watch the usages (watching is idempotent).
         """
-        aci.detach(self.context.sbb_local_object)
+        self.live_on_the_reader_activity(aci)
         known = list(self.context.shared_data(SERVICES).keys())
         self.context.after_commit(lambda: LISTS.replace(known))
-        client = self._client()
+        client = self.client()
         for auid in WATCHED_USAGES:
             client.subscribe(f"{auid}/")
         client.get(GLOBAL_INDEX)
-        self.context.naming.lookup_or_create(READER).attach(self.context.sbb_local_object)
 
     @handler(DOCUMENTS_WANTED, initial=True, select=(), selector="_the_reader")
     def on_documents_wanted(self, event, aci):
-        client, reading = self._client(), self.reading
+        client, reading = self.client(), self.reading
         for path in event.paths:
             if path not in reading:
                 reading[path] = True
@@ -176,12 +170,6 @@ class ServicesSbb(Sbb):
             return
         if document in self.context.shared_data(DOCUMENTS):
             self._document_is(document, content)
-
-    def put_response(self, uri, status, etag):
-        pass                        # the reader never writes
-
-    def delete_response(self, uri, status, etag):
-        pass
 
     # -- services -------------------------------------------------------------------
 
@@ -252,10 +240,6 @@ class ServicesSbb(Sbb):
         activity = self.context.naming.lookup(name)
         if activity is not None:
             self.context.fire_event(activity, event_type, event)
-
-    def _client(self):
-        children = list(self.xdm)
-        return children[0] if children else self.xdm.create()
 
 
 #: Parses what the XDMS serves (validated when written), safely all the same.

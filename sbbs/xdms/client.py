@@ -43,6 +43,7 @@ Where the XDMS runs decides how, and the parent sees no difference:
   turned into the same C{document_updated} calls.
 """
 
+from BTrees.OOBTree import OOBTree
 from lxml import etree
 from zope.interface import Interface, implementer
 
@@ -255,3 +256,43 @@ def _conditions(if_match, if_none_match):
     if if_none_match is not None:
         headers.append(("If-None-Match", if_none_match))
     return headers
+
+
+class XdmReaderSbb(Sbb):
+    """
+    The base of a service's one reader of XDMS documents (the presence
+    server's rules, the list server's services): a root entity with a
+    constant convergence name, living on the named activity C{reader}, with
+    one XDM client child.  A subclass names C{reader}, declares its handlers
+    with C{select=(), selector="_the_reader"}, and implements the
+    C{get_response} and C{document_updated} of L{IXdmClientParent}; a
+    reader never writes.
+    """
+
+    local_interface = IXdmClientParent
+    xdm = ChildRelation(XdmClientSbb)
+    #: The name of the activity where the reader lives.
+    reader = None
+
+    #: What is being read (a BTree: many reads may wait at once, and a
+    #: change writes only its bucket); what it maps to is the subclass's.
+    reading = CmpField(default_factory=OOBTree)
+
+    def _the_reader(self, event_type, event, aci, address):
+        return self.reader
+
+    def live_on_the_reader_activity(self, aci):
+        """Leave the activity that started it (C{aci}) for the named one."""
+        aci.detach(self.context.sbb_local_object)
+        self.context.naming.lookup_or_create(self.reader).attach(self.context.sbb_local_object)
+
+    def client(self):
+        """The XDM client child, made the first time."""
+        children = list(self.xdm)
+        return children[0] if children else self.xdm.create()
+
+    def put_response(self, uri, status, etag):
+        pass
+
+    def delete_response(self, uri, status, etag):
+        pass
