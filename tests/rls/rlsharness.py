@@ -11,7 +11,7 @@ import uuid
 from sipclient import UdpPeer, options, reply
 from sbbs.rls.rlmi import parse_multipart, parse_rlmi
 from slee.settings import shipped_units
-from units import sip_port_of, started_container, xcap_port_of
+from units import LOCAL_RAS, sip_port_of, started_container, xcap_port_of
 from xcapclient import Xdms
 
 RL = "urn:ietf:params:xml:ns:resource-lists"
@@ -156,11 +156,13 @@ def states(rlmi):
 class RlsServer:
     """A started container with the integrated units (the presence server's policy C{policy})."""
 
-    async def start(self, tmp_path, clock, policy="allow", db=None, rls=None, units=()):
+    async def start(self, tmp_path, clock, policy="allow", db=None, rls=None, units=(),
+                    sip=None):
         """
         @param rls: the RLS unit to deploy (a copy: L{rls_unit}), the shipped
             one by default, or False for none.
         @param units: more units to deploy.
+        @param sip: properties of the SIP RA entity over the local ones (its T1...).
         """
         from twisted.internet import reactor
         self.tmp_path, self.clock, self.reactor = tmp_path, clock, reactor
@@ -168,7 +170,8 @@ class RlsServer:
         deployed += [*units, policy_unit(tmp_path, policy)]
         if rls is not False:
             deployed.append(rls or shipped_units() / "rls")
-        self.container = await started_container(tmp_path, deployed, clock=clock, db=db)
+        ras = {**LOCAL_RAS, "sip": {**LOCAL_RAS["sip"], **(sip or {})}}
+        self.container = await started_container(tmp_path, deployed, ras, clock=clock, db=db)
         self.sip_port = sip_port_of(self.container)
         self.xdms = Xdms(self.container, xcap_port_of(self.container))
         self.peers = []
