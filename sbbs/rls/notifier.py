@@ -45,7 +45,7 @@ from sbbs.rls.services import (
     rules_paths, service_name, want_documents)
 from sbbs.sipevent.addresses import address_of_record
 from sbbs.sipevent.list_directory import RECIPIENT_LIST
-from sbbs.sipevent.notifier import WAIT, NotifierSbb, Refusal
+from sbbs.sipevent.notifier import NOTIFIERS, WAIT, NotifierSbb, Refusal
 from sbbs.sipevent.subscriber import ISubscriberParent, SubscriberSbb
 from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State
 from sbbs.sipevent.subscription_client import ISubscriptionClientParent, SubscriptionClientSbb
@@ -322,10 +322,28 @@ class ResourceListNotifierSbb(NotifierSbb):
 
     @handler(DOCUMENT_CHANGED)
     def on_document_changed(self, event, aci):
+        """
+        A document the list depends on was read or changed: the owner's
+        rules say who may subscribe, and change nothing of the list; the
+        others may change its members.
+        """
         if self.waiting is not None:
             self._decide_waiting()
+        elif event.path in rules_paths(self.owner):
+            self._authorization_changed()
         elif self.list_key is not None:
             self._list_changed(find_service(self.context, self.list_key))
+
+    def _authorization_changed(self):
+        """
+        The owner's rules changed (or were read, after the SUBSCRIBE was
+        decided): a watcher they no longer allow is let go, C{rejected},
+        as the presence server lets go of the watchers of a presentity.
+        """
+        subscription = self.subscription
+        if subscription is not None and \
+                self._authorized(subscription.subscriber, self.owner) is False:
+            self.change_state(State.TERMINATED, Reason.REJECTED)
 
     @handler(SERVICE_CHANGED)
     def on_service_changed(self, event, aci):
@@ -379,6 +397,9 @@ class ResourceListNotifierSbb(NotifierSbb):
         return replace(backend, remote=child.__slee_reference__())
 
     def _is_local(self, uri):
+        """Whether this container's presence server serves member C{uri}."""
+        if "presence" not in NOTIFIERS:
+            return False            # no presence server here (the profile rls)
         domains = self.context.env["local-domains"]
         if "*" in domains:
             return True
@@ -399,7 +420,12 @@ class ResourceListNotifierSbb(NotifierSbb):
                                              self.package, backend.uri)
 
     def _list_changed(self, service):
-        """The service or a document it uses changed: members added and removed, full state next."""
+        """
+        The service or a document it uses changed: members added and
+        removed, full state next.  A change that leaves the list as it was
+        (another list of the document changed, say) sends nothing: the
+        watcher would be sent the state it has.
+        """
         subscription = self.subscription
         if service is None or subscription is None or subscription.state is State.TERMINATED:
             return
@@ -408,9 +434,12 @@ class ResourceListNotifierSbb(NotifierSbb):
             return                          # a document is being read: it comes back here
         if isinstance(outcome, Refusal):
             return                          # logged; the members stay as they were
-        self.list_name = service.name
         now = {member_key(member.uri): member for member in outcome}
         backends = self.backends
+        if service.name == self.list_name and set(now) == set(backends.keys()) and all(
+                backends[key].name == member.name for key, member in now.items()):
+            return
+        self.list_name = service.name
         for key in [key for key in backends.keys() if key not in now]:
             self._stop_member(key, backends.pop(key))
         for key, member in now.items():
