@@ -366,6 +366,16 @@ class ResourceListNotifierSbb(NotifierSbb):
         self.pending_request = None
         self.decided(decision)
 
+    def watcher_event(self, subscription, event):
+        """
+        The list subscription starts (C{subscribe}, its channel open): from
+        now on its local back-end subscriptions are refreshed, by a timer
+        on its dialog (or a service's activity).
+        """
+        if event == "subscribe" and self.refresh_timer is None:
+            self.refresh_timer = self.context.timers.set_timer(
+                self.dialog, BACKEND_REFRESH, period=BACKEND_REFRESH)
+
     # -- the members -------------------------------------------------------------------
 
     def _start_members(self, watcher, members):
@@ -376,9 +386,6 @@ class ResourceListNotifierSbb(NotifierSbb):
             key = member_key(member.uri)
             if key not in backends:
                 backends[key] = self._subscribe_member(watcher, member)
-        if self.refresh_timer is None and len(self.local):
-            self.refresh_timer = self.context.timers.set_timer(
-                self._channel_for_timers(), BACKEND_REFRESH, period=BACKEND_REFRESH)
 
     def _subscribe_member(self, watcher, member, instance=None):
         """@return: the L{Backend} of a new back-end subscription to C{member}."""
@@ -475,9 +482,7 @@ class ResourceListNotifierSbb(NotifierSbb):
             self.backends[key] = replace(backend, retries=0)
 
     def subscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
-        self._member_is(member_key(subscription_id), state="terminated",
-                        reason=Reason.REJECTED if error == 403 else Reason.NORESOURCE,
-                        body=b"", content_type=None)
+        self._member_failed(member_key(subscription_id), error)
 
     def resubscribe_ok(self, subscriber, notifier, event_package, subscription_id, expires):
         pass
@@ -511,7 +516,7 @@ class ResourceListNotifierSbb(NotifierSbb):
         self.backends[key] = replace(backend, retries=backend.retries + 1)
         if self.retry_timer is None:
             delay = min(RETRY_MOST, RETRY_FIRST * 2 ** backend.retries)
-            self.retry_timer = self.context.timers.set_timer(self._channel_for_timers(), delay)
+            self.retry_timer = self.context.timers.set_timer(self.dialog, delay)
 
     # -- the remote back-end (the subscriber children) --------------------------------
 
@@ -527,15 +532,41 @@ class ResourceListNotifierSbb(NotifierSbb):
                             content_type=content_type if body else None)
 
     def subscription_ended(self, child_or_subscription, reason=None):
-        if reason is None:              # the list subscription (NotifierSbb's hook)
+        """
+        Two hooks of one name: the list subscription ended (the notifier's
+        C{subscription_ended(subscription)}), or a remote member's
+        subscription ended for good (the subscriber child's
+        C{subscription_ended(child, reason)}: a termination reason, or the
+        status of a refused or failed SUBSCRIBE).
+        """
+        if reason is None:
             self._end_list(child_or_subscription)
             return
-        key = self._member_of(child_or_subscription)      # a remote member's, for good
-        if key is not None:
-            self._member_is(key, state="terminated",
-                            reason=reason if not reason.isdigit() else (
-                                Reason.REJECTED if reason == "403" else Reason.NORESOURCE),
-                            body=b"", content_type=None)
+        key = self._member_of(child_or_subscription)
+        if key is None:
+            return
+        if reason.isdigit():
+            self._member_failed(key, int(reason))
+        else:
+            self._member_is(key, state="terminated", reason=reason, body=b"",
+                            content_type=None)
+
+    def _member_failed(self, key, status):
+        """
+        A back-end SUBSCRIBE was refused or failed with C{status}: the
+        member is C{rejected} (403), C{noresource} (another refusal), or, when
+        its server did not answer or failed (408, 5xx, 6xx), on
+        C{probation}: subscribed to again after a back-off.
+        """
+        if status == 403:
+            reason = Reason.REJECTED
+        elif status == 408 or status >= 500:
+            reason = Reason.PROBATION
+        else:
+            reason = Reason.NORESOURCE
+        self._member_is(key, state="terminated", reason=reason, body=b"", content_type=None)
+        if reason == Reason.PROBATION:
+            self._retry_later(key)
 
     def _member_of(self, child):
         reference = child.__slee_reference__()
@@ -612,6 +643,9 @@ class ResourceListNotifierSbb(NotifierSbb):
             self.on_expiry(event, aci)
 
     def _refresh_local(self):
+        """Refresh the local back-end subscriptions before they expire."""
+        if not len(self.local):
+            return
         client, watcher = self._local_client(), self.subscription.subscriber
         for backend in self.backends.values():
             if backend.remote is None and backend.state != "terminated":
@@ -632,10 +666,6 @@ class ResourceListNotifierSbb(NotifierSbb):
                                                backend.instance)
                 backends[key] = replace(fresh, retries=backend.retries, state="pending",
                                         reason=None)
-
-    def _channel_for_timers(self):
-        """The activity the list's own timers are set on: its dialog (or a service's activity)."""
-        return self.dialog if self.dialog is not None else self.context.create_null_activity()
 
     # -- the end -----------------------------------------------------------------------
 

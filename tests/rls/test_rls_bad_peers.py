@@ -102,11 +102,12 @@ async def test_a_member_flooding_notifies_reaches_the_watcher_throttled(tmp_path
                 [None]
             if cid is not None:
                 notes.append(parts[cid].body.decode().split("<note>")[1].split("<")[0])
-        # The watcher got a few NOTIFYs, never two within the interval, each
-        # with a newer note than the last: nothing sent twice, the last state kept.
+        # The watcher got a few NOTIFYs, one per interval at most (as they
+        # arrive: a loaded machine delays some), each with a newer note than
+        # the last: nothing sent twice, the last state kept.
         elapsed = times[-1] - started_at
         assert len(times) <= elapsed / INTERVAL + 2, (len(times), elapsed)
-        assert all(b - a >= INTERVAL * 0.9 for a, b in zip(times, times[1:]))
+        assert all(b - a >= INTERVAL / 2 for a, b in zip(times, times[1:])), times
         numbers = [int(note.split()[1]) for note in notes]
         assert numbers == sorted(set(numbers))
     finally:
@@ -121,12 +122,16 @@ async def test_a_member_whose_server_never_answers_ends_terminated(tmp_path):
     member = FakeNotifier(reactor)                     # it hears, and says nothing
     try:
         alice = await watch_list(server, member)
+        first = await member.subscribed()
         while True:
             _, rlmi, _ = await alice.notified()
             state = states(rlmi).get(member.uri)
             if state is not None and state[1] == "terminated":
                 break
-        assert state[2]                                     # with its reason
+        assert state[2] == "probation"                      # tried again later:
+        again = await member.subscribed()
+        while again.call_id == first.call_id:               # (retransmissions of the first)
+            again = await member.subscribed()
         bob = server.peer(BOB)                             # the list goes on
         bob.publish(note="bob still here")
         assert (await bob.answer()).status == 200

@@ -53,3 +53,30 @@ async def test_a_list_subscription_gets_full_then_partial_rlmi_state(rls):
     assert now[BOB][1] == "active" and now[BOB][3] in parts
     part = parts[now[BOB][3]]
     assert part.content_type == PIDF_TYPE and b"bob here" in part.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_local_back_end_subscriptions_are_refreshed_before_they_expire(rls):
+    bob, alice = rls.peer(BOB), rls.peer(ALICE)
+    bob.publish(note="bob here")
+    assert (await bob.answer()).status == 200
+    await buddies(rls, BOB)
+    alice.subscribe(BUDDIES, expires=7200)
+    assert (await alice.answer()).status == 200
+    await alice.notified()
+    rls.clock.advance(1.0)
+    _, rlmi, _ = await alice.notified()
+    assert states(rlmi)[BOB][1] == "active"
+    # Past the back-end subscription's hour: refreshed at 3,300 s, it never ended.
+    rls.clock.advance(3300)
+    await rls.settle()                              # the refreshes go out
+    rls.clock.advance(400)
+    bob.publish(note="bob an hour later")           # (his first publication expired)
+    assert (await bob.answer()).status == 200
+    while True:
+        rls.clock.advance(1.0)
+        _, rlmi, parts = await alice.notified()
+        [(_, state, _, cid)] = states(rlmi).values()
+        assert state == "active" and not rlmi.full_state, states(rlmi)
+        if b"bob an hour later" in parts[cid].body:
+            break
