@@ -1,0 +1,1 @@
+"""An example service: a team board on a resource list (see deployable.toml)."""
