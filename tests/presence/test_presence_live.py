@@ -9,6 +9,7 @@ import uuid
 import pytest_twisted
 from twisted.internet import defer
 
+from documents import pres_rules
 from sipclient import UdpPeer, options, reply
 from slee.settings import shipped_units
 from units import SteppedClock, sip_port_of, started_container, xcap_port_of
@@ -30,16 +31,8 @@ def pidf(basic="open", note="here", tuple_id="t1"):
 
 
 def rules(sub_handling, watcher=BOB):
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<cr:ruleset xmlns="urn:ietf:params:xml:ns:pres-rules" '
-            f'xmlns:cr="urn:ietf:params:xml:ns:common-policy">'
-            f'<cr:rule id="r1"><cr:conditions><cr:identity><cr:one id="{watcher}"/>'
-            f'</cr:identity></cr:conditions>'
-            f'<cr:actions><sub-handling>{sub_handling}</sub-handling></cr:actions>'
-            f'<cr:transformations><provide-services><all-services/></provide-services>'
-            f'<provide-persons><all-persons/></provide-persons>'
-            f'<provide-devices><all-devices/></provide-devices><provide-all-attributes/>'
-            f'</cr:transformations></cr:rule></cr:ruleset>').encode()
+    """alice's rules giving C{watcher} (bob) C{sub_handling}."""
+    return pres_rules(sub_handling, watcher)
 
 
 class Peer:

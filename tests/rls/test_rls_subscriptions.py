@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import pytest_twisted
 from twisted.logger import formatEvent, globalLogPublisher
 
+from documents import pres_rules
 from rlsharness import (
     LIST_HEADERS, PIDF_TYPE, RL, RL_TYPE, RLS_TYPE, RlsServer, entries, rls_unit,
     services_document, states)
@@ -96,16 +97,7 @@ def external(reference):
 
 def rules(sub_handling, watcher):
     """A pres-rules document giving C{watcher} C{sub_handling}."""
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<cr:ruleset xmlns="urn:ietf:params:xml:ns:pres-rules" '
-            f'xmlns:cr="urn:ietf:params:xml:ns:common-policy">'
-            f'<cr:rule id="r1"><cr:conditions><cr:identity><cr:one id="{watcher}"/>'
-            f'</cr:identity></cr:conditions>'
-            f'<cr:actions><sub-handling>{sub_handling}</sub-handling></cr:actions>'
-            f'<cr:transformations><provide-services><all-services/></provide-services>'
-            f'<provide-persons><all-persons/></provide-persons>'
-            f'<provide-devices><all-devices/></provide-devices><provide-all-attributes/>'
-            f'</cr:transformations></cr:rule></cr:ruleset>').encode()
+    return pres_rules(sub_handling, watcher)
 
 
 def request_list(*uris):
