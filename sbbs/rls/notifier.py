@@ -38,8 +38,8 @@ from sbbs.presence.rules import RulesError, parse_rules
 from sbbs.rls.adhoc import AdhocError, request_list
 from sbbs.rls.lists import DocumentNeeded, ListError, ListTooBig, flatten, member_key
 from sbbs.rls.rlmi import (
-    MULTIPART_RELATED, RLMI_TYPE, Instance, Part, Resource, multipart_related, new_boundary,
-    rlmi_document)
+    MULTIPART_RELATED, RLMI_TYPE, Instance, Part, Resource, RlmiError, full_state,
+    multipart_related, new_boundary, rlmi_document)
 from sbbs.rls.services import (
     DOCUMENT_CHANGED, SERVICE_CHANGED, cached_document, document_name, find_service,
     rules_paths, service_name, want_documents)
@@ -457,6 +457,26 @@ class ResourceListNotifierSbb(NotifierSbb):
         self.full_due = True
         self._changed(())
 
+    def _member_state(self, key, state, body, content_type):
+        """
+        A member's NOTIFY said C{state} (C{pending}, C{active}) with
+        C{body}.  A member that is a list sends its changes; what is kept
+        of it is its whole state (L{full_state}), which every NOTIFY of
+        ours carries.
+        """
+        if body and content_type and content_type.lower().startswith(MULTIPART_RELATED):
+            backend = self.backends.get(key)
+            before = (backend.content_type, backend.body) \
+                if backend is not None and backend.body else None
+            try:
+                content_type, body = full_state(before, (content_type, body))
+            except (RlmiError, ValueError) as error:
+                self.context.tracer.warn("{member}: a list state that cannot be read: {error}",
+                                         member=key, error=str(error))
+                content_type, body = None, b""
+        self._member_is(key, state=state, reason=None, body=body or b"",
+                        content_type=content_type if body else None)
+
     def _member_is(self, key, **state):
         """A back-end subscription told us something: note it and NOTIFY in time."""
         backend = self.backends.get(key)
@@ -505,8 +525,7 @@ class ResourceListNotifierSbb(NotifierSbb):
             if termination_reason in RESUBSCRIBE_REASONS:
                 self._retry_later(key)
         else:
-            self._member_is(key, state=status, reason=None, body=content or b"",
-                            content_type=content_type if content else None)
+            self._member_state(key, status, content, content_type)
 
     def _retry_later(self, key):
         """Subscribe to a member again after a back-off (RETRY_FIRST, doubled each time)."""
@@ -528,8 +547,7 @@ class ResourceListNotifierSbb(NotifierSbb):
             self._member_is(key, state="terminated", reason=Reason.DEACTIVATED, body=b"",
                             content_type=None)
         elif state is not None:
-            self._member_is(key, state=state, reason=None, body=body or b"",
-                            content_type=content_type if body else None)
+            self._member_state(key, state, body, content_type)
 
     def subscription_ended(self, child_or_subscription, reason=None):
         """

@@ -353,3 +353,36 @@ def _name(element):
     """@return: the text of the first C{<name>} of C{element}, or None."""
     name = element.find(NAME)
     return None if name is None else name.text
+
+
+def full_state(previous, update):
+    """
+    The whole state of a list, after a notification of it: what a list
+    server keeps of a member that is itself a list, so that each of its
+    own notifications carries the member's whole state, whatever the
+    member's last one said.
+
+    @param previous: (Content-Type value, body) of the list's whole state
+        before, or None.
+    @param update: (Content-Type value, body) of a notification of the list.
+    @return: (Content-Type value, body): C{update} itself when it has the
+        full state (or nothing came before), else C{previous} with the
+        resources C{update} lists replaced by its own, their parts with
+        them, under C{update}'s version, boundary and root Content-ID.
+    @raise RlmiError: either body cannot be read.
+    """
+    root, parts = parse_multipart(*update)
+    changes = parse_rlmi(root.body)
+    if changes.full_state or previous is None:
+        return update
+    previous_root, previous_parts = parse_multipart(*previous)
+    before = parse_rlmi(previous_root.body)
+    resources = {resource.uri: resource for resource in before.resources}
+    resources.update((resource.uri, resource) for resource in changes.resources)
+    bodies = {part.content_id: part for part in (*previous_parts, *parts)}
+    kept = [bodies[instance.cid] for resource in resources.values()
+            for instance in resource.instances if instance.cid in bodies]
+    document = rlmi_document(changes.uri, changes.version, True,
+                             changes.name or before.name, list(resources.values()))
+    boundary = ContentType.parse(update[0]).params["boundary"]
+    return multipart_related(boundary, Part(root.content_id, RLMI_TYPE, document), kept)

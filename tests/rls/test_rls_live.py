@@ -80,3 +80,52 @@ async def test_local_back_end_subscriptions_are_refreshed_before_they_expire(rls
         assert state == "active" and not rlmi.full_state, states(rlmi)
         if b"bob an hour later" in parts[cid].body:
             break
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_member_that_is_a_list_is_a_nested_rlmi_part(rls):
+    from sbbs.rls.rlmi import parse_multipart, parse_rlmi
+    colleagues = "sip:alice@example.com;pres-list=colleagues"
+    carol, alice = rls.peer(CAROL), rls.peer(ALICE)
+    carol.publish(note="carol at work")
+    assert (await carol.answer()).status == 200
+    await rls.put(f"rls-services/users/{ALICE}/index", services_document(
+        (BUDDIES, entries(BOB, colleagues), ("presence",)),
+        (colleagues, entries(CAROL), ("presence",))), RLS_TYPE)
+
+    def nested(rlmi, parts):
+        """The colleagues' list, as the part of this NOTIFY says it, or None."""
+        cid = states(rlmi).get(colleagues, (None,) * 4)[3]
+        if cid is None:
+            return None
+        part = parts[cid]
+        root, inner = parse_multipart(part.content_type, part.body)
+        return parse_rlmi(root.body), {p.content_id: p for p in inner}
+
+    alice.subscribe(BUDDIES, expires=3600)
+    assert (await alice.answer()).status == 200
+    found = None
+    while found is None or states(found[0]).get(CAROL, (None,) * 4)[3] is None:
+        rls.clock.advance(1.0)
+        _, rlmi, parts = await alice.notified()
+        found = nested(rlmi, parts) or found
+    inner, inner_parts = found
+    assert inner.uri == colleagues and inner.full_state
+    assert b"carol at work" in inner_parts[states(inner)[CAROL][3]].body
+
+    # carol changes: the nested list says only that; alice's refresh still
+    # gets the colleagues' whole state.
+    carol.publish(note="carol in a meeting")
+    assert (await carol.answer()).status == 200
+    while True:
+        rls.clock.advance(1.0)
+        _, rlmi, parts = await alice.notified()
+        found = nested(rlmi, parts)
+        if found and b"meeting" in b"".join(p.body for p in found[1].values()):
+            break
+    alice.subscribe(BUDDIES, expires=3600, new_dialog=False)
+    assert (await alice.answer()).status == 200
+    _, rlmi, parts = await alice.notified()
+    inner, inner_parts = nested(rlmi, parts)
+    assert rlmi.full_state and inner.full_state and set(states(inner)) == {CAROL}
+    assert b"carol in a meeting" in inner_parts[states(inner)[CAROL][3]].body

@@ -269,3 +269,40 @@ def test_limits_on_resources_and_instances():
     assert "instances" in error_of(parse_rlmi, rlmi_body(content=crowded))
     assert "larger" in error_of(parse_rlmi, b" " * (MAX_BODY + 1))
 
+
+
+# full_state: a nested list's whole state, kept across its partial notifications
+
+
+def _list(version, full, resources, boundary="b0", cid="root@x"):
+    """(Content-Type, body) of a list notification of (uri, state, note or None) resources."""
+    from sbbs.rls.rlmi import Instance, Part, Resource, multipart_related, rlmi_document
+    listed, parts = [], []
+    for number, (uri, state, note) in enumerate(resources):
+        part_id = f"{uri}.{version}@x" if note else None
+        listed.append(Resource(uri, None, (Instance(str(number), state, cid=part_id),)))
+        if note:
+            parts.append(Part(part_id, "application/pidf+xml", note.encode()))
+    document = rlmi_document("sip:l@x", version, full, "L", listed)
+    return multipart_related(boundary, Part(cid, "application/rlmi+xml", document), parts)
+
+
+def test_full_state_of_a_full_notification_is_itself():
+    from sbbs.rls.rlmi import full_state
+    update = _list(3, True, [("sip:a@x", "active", "a1")])
+    assert full_state(_list(2, True, []), update) == update
+    assert full_state(None, _list(3, False, [])) == _list(3, False, [])
+
+
+def test_full_state_merges_a_partial_notification_into_the_whole():
+    from sbbs.rls.rlmi import full_state, parse_multipart, parse_rlmi
+    before = _list(0, True, [("sip:a@x", "active", "a0"), ("sip:b@x", "pending", None)])
+    update = _list(1, False, [("sip:b@x", "active", "b1")], boundary="b1", cid="r1@x")
+    content_type, body = full_state(before, update)
+    root, parts = parse_multipart(content_type, body)
+    merged = parse_rlmi(root.body)
+    assert (merged.version, merged.full_state, root.content_id) == (1, True, "r1@x")
+    assert [(r.uri, r.instances[0].state) for r in merged.resources] == [
+        ("sip:a@x", "active"), ("sip:b@x", "active")]
+    assert sorted(part.body for part in parts) == [b"a0", b"b1"]
+    assert 'boundary="b1"' in content_type
