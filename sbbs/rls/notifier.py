@@ -142,6 +142,9 @@ class ResourceListNotifierSbb(NotifierSbb):
     environment = {
         # Most members of one list (flattened, nested services counting one).
         "max-list-size": Property(int, 1000, _list_size),
+        # Most subscriptions to one list at once (each holds a back-end
+        # subscription per member).
+        "max-list-watchers": Property(int, 1000, _list_size),
         # Seconds between two NOTIFYs of one list subscription, at least.
         "notify-interval": Property(float, 1.0, _positive_number),
         # RFC 5367: SUBSCRIBEs that carry their list.
@@ -230,6 +233,12 @@ class ResourceListNotifierSbb(NotifierSbb):
         self.list_key, self.list_uri = key, service.uri
         self.list_name, self.owner = service.name, service.owner
         watch_service = self.context.naming.lookup_or_create(service_name(key))
+        if watch_service.attached_count() >= self.context.env["max-list-watchers"]:
+            self.context.tracer.warn("list {service}: refused {watcher}, the list has "
+                                     "{count} watchers", service=service.uri,
+                                     watcher=request.subscriber,
+                                     count=watch_service.attached_count())
+            return Refusal(403, "Too many watchers of this list")
         watch_service.attach(self.context.sbb_local_object)
         decision = self._judge(request, service)
         if decision == WAIT:

@@ -376,6 +376,17 @@ async def test_a_list_over_max_list_size_is_refused_403(tmp_path):
         assert "more than 3 members" in answer.headers.get("Warning")
 
 
+@pytest_twisted.ensureDeferred
+async def test_subscriptions_to_a_list_past_max_list_watchers_are_refused_403(tmp_path):
+    async with rls_with(tmp_path, max_list_watchers=2) as rls:
+        alice = rls.peer(ALICE)
+        await buddies(rls, BOB)
+        for _ in range(2):
+            assert (await answered(alice, BUDDIES)).status == 200
+        answer = await answered(alice, BUDDIES)
+        assert (answer.status, answer.reason) == (403, "Too many watchers of this list")
+
+
 # -- the service changes -------------------------------------------------------------
 
 
