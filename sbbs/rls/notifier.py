@@ -69,6 +69,10 @@ BACKEND_REFRESH = BACKEND_EXPIRES - 300
 RETRY_FIRST, RETRY_MOST = 5, 600
 #: Terminations after which a back-end subscription is made again.
 RESUBSCRIBE_REASONS = frozenset((Reason.DEACTIVATED, Reason.TIMEOUT, Reason.PROBATION))
+#: Seconds a new list subscription waits at most for its members' first
+#: states (no more than the notify interval), so that its first NOTIFY
+#: has them: the SUBSCRIBE is answered then.
+FIRST_STATES_WAIT = 0.5
 #: A back-end NOTIFY body kept for a member at most (bytes): a larger one
 #: is dropped (the member shows no state), not stored.
 MAX_MEMBER_BODY = 64 * 1024
@@ -112,6 +116,7 @@ class Backend:
     @ivar remote: the reference of the L{SubscriberSbb} child that holds
         it over SIP, or None for a local one.
     @ivar retries: failed subscriptions in a row (the back-off).
+    @ivar heard: whether its back-end subscription said anything yet.
     """
 
     uri: str
@@ -123,6 +128,7 @@ class Backend:
     content_type: str | None = None
     remote: object = None
     retries: int = 0
+    heard: bool = False
 
 
 class _IRlsEntity(ISubscriptionEntity, ISubscriptionClientParent, ISubscriberParent):
@@ -186,8 +192,12 @@ class ResourceListNotifierSbb(NotifierSbb):
     #: one that retries those that failed.
     refresh_timer = CmpField()
     retry_timer = CmpField()
-    #: While a SUBSCRIBE waits for documents: its request.
+    #: While a SUBSCRIBE waits for documents or its members' first states:
+    #: its request; and the timer that ends the wait for the states, with
+    #: the null activity it is set on.
     pending_request = CmpField()
+    first_states_timer = CmpField()
+    first_states_activity = CmpField()
 
     @property
     def option_tags(self):
@@ -221,7 +231,7 @@ class ResourceListNotifierSbb(NotifierSbb):
             return Refusal(error.status, error.reason, headers)
         self.list_uri, self.owner = request.uri, request.subscriber
         self._start_members(request.subscriber, members)
-        return State.ACTIVE
+        return self._first_states(request)
 
     def _service_list(self, request):
         key = member_key(request.uri or request.resource)
@@ -258,7 +268,27 @@ class ResourceListNotifierSbb(NotifierSbb):
         if isinstance(outcome, Refusal):
             return outcome
         self._start_members(request.subscriber, outcome)
-        return State.ACTIVE
+        return self._first_states(request)
+
+    def _first_states(self, request):
+        """
+        The members are subscribed to: wait for their first states
+        (L{WAIT}), at most L{FIRST_STATES_WAIT} seconds, so that the first
+        NOTIFY has them instead of saying each member pending; or, when
+        every member has spoken or the wait is over, L{State.ACTIVE}.
+        """
+        if self.first_states_activity is not None and self.first_states_timer is None:
+            return State.ACTIVE                 # the wait is over
+        if all(backend.heard for backend in self.backends.values()):
+            return State.ACTIVE
+        self.pending_request = request
+        if self.first_states_activity is None:
+            activity = self.context.create_null_activity()
+            activity.attach(self.context.sbb_local_object)
+            self.first_states_activity = activity
+            self.first_states_timer = self.context.timers.set_timer(
+                activity, min(FIRST_STATES_WAIT, self.context.env["notify-interval"]))
+        return WAIT
 
     def _authorized(self, watcher, owner):
         """Whether the owner's rules let C{watcher} subscribe (None: not read yet)."""
@@ -364,16 +394,32 @@ class ResourceListNotifierSbb(NotifierSbb):
             self._list_changed(event.service)
 
     def _decide_waiting(self):
-        service = find_service(self.context, self.list_key)
+        """
+        What the waiting SUBSCRIBE needed came (a document, a member's first
+        state, the end of the wait for them): answer it if it can be now.
+        """
         request = self.pending_request
-        if service is None:
-            decision = Refusal(404, "Not Found")
+        if self.list_key is None:           # an ad-hoc list: its members were awaited
+            decision = self._first_states(request)
         else:
-            decision = self._judge(request, service)
-            if decision == WAIT:
-                return
+            service = find_service(self.context, self.list_key)
+            decision = Refusal(404, "Not Found") if service is None else \
+                self._judge(request, service)
+        if decision == WAIT:
+            return
         self.pending_request = None
+        self._end_first_states_wait()
         self.decided(decision)
+
+    def _end_first_states_wait(self):
+        activity = self.first_states_activity
+        if activity is None:
+            return
+        if self.first_states_timer is not None:
+            self.context.timers.cancel_timer(self.first_states_timer)
+            self.first_states_timer = None
+        activity.detach(self.context.sbb_local_object)
+        self.first_states_activity = None
 
     def watcher_event(self, subscription, event):
         """
@@ -496,10 +542,12 @@ class ResourceListNotifierSbb(NotifierSbb):
             self.context.tracer.warn("{member}: a state of {size} bytes dropped",
                                      member=backend.uri, size=len(body))
             state = {**state, "body": b"", "content_type": None}
-        updated = replace(backend, **state)
+        updated = replace(backend, heard=True, **state)
         if updated != backend:
             self.backends[key] = updated
             self._changed((key,))
+        if self.waiting is not None and not backend.heard:
+            self._decide_waiting()
 
     # -- the local back-end (the subscription client's answers) ------------------------
 
@@ -663,6 +711,10 @@ class ResourceListNotifierSbb(NotifierSbb):
                 self.state_changed()
         elif timer == self.refresh_timer:
             self._refresh_local()
+        elif timer == self.first_states_timer:
+            self.first_states_timer = None
+            if self.waiting is not None:
+                self._decide_waiting()
         elif timer == self.retry_timer:
             self.retry_timer = None
             self._retry_members()

@@ -38,21 +38,26 @@ async def test_a_list_subscription_gets_full_then_partial_rlmi_state(rls):
     alice.subscribe(BUDDIES)
     answer = await alice.answer()
     assert answer.status == 200, bytes(answer).decode()
+    # The SUBSCRIBE is answered once the members said their first states:
+    # the first NOTIFY has them all.
     notify, rlmi, parts = await alice.notified()
     assert notify.headers.get("Require") == "eventlist"
     assert notify.headers.get("Subscription-State").startswith("active")
     assert (rlmi.uri, rlmi.version, rlmi.full_state) == (BUDDIES, 0, True)
     first = states(rlmi)
     assert set(first) == {BOB, CAROL}
-    # The members' first NOTIFYs come in within the interval: one NOTIFY after it.
+    assert first[BOB][1] == first[CAROL][1] == "active"
+    part = parts[first[BOB][3]]
+    assert part.content_type == PIDF_TYPE and b"bob here" in part.body
+    # A change: one NOTIFY, once the interval is over, with bob alone.
+    bob.publish(note="bob away")
+    assert (await bob.answer()).status == 200
     rls.clock.advance(1.0)
     notify, rlmi, parts = await alice.notified()
     assert (rlmi.version, rlmi.full_state) == (1, False)
     now = states(rlmi)
-    assert now[BOB][0] == first[BOB][0]              # the instance id is stable
-    assert now[BOB][1] == "active" and now[BOB][3] in parts
-    part = parts[now[BOB][3]]
-    assert part.content_type == PIDF_TYPE and b"bob here" in part.body
+    assert set(now) == {BOB} and now[BOB][0] == first[BOB][0]     # a stable instance id
+    assert b"bob away" in parts[now[BOB][3]].body
 
 
 @pytest_twisted.ensureDeferred
@@ -63,8 +68,6 @@ async def test_local_back_end_subscriptions_are_refreshed_before_they_expire(rls
     await buddies(rls, BOB)
     alice.subscribe(BUDDIES, expires=7200)
     assert (await alice.answer()).status == 200
-    await alice.notified()
-    rls.clock.advance(1.0)
     _, rlmi, _ = await alice.notified()
     assert states(rlmi)[BOB][1] == "active"
     # Past the back-end subscription's hour: refreshed at 3,300 s, it never ended.
