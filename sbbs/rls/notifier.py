@@ -198,6 +198,8 @@ class ResourceListNotifierSbb(NotifierSbb):
     pending_request = CmpField()
     first_states_timer = CmpField()
     first_states_activity = CmpField()
+    #: How many members have not said their first state yet.
+    unheard = CmpField(default=0)
 
     @property
     def option_tags(self):
@@ -279,7 +281,7 @@ class ResourceListNotifierSbb(NotifierSbb):
         """
         if self.first_states_activity is not None and self.first_states_timer is None:
             return State.ACTIVE                 # the wait is over
-        if all(backend.heard for backend in self.backends.values()):
+        if not self.unheard:
             return State.ACTIVE
         self.pending_request = request
         if self.first_states_activity is None:
@@ -399,8 +401,8 @@ class ResourceListNotifierSbb(NotifierSbb):
         state, the end of the wait for them): answer it if it can be now.
         """
         request = self.pending_request
-        if self.list_key is None:           # an ad-hoc list: its members were awaited
-            decision = self._first_states(request)
+        if self.first_states_activity is not None or self.list_key is None:
+            decision = self._first_states(request)    # only the members' states are awaited
         else:
             service = find_service(self.context, self.list_key)
             decision = Refusal(404, "Not Found") if service is None else \
@@ -448,6 +450,7 @@ class ResourceListNotifierSbb(NotifierSbb):
             instance = f"{self.next_instance:x}"
             self.next_instance += 1
         backend = Backend(member.uri, member.name, instance)
+        self.unheard += 1
         if self._is_local(member.uri):
             self._local_client().subscribe(watcher, member.uri, self.package, member.uri,
                                            BACKEND_EXPIRES, accept=BACKEND_ACCEPT)
@@ -546,8 +549,10 @@ class ResourceListNotifierSbb(NotifierSbb):
         if updated != backend:
             self.backends[key] = updated
             self._changed((key,))
-        if self.waiting is not None and not backend.heard:
-            self._decide_waiting()
+        if not backend.heard:
+            self.unheard -= 1
+            if self.waiting is not None:
+                self._decide_waiting()
 
     # -- the local back-end (the subscription client's answers) ------------------------
 
@@ -653,12 +658,17 @@ class ResourceListNotifierSbb(NotifierSbb):
     # -- NOTIFYs -----------------------------------------------------------------------
 
     def _changed(self, keys):
-        """Members changed: NOTIFY now, or once C{notify-interval} has passed since the last."""
+        """
+        Members changed: NOTIFY now, or once C{notify-interval} has passed
+        since the last.  Before the subscription is accepted nothing is
+        noted: its first NOTIFY has the full state.
+        """
+        subscription = self.subscription
+        if subscription is None:
+            return
         if keys:
             self.changed = tuple(sorted(set(self.changed) | set(keys)))
-        subscription = self.subscription
-        if subscription is None or subscription.state is not State.ACTIVE or \
-                self.throttle_timer is not None:
+        if subscription.state is not State.ACTIVE or self.throttle_timer is not None:
             return
         wait = self.notified_at + self.context.env["notify-interval"] - self._now()
         if wait <= 0:
