@@ -310,6 +310,18 @@ class _Transaction:
         self.state = State.TERMINATED
         return [TransportFailed(reason), TERMINATED]
 
+    def fall_back_to_udp(self):
+        """
+        For client machines: the request could not be sent over the TCP
+        connection it was moved to for its size, so it goes over UDP after
+        all (RFC 3261 §18.1.1), from the start, retransmissions included.
+        Only before any response came; the state and a pending C{cancel()}
+        are kept.
+        """
+        self.reliable = False
+        self._interval = self.timers.t1
+        return self.start()
+
     def _linger(self, effects, timer, delay, resend):
         """
         Stay in the current state for C{delay} (timer C{timer}) to absorb

@@ -12,8 +12,8 @@ API::
 - C{clock} is an C{IReactorTime} (the reactor, or a C{task.Clock} in
   tests); C{transports} a L{SipTransports} (or anything with
   C{prepare_request}, C{prepare_response}, C{send}, C{send_response},
-  C{via_for} and a C{receiver} attribute): the layer makes itself its
-  receiver.  C{user} provides
+  C{via_for}, C{listening_point} and a C{receiver} attribute): the layer
+  makes itself its receiver.  C{user} provides
   L{ITransactionUser}.
 - C{layer.message_received(message, peer)} and
   C{layer.transport_error(peer, reason)}: what the transports call.
@@ -49,7 +49,11 @@ What the layer does on its own:
 - answers a CANCEL (§9.2): 481 if it matches no INVITE server transaction,
   else 200, and if that INVITE has no final response yet, 487 to it, then
   C{user.cancel_received}.  CANCELs are not given to C{request_received};
-- runs the CANCEL client transaction that C{cancel()} starts.
+- runs the CANCEL client transaction that C{cancel()} starts;
+- sends a request larger than L{MAX_UDP_REQUEST} bytes that would go over
+  UDP over TCP instead, to the same host and port, and back over UDP if
+  that connection cannot be made (RFC 3261 §18.1.1, see
+  L{TransactionLayer.transport_for_size}).
 
 The transactions the layer runs for itself (a CANCEL it answers, a CANCEL
 it sends) are never shown to the user: their outcome shows on the INVITE.
@@ -78,6 +82,8 @@ transaction once the effects at hand are carried out.  One reported later
 by C{transport_error(destination, reason)} fails the client transactions
 to that destination that have had no response yet.  A server transaction
 learns only of errors raised at once; the others end it by its timers.
+Either kind sends a request moved to TCP for its size over UDP instead,
+once, rather than failing it.
 
 Timers: a live transaction arms one C{clock.callLater} per running timer,
 cancelled when the timer stops or the transaction ends.  Lingering records
@@ -101,13 +107,17 @@ from resource_adaptors.sip.transaction import (
     SendCancel, StartTimer, State, StopTimer, Terminated, TimerSettings, Timeout,
     TransactionStateError, TransportFailed, client_key, is_rfc3261_branch, new_branch,
     rfc2543_key, server_key)
-from resource_adaptors.sip.transport import RateLimitedWarning, TransportError
+from resource_adaptors.sip.transport import Peer, RateLimitedWarning, TransportError
 from slee.trace import log_observer
 
 log = Logger(namespace="resource_adaptors.sip.transaction_layer", observer=log_observer)
 
 __all__ = ["ITransactionUser", "TransactionLayer", "ServerTransaction", "ClientTransaction",
-           "State", "TimerSettings", "TransactionStateError"]
+           "State", "TimerSettings", "TransactionStateError", "MAX_UDP_REQUEST"]
+
+#: The largest request sent over UDP, in bytes, when the path MTU is
+#: unknown, as it always is here (RFC 3261 §18.1.1).
+MAX_UDP_REQUEST = 1300
 
 
 class ITransactionUser(Interface):
@@ -223,7 +233,7 @@ class Transaction:
                 self._layer._start_client(effect.cancel, self.peer, _UNHEARD)
         if self._failure is not None and not self._done:
             failure, self._failure = self._failure, None
-            self._execute(self._machine.transport_failed(failure))
+            self._fail(failure)
 
     def _send(self, message):
         try:
@@ -328,7 +338,13 @@ class ServerTransaction(Transaction):
 class ClientTransaction(Transaction):
     """A client transaction: the user may L{cancel} an INVITE."""
 
-    __slots__ = ()
+    __slots__ = ("_udp_fallback",)
+
+    def __init__(self, layer, user, machine, peer, key, udp_fallback=None):
+        super().__init__(layer, user, machine, peer, key)
+        # The UDP destination of a request moved to TCP for its size
+        # (§18.1.1), until the request goes over UDP after all.
+        self._udp_fallback = udp_fallback
 
     def cancel(self):
         """
@@ -356,13 +372,36 @@ class ClientTransaction(Transaction):
     def _deliver(self, response):
         self._user.response_received(self, response)
 
+    def _fail(self, reason):
+        """
+        A request moved to TCP for its size that could not be sent there
+        goes over UDP after all (RFC 3261 §18.1.1 says the element SHOULD
+        retry over UDP); any other failure fails the transaction.
+        """
+        udp, self._udp_fallback = self._udp_fallback, None
+        if udp is None or self.state not in (State.CALLING, State.TRYING):
+            super()._fail(reason)
+            return
+        log.info("{transaction}: sending it over UDP, TCP failed: {reason}",
+                 transaction=self, reason=reason)
+        self._stop_waiting()
+        self.peer = udp
+        self._layer._by_destination.setdefault(udp, set()).add(self)
+        self._sent_message = self._sent = None
+        self._execute(self._machine.fall_back_to_udp())
+
     def _forget(self):
-        layer = self._layer
-        del layer._clients[self._key]
-        waiting = layer._by_destination[self.peer]
+        del self._layer._clients[self._key]
+        self._stop_waiting()
+
+    def _stop_waiting(self):
+        """Leave the transactions sending to our destination, which its
+        transport errors fail."""
+        by_destination = self._layer._by_destination
+        waiting = by_destination[self.peer]
         waiting.discard(self)
         if not waiting:
-            del layer._by_destination[self.peer]
+            del by_destination[self.peer]
 
 
 # A lingering record (see the module docstring) is the exact tuple
@@ -480,6 +519,7 @@ class TransactionLayer:
         self.timers = timers
         self.max_server_transactions = max_server_transactions
         self._full_warning = RateLimitedWarning(clock)
+        self._warned_no_tcp = False
         transports.receiver = self
         # server_key -> ServerTransaction or lingering record; client_key ->
         # ClientTransaction or lingering record.
@@ -636,7 +676,9 @@ class TransactionLayer:
 
     def send_request(self, request, destination):
         """
-        Send a request statefully to C{destination} (a L{Peer}).
+        Send a request statefully to C{destination} (a L{Peer}), or over
+        TCP when it is too large for UDP (L{transport_for_size}): the
+        transaction's C{peer} says where it went.
 
         @return: its L{ClientTransaction}.
         @raise ValueError: for an ACK, or a request whose top Via has no
@@ -651,16 +693,43 @@ class TransactionLayer:
             request.via = [self.transports.via_for(destination.transport, new_branch())]
         elif not is_rfc3261_branch(vias[0].branch):
             raise ValueError(f"the top Via needs a branch starting with z9hG4bK: {vias[0]}")
-        return self._start_client(request, destination, self.user)
+        sized = self.transport_for_size(request, destination)
+        return self._start_client(request, sized, self.user,
+                                  udp_fallback=None if sized is destination else destination)
 
-    def _start_client(self, request, destination, user):
+    def transport_for_size(self, request, destination):
+        """
+        Where a request goes, by its size (RFC 3261 §18.1.1): one larger
+        than L{MAX_UDP_REQUEST} bytes (the path MTU is unknown) MUST NOT go
+        over UDP but over a congestion controlled transport.  It goes over
+        TCP to the same host and port, and the transports make its top Via
+        say TCP; with no TCP listening point it stays on UDP (a warning is
+        logged once).  Its transaction follows TCP rules (no
+        retransmissions, no lingering).
+
+        @return: C{destination}, or the TCP L{Peer} at its address.
+        """
+        if destination.transport != "udp" or len(bytes(request)) <= MAX_UDP_REQUEST:
+            return destination
+        try:
+            self.transports.listening_point("tcp")
+        except TransportError:
+            if not self._warned_no_tcp:
+                self._warned_no_tcp = True
+                log.warn("sending requests larger than {limit} bytes over UDP: RFC 3261 "
+                         "§18.1.1 wants TCP, where this stack does not listen",
+                         limit=MAX_UDP_REQUEST)
+            return destination
+        return Peer("tcp", destination.host, destination.port)
+
+    def _start_client(self, request, destination, user, udp_fallback=None):
         key = client_key(request)
         if key in self._clients:
             raise ValueError(f"branch {key[0]} is in use by a {key[1]} transaction")
         machine_class = InviteClient if request.method == "INVITE" else NonInviteClient
         transaction = ClientTransaction(
             self, user, machine_class(request, destination.reliable, self.timers),
-            destination, key)
+            destination, key, udp_fallback)
         self._clients[key] = transaction
         waiting = self._by_destination.get(destination)
         if waiting is None:

@@ -16,8 +16,9 @@ TIMEOUT = 10.0
 
 def options(port, transport="UDP", local_port=5999, headers="", method="OPTIONS", body="",
             call_id=None, branch=None, to_tag=None, cseq=1, uri=None,
-            from_uri="sip:tester@127.0.0.1", from_tag=None):
+            from_uri="sip:tester@127.0.0.1", from_tag=None, contact=None):
     """@return: the bytes of a request from a client at C{local_port}."""
+    contact = contact or f"sip:tester@127.0.0.1:{local_port}"
     call_id = call_id or uuid.uuid4().hex
     branch = branch or "z9hG4bK" + uuid.uuid4().hex
     to = "<sip:service@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
@@ -29,7 +30,7 @@ def options(port, transport="UDP", local_port=5999, headers="", method="OPTIONS"
             f"To: {to}\r\n"
             f"Call-ID: {call_id}\r\n"
             f"CSeq: {cseq} {method}\r\n"
-            f"Contact: <sip:tester@127.0.0.1:{local_port}>\r\n"
+            f"Contact: <{contact}>\r\n"
             f"{headers}"
             f"Content-Length: {len(body.encode())}\r\n\r\n{body}")
     return text.encode()

@@ -6,13 +6,17 @@ driven by SIP peers over real UDP and TCP sockets on 127.0.0.1.
 
 import pytest
 import pytest_twisted
+from twisted.internet import defer
+from twisted.internet.protocol import Factory
 from slee.container import Container
 from slee.settings import shipped_units
 
 from resource_adaptors.sip.adaptor import SipResourceAdaptor
+from resource_adaptors.sip.dialog import dialog_id
 from resource_adaptors.sip.events import REQUEST
+from resource_adaptors.sip.transaction_layer import MAX_UDP_REQUEST
 
-from sipclient import StreamPeer, UdpPeer, options, reply
+from sipclient import TIMEOUT, StreamPeer, UdpPeer, options, reply
 from units import UNITS, memory_db
 
 ENDPOINTS = ["udp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1"]
@@ -190,8 +194,9 @@ async def test_subscribe_makes_a_dialog_with_notifies_and_ends_it(udp, slee):
     assert not slee.sip.dialogs
 
 
-def _in_dialog(udp, call_id, notify):
-    """A SUBSCRIBE refresh within the dialog the NOTIFY belongs to."""
+def _in_dialog(udp, call_id, notify, contact=None):
+    """A SUBSCRIBE refresh within the dialog the NOTIFY belongs to (with a
+    new C{contact}, the remote target, if given)."""
     return (f"SUBSCRIBE sip:service@127.0.0.1:{udp.server[1]} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP 127.0.0.1:{udp.port};branch=z9hG4bKrefresh{call_id};rport\r\n"
             f"Max-Forwards: 70\r\n"
@@ -199,14 +204,15 @@ def _in_dialog(udp, call_id, notify):
             f"To: {notify.headers.get('From')}\r\n"
             f"Call-ID: {call_id}\r\n"
             f"CSeq: 2 SUBSCRIBE\r\n"
+            + (f"Contact: <{contact}>\r\n" if contact else "") +
             f"Event: test\r\nExpires: 0\r\n"
             f"Content-Length: 0\r\n\r\n").encode()
 
 
-def send_via_service(udp, target):
+def send_via_service(udp, target, uri_params=""):
     """Ask MessageSbb to send a MESSAGE to C{target} and relay its answer."""
     udp.send(options(udp.server[1], local_port=udp.port, method="MESSAGE",
-                     body=f"send sip:target@127.0.0.1:{target.port}",
+                     body=f"send sip:target@127.0.0.1:{target.port}{uri_params}",
                      headers="Content-Type: text/plain\r\n"))
 
 
@@ -329,3 +335,134 @@ async def test_answering_options_writes_nothing_to_the_database(udp, slee):
     for _ in range(3):
         assert (await ask(udp)).status == 200
     assert db.lastTransaction() == before, "a stateless request reached the storage"
+
+
+# -- requests too large for UDP (RFC 3261 §18.1.1) ------------------------------
+
+#: A URI parameter that makes a request naming the URI too large for UDP.
+PADDING = ";pad=" + "x" * MAX_UDP_REQUEST
+
+
+class TwoTransportPeer(Factory):
+    """
+    A SIP peer on 127.0.0.1 listening on UDP and TCP at the same port number,
+    as a host whose SIP URI names no transport does: C{udp} is its UDP side,
+    and the TCP connections the stack opens to it are queued (C{accepted}).
+    """
+
+    def __init__(self, reactor, server_port):
+        self.reactor = reactor
+        self.server_port = server_port
+        self.accepted = defer.DeferredQueue()
+        self.streams = []
+        self.udp = self.udp_port = self.tcp_port = None
+
+    def buildProtocol(self, address):
+        stream = StreamPeer(self.reactor)
+        self.streams.append(stream)
+        self.accepted.put(stream)
+        return stream
+
+    async def listen(self, attempts=10):
+        """Bind UDP port 0, then TCP at that number: again if it is taken."""
+        from twisted.internet.error import CannotListenError
+        for _ in range(attempts):
+            self.udp = UdpPeer(self.reactor, self.server_port)
+            self.udp_port = self.reactor.listenUDP(0, self.udp, interface="127.0.0.1")
+            try:
+                self.tcp_port = self.reactor.listenTCP(self.udp.port, self, interface="127.0.0.1")
+                return
+            except CannotListenError:
+                await self.udp_port.stopListening()
+        pytest.fail(f"no port number free for both UDP and TCP in {attempts} attempts")
+
+    def next_connection(self):
+        """A Deferred firing with the next connection the stack opened."""
+        return self.accepted.get().addTimeout(TIMEOUT, self.reactor)
+
+    async def refuse_tcp(self):
+        """Stop listening on TCP: connections to the port are refused."""
+        await self.tcp_port.stopListening()
+        self.tcp_port = None
+
+    async def close(self):
+        for stream in self.streams:
+            stream.transport.loseConnection()
+            await stream.closed
+        if self.tcp_port is not None:
+            await self.tcp_port.stopListening()
+        await self.udp_port.stopListening()
+
+
+@pytest_twisted.async_yield_fixture
+async def both(slee):
+    from twisted.internet import reactor
+    peer = TwoTransportPeer(reactor, slee.ports["udp"])
+    await peer.listen()
+    yield peer
+    await peer.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_request_too_large_for_udp_goes_over_tcp_and_a_small_one_over_udp(
+        udp, both, slee):
+    send_via_service(udp, both.udp, PADDING)
+    stream = await both.next_connection()
+    large = await stream.next()
+    assert large.method == "MESSAGE" and len(bytes(large)) > MAX_UDP_REQUEST
+    assert large.via[0].transport == "TCP"
+    assert large.via[0].sent_by == ("127.0.0.1", slee.ports["tcp"])
+    stream.send(reply(large, 202, "Accepted"))
+    assert (await udp.next()).status == 202
+
+    send_via_service(udp, both.udp)
+    small = await both.udp.next()
+    assert small.method == "MESSAGE" and small.via[0].transport == "UDP"
+    assert small.via[0].sent_by == ("127.0.0.1", slee.ports["udp"])
+    both.udp.send(reply(small, 202, "Accepted"))
+    assert (await udp.next()).status == 202
+    assert stream.inbox.messages == [], "nothing more on TCP: no retransmission, no small one"
+    assert both.accepted.pending == [], "one connection"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_request_goes_over_udp_when_tcp_is_refused(udp, both):
+    await both.refuse_tcp()
+    send_via_service(udp, both.udp, PADDING)
+    large = await both.udp.next()
+    assert large.method == "MESSAGE" and len(bytes(large)) > MAX_UDP_REQUEST
+    assert large.via[0].transport == "UDP"
+    both.udp.send(reply(large, 202, "Accepted"))
+    assert (await udp.next()).status == 202
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_notify_goes_over_tcp_and_leaves_its_dialog_as_it_was(both, slee):
+    from twisted.internet import reactor
+    call_id, subscriber = "large-notify", both.udp
+    target = f"sip:tester@127.0.0.1:{subscriber.port}{PADDING}"
+    subscriber.send(options(subscriber.server[1], local_port=subscriber.port,
+                            method="SUBSCRIBE", call_id=call_id, from_tag="subscriber",
+                            contact=target, headers="Event: test\r\nExpires: 60\r\n"))
+    ok = await subscriber.next()
+    assert ok.status == 200
+    stream = await both.next_connection()
+    notify = await stream.next()
+    assert notify.method == "NOTIFY" and len(bytes(notify)) > MAX_UDP_REQUEST
+    assert notify.via[0].transport == "TCP"
+    stream.send(reply(notify))
+    await slee.journal.wait_for(("notify answered", 200)).addTimeout(TIMEOUT, reactor)
+    dialog = slee.sip.dialogs.get(dialog_id(call_id, ok.to.tag, "subscriber"))
+    assert str(dialog.remote_target) == target
+    assert slee.sip.dialog_peers[dialog.id].transport == "udp"
+
+    # The refresh that ends it names a short remote target: its NOTIFY goes over UDP.
+    short = f"sip:tester@127.0.0.1:{subscriber.port}"
+    subscriber.send(_in_dialog(subscriber, call_id, notify, contact=short))
+    assert (await subscriber.next()).status == 200
+    last = await subscriber.next()
+    assert last.method == "NOTIFY" and str(last.uri) == short
+    assert last.via[0].transport == "UDP"
+    subscriber.send(reply(last))
+    await slee.journal.wait_for(("notify answered", 200), count=2).addTimeout(TIMEOUT, reactor)
+    assert stream.inbox.messages == []

@@ -1,8 +1,8 @@
 """
 The transaction layer on a fake clock and fake transports that record what
 is sent: the table, the timers (and that none is left behind), what the
-user is told, retransmissions, CANCEL, ACK, RFC 2543 matching and
-transport errors.
+user is told, retransmissions, CANCEL, ACK, RFC 2543 matching,
+transport errors and requests too large for UDP (RFC 3261 §18.1.1).
 """
 
 import gc
@@ -16,10 +16,11 @@ from resource_adaptors.sip.headers import Params, Via
 from resource_adaptors.sip.message import Request, make_response
 from resource_adaptors.sip.transaction import State, TransactionStateError, make_ack
 from resource_adaptors.sip.transaction_layer import (
-    ClientTransaction, ITransactionUser, ServerTransaction, TransactionLayer)
-from resource_adaptors.sip.transport import Peer, TransportError
+    MAX_UDP_REQUEST, ClientTransaction, ITransactionUser, ServerTransaction, TransactionLayer)
+from resource_adaptors.sip.transport import ListeningPoint, Peer, TransportError
 
 from test_sip_transaction import answer, request
+from transport_harness import warnings  # noqa: F401 (a fixture)
 
 UDP = Peer("udp", "192.0.2.1", 5060)
 TCP = Peer("tcp", "192.0.2.1", 5060)
@@ -27,15 +28,24 @@ SERVER = Peer("udp", "198.51.100.7", 5060)
 
 
 class FakeTransports:
-    """Records what is sent; raises TransportError for the peers in C{broken}."""
+    """
+    Records what is sent; raises TransportError for the peers in C{broken}.
+    Listens on the transports in C{listening}.
+    """
 
     def __init__(self):
         self.receiver = None
         self.sent = []
         self.broken = set()
+        self.listening = {"udp", "tcp"}
 
     def via_for(self, transport, branch):
         return Via(transport.upper(), "203.0.113.5", 5060, Params([("branch", branch)]))
+
+    def listening_point(self, transport):
+        if transport not in self.listening:
+            raise TransportError(f"no {transport} listening point")
+        return ListeningPoint(transport, "203.0.113.5", 5060)
 
     def prepare_request(self, request, destination):
         return request, destination
@@ -554,6 +564,97 @@ def test_a_later_transport_error_fails_the_transactions_still_waiting_there(stac
     assert answered.state is State.PROCEEDING and elsewhere.state is State.TRYING
     stack.layer.transport_error(Peer("tcp", "192.0.2.99", 5060), TransportError("refused"))
     assert len(stack.layer) == 2
+    stack.layer.stop()
+
+
+# -- requests too large for UDP (RFC 3261 §18.1.1) ------------------------------
+
+SERVER_TCP = Peer("tcp", SERVER.host, SERVER.port)
+
+
+def of_size(size, method="NOTIFY"):
+    """A request of ours (with our UDP Via) of exactly C{size} bytes."""
+    req = outgoing(method)
+    req.via = [FakeTransports().via_for("udp", "z9hG4bK" + method)]
+    req.body = b"x" * (size - len(bytes(req)))
+    req.body = req.body[:len(req.body) - (len(bytes(req)) - size)]  # Content-Length grew
+    assert len(bytes(req)) == size
+    return req
+
+
+@pytest.mark.parametrize("size, destination", [
+    (MAX_UDP_REQUEST, SERVER), (MAX_UDP_REQUEST + 1, SERVER_TCP)])
+def test_transport_for_size_moves_what_exceeds_1300_bytes_from_udp_to_tcp(
+        stack, size, destination):
+    assert stack.layer.transport_for_size(of_size(size), SERVER) == destination
+    assert stack.layer.transport_for_size(of_size(size), TCP) is TCP
+
+
+def test_a_large_request_goes_over_tcp_with_no_retransmission_and_no_timer_k(stack):
+    notify = of_size(MAX_UDP_REQUEST + 1)
+    transaction = stack.layer.send_request(notify, SERVER)
+    assert transaction.peer == SERVER_TCP
+    assert stack.transports.sent == [(notify, SERVER_TCP)]
+    stack.clock.advance(31.9)
+    assert stack.transports.methods() == ["NOTIFY"], "no timer E over TCP"
+    ok = answer(notify, 200)
+    stack.receive(ok, SERVER_TCP)
+    assert stack.user.calls == [("response_received", transaction, ok),
+                                ("transaction_terminated", transaction)]
+    assert len(stack.layer) == 0, "timer K is zero over TCP"
+    small = stack.layer.send_request(outgoing(), SERVER)
+    assert small.peer == SERVER
+    stack.layer.stop()
+
+
+def test_without_a_tcp_listening_point_large_requests_stay_on_udp_with_one_warning(
+        stack, warnings):
+    stack.transports.listening.discard("tcp")
+    first = stack.layer.send_request(of_size(2000), SERVER)
+    second = stack.layer.send_request(of_size(2000, "MESSAGE"), SERVER)
+    assert first.peer == second.peer == SERVER
+    stack.clock.advance(0.5)
+    assert stack.transports.methods() == ["NOTIFY", "MESSAGE"] * 2, "retransmitted over UDP"
+    [warning] = warnings
+    assert "1300" in warning and "TCP" in warning
+    stack.layer.stop()
+
+
+def test_a_large_request_goes_over_udp_when_tcp_fails_later(stack):
+    notify = of_size(2000)
+    transaction = stack.layer.send_request(notify, SERVER)
+    stack.clock.advance(10)     # the connect timeout
+    stack.layer.transport_error(SERVER_TCP, TransportError("connection refused"))
+    assert transaction.peer == SERVER and transaction.state is State.TRYING
+    assert stack.transports.sent == [(notify, SERVER_TCP), (notify, SERVER)]
+    stack.clock.advance(0.5)
+    assert stack.transports.sent[-1] == (notify, SERVER), "retransmitted over UDP (timer E)"
+    ok = answer(notify, 200)
+    stack.receive(ok, SERVER)
+    assert stack.user.names() == ["response_received", "transaction_terminated"]
+    stack.clock.advance(4.9)
+    assert len(stack.layer) == 1, "timer K runs over UDP"
+    stack.settle()
+
+
+def test_a_large_request_goes_over_udp_when_tcp_fails_at_once_and_fails_with_udp(stack):
+    stack.transports.broken.add(SERVER_TCP)
+    transaction = stack.layer.send_request(of_size(2000), SERVER)
+    assert transaction.peer == SERVER and stack.transports.sent == [(transaction.request, SERVER)]
+    assert stack.user.calls == []
+    stack.layer.transport_error(SERVER, TransportError("unreachable"))
+    assert stack.user.names() == ["transaction_error", "transaction_terminated"]
+    stack.settle()
+
+
+def test_an_invite_cancelled_before_tcp_failed_is_cancelled_over_udp(stack):
+    invite = of_size(2000, "INVITE")
+    transaction = stack.layer.send_request(invite, SERVER)
+    transaction.cancel()
+    stack.layer.transport_error(SERVER_TCP, TransportError("connection refused"))
+    stack.receive(answer(invite, 180), SERVER)
+    assert [(m.method, peer) for m, peer in stack.transports.sent] == [
+        ("INVITE", SERVER_TCP), ("INVITE", SERVER), ("CANCEL", SERVER)]
     stack.layer.stop()
 
 
