@@ -89,7 +89,14 @@ async def test_a_member_flooding_notifies_reaches_the_watcher_throttled(tmp_path
     member = FakeNotifier(reactor)
     try:
         alice = await watch_list(server, member)
-        member.accept(await member.subscribed())
+        subscribe = await member.subscribed()
+        # A back-end SUBSCRIBE offers what a member that is a list would send.
+        assert "eventlist" in subscribe.supported
+        assert {str(accepted) for accepted in subscribe.accept} == {
+            "application/pidf+xml", "application/rlmi+xml", "multipart/related"}
+        assert subscribe.event.package == "presence"
+        assert str(subscribe.from_.uri) == ALICE           # the watcher subscribes
+        member.accept(subscribe)
         flood = 300
         started_at = reactor.seconds()
         for number in range(flood):
