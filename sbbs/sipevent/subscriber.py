@@ -25,7 +25,7 @@ subscription before it expires.  When the notifier ends the subscription
 with a reason that invites it back (RFC 6665 §4.1.3: C{deactivated},
 C{timeout}, or C{probation} and C{giveup} after their C{retry-after}), or
 a refresh meets a 481 (the notifier restarted, say), it subscribes again
-from scratch; other ends (C{rejected}, C{noresource}, a refused SUBSCRIBE,
+from scratch, backing off when the notifier keeps ending it; other ends (C{rejected}, C{noresource}, a refused SUBSCRIBE,
 no answer) are the parent's to hear of, and the child is then idle.
 """
 
@@ -43,6 +43,12 @@ from slee.sbb import CmpField, Sbb, handler
 REFRESH_MARGIN = 60
 #: Seconds to wait before subscribing again when the notifier said when.
 DEFAULT_RETRY = 30
+#: A notifier that keeps ending the subscription is not hammered: the
+#: first come-back is at once (or after its C{retry-after}), each one after
+#: it waits twice as long as the last, from L{BACKOFF_FIRST} seconds up to
+#: L{BACKOFF_MOST}, until a subscription lives to be refreshed.
+BACKOFF_FIRST = 1
+BACKOFF_MOST = 300
 #: The end reasons after which the subscriber comes back (RFC 6665 §4.1.3).
 RESUBSCRIBE_AT_ONCE = frozenset((Reason.DEACTIVATED, Reason.TIMEOUT))
 RESUBSCRIBE_LATER = frozenset((Reason.PROBATION, Reason.GIVEUP))
@@ -99,6 +105,8 @@ class SubscriberSbb(Sbb):
     subscribing = CmpField()
     timer = CmpField()
     stopping = CmpField(default=False)
+    #: Come-backs since the subscription last lived to be refreshed.
+    comebacks = CmpField(default=0)
 
     # -- the parent's calls -------------------------------------------------------
 
@@ -156,6 +164,8 @@ class SubscriberSbb(Sbb):
         self.subscribing = None
         if self.dialog is None and event.dialog is not None:
             self._follow(event.dialog)
+        elif self.dialog is not None:
+            self.comebacks = 0      # a refresh: the subscription lived
         if self.stopping:
             return                  # the final NOTIFY ends it
         granted = event.response.expires
@@ -193,7 +203,7 @@ class SubscriberSbb(Sbb):
             self._finish()
         elif self.dialog is not None and status in (408, 481):
             self._forget_dialog()   # the notifier lost it: start again
-            self._subscribe()
+            self._come_back()
         else:
             self._end(str(status))
 
@@ -224,11 +234,26 @@ class SubscriberSbb(Sbb):
         if self.stopping:
             self._finish()
         elif state.reason in RESUBSCRIBE_AT_ONCE or state.reason is None:
-            self._subscribe()
+            self._come_back()
         elif state.reason in RESUBSCRIBE_LATER:
-            self._arm(state.retry_after or DEFAULT_RETRY, refresh=False)
+            self._come_back(at_least=state.retry_after or DEFAULT_RETRY)
         else:
             self._end(state.reason)
+
+    def _come_back(self, at_least=0):
+        """
+        Subscribe again (the notifier ended the subscription, or lost it):
+        at once, or after C{at_least} seconds, the first time; after the
+        back-off (L{BACKOFF_FIRST}, doubled each time) when it keeps ending.
+        """
+        delay = at_least
+        if self.comebacks:
+            delay = max(delay, min(BACKOFF_FIRST * 2 ** (self.comebacks - 1), BACKOFF_MOST))
+        self.comebacks += 1
+        if delay:
+            self._arm(delay, refresh=False)
+        else:
+            self._subscribe()
 
     # -- timers ---------------------------------------------------------------------
 

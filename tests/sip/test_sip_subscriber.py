@@ -8,7 +8,7 @@ import uuid
 
 import pytest_twisted
 
-from sipclient import UdpPeer
+from sipclient import UdpPeer, options
 from slee.settings import shipped_units
 from units import UNITS, SteppedClock, sip_port_of, started_container
 
@@ -154,3 +154,32 @@ async def test_stopping_unsubscribes(watching):
     await journal.wait_for(("notified", "terminated", None, b""))
     notifier.notify(subscribe, "active;expires=600")       # the dialog is gone
     assert (await peer.next()).status == 481
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_notifier_that_keeps_ending_it_meets_a_back_off(watching):
+    peer, start, _, journal, clock = watching
+    subscribe, notifier = await subscribed(peer, start)
+    await notifier.accept(subscribe, "terminated;reason=deactivated")
+    again = await peer.next()                              # the first time, at once
+    assert again.method == "SUBSCRIBE" and again.to.tag is None
+    for wait in (1, 2, 4):                                 # then twice as long each time
+        await Notifier(peer).accept(again, "terminated;reason=deactivated")
+        clock.advance(wait - 0.01)
+        # Not yet: an OPTIONS sent now is answered first (the container
+        # runs its events in order, and would have sent the SUBSCRIBE first).
+        peer.send(options(peer.server[1], local_port=peer.port))
+        assert (await peer.next()).cseq.method == "OPTIONS"
+        clock.advance(0.01)
+        again = await peer.next()
+        assert again.method == "SUBSCRIBE" and again.to.tag is None
+    # A subscription that lives to be refreshed is forgiven.
+    notifier = Notifier(peer)
+    await notifier.accept(again, "active;expires=600")
+    clock.advance(540)
+    refresh = await peer.next()
+    notifier.answer(refresh, 200, Expires=600)
+    notifier.notify(again, "terminated;reason=deactivated")
+    assert (await peer.next()).status == 200
+    back = await peer.next()                               # at once again
+    assert back.method == "SUBSCRIBE" and back.to.tag is None
