@@ -46,6 +46,8 @@ import uuid
 from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import DatagramProtocol
 
+from procmem import memory
+
 #: The kernel receive buffer asked for: the NOTIFYs of a fan-out come in a
 #: burst, faster than this process answers them.  As root the tool forces
 #: it (SO_RCVBUFFORCE); otherwise net.core.rmem_max caps it, and NOTIFYs the
@@ -82,17 +84,6 @@ def header(head, *names):
         if line[:20].lower().startswith(names):
             return line.split(b":", 1)[1].strip()
     return None
-
-
-def memory(pids):
-    """@return: (VmRSS, Pss) in KiB, each summed over the processes C{pids}."""
-    rss = pss = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/status") as status:
-            rss += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            pss += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-    return rss, pss
 
 
 class Watchers(DatagramProtocol):

@@ -82,6 +82,8 @@ import time
 import uuid
 import xml.etree.ElementTree as ElementTree
 
+from procmem import memory
+
 #: The kernel receive buffer asked for (forced as root, as bench/presence_fanout.py does):
 #: a list's NOTIFYs are large and come in bursts.
 RECEIVE_BUFFER = 64 * 1024 * 1024
@@ -185,17 +187,6 @@ def percentile(values, fraction):
     if not values:
         return None
     return values[min(len(values) - 1, max(0, math.ceil(fraction * len(values)) - 1))]
-
-
-def memory(pids):
-    """@return: (VmRSS, Pss) in KiB, each summed over the processes C{pids}."""
-    rss = pss = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/status") as status:
-            rss += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            pss += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-    return rss, pss
 
 
 class Watcher:
