@@ -173,10 +173,13 @@ class Flattened:
     @ivar members: the L{Member}s, in document order, each URI once.
     @ivar documents: the paths below the XCAP root of the documents read
         (those found missing included): when one changes, the list may have.
+    @ivar name: the list's display name: the service's, or that of the
+        list its C{<resource-list>} names; None when it has none.
     """
 
     members: tuple
     documents: frozenset
+    name: str | None = None
 
 
 def parse_services(document, owner):
@@ -261,30 +264,34 @@ def flatten(service, documents, xcap_root_url, max_members=MAX_MEMBERS, services
         than their flattening may visit.
     """
     reader = _Reader(documents, xcap_root_url)
-    members = _members(service, reader, max_members, depth=0)
+    members, name = _members(service, reader, max_members, depth=0)
     if services is not None:
         def members_of(nested, depth):
             try:
-                return _members(nested, reader, max_members, depth)
+                return _members(nested, reader, max_members, depth)[0]
             except (ListError, ListTooBig):
                 return ()
         _refuse_loops(members, (service.key,), services, members_of, set())
-    return Flattened(tuple(members), frozenset(reader.paths))
+    return Flattened(tuple(members), frozenset(reader.paths), name)
 
 
 def _members(service, reader, max_members, depth):
-    """@return: the L{Member}s of C{service}'s list, flattened from C{depth} on."""
+    """
+    @return: the L{Member}s of C{service}'s list, flattened from C{depth}
+        on, and the list's display name.
+    """
     element = _parse(service.element, service.uri)
     flattening = _Flattening(reader, max_members)
     inline = element.find(SERVICE_LIST)
     if inline is not None:
         flattening.walk(inline, (None, "list"), depth)
+        name = service.name
     else:
         reference = element.find(RESOURCE_LIST)
         if reference is None or not (reference.text or "").strip():
             raise ListError(service.uri, "the service has no list")
-        flattening.follow(reference.text.strip(), depth)
-    return list(flattening.members.values())
+        name = service.name or _display_name(flattening.follow(reference.text.strip(), depth))
+    return list(flattening.members.values()), name
 
 
 def _refuse_loops(members, path, services, members_of, checked):
@@ -441,12 +448,16 @@ class _Flattening:
         self._walked.add(identity)
 
     def follow(self, reference, depth):
-        """Add the members of the list C{reference} names, unless it was walked already."""
+        """
+        Add the members of the list C{reference} names, unless it was
+        walked already; @return: that list's element.
+        """
         element, identity = self._reader.select(reference, LIST)
         if identity in self._open:
             raise ListError(reference, "a loop: the list refers to a list that contains it")
         if identity not in self._walked:
             self.walk(element, identity, depth)
+        return element
 
     def _add(self, uri, name):
         if not uri:

@@ -242,8 +242,7 @@ class ResourceListNotifierSbb(NotifierSbb):
             return Refusal(404, "Not Found")
         if not service.serves(request.package):
             return Refusal(489, "Bad Event", (("Allow-Events", ", ".join(service.packages)),))
-        self.list_key, self.list_uri = key, service.uri
-        self.list_name, self.owner = service.name, service.owner
+        self.list_key, self.list_uri, self.owner = key, service.uri, service.owner
         watch_service = self.context.naming.lookup_or_create(service_name(key))
         if watch_service.attached_count() >= self.context.env["max-list-watchers"]:
             self.context.tracer.warn("list {service}: refused {watcher}, the list has "
@@ -269,7 +268,8 @@ class ResourceListNotifierSbb(NotifierSbb):
             return WAIT
         if isinstance(outcome, Refusal):
             return outcome
-        self._start_members(request.subscriber, outcome)
+        self.list_name = outcome.name
+        self._start_members(request.subscriber, outcome.members)
         return self._first_states(request)
 
     def _first_states(self, request):
@@ -318,8 +318,8 @@ class ResourceListNotifierSbb(NotifierSbb):
 
     def _flattened(self, service):
         """
-        @return: the members of C{service}, a L{Refusal} (502, 403) when
-            it cannot be served, or None while documents are read.
+        @return: the L{Flattened} list of C{service}, a L{Refusal} (502,
+            403) when it cannot be served, or None while documents are read.
         """
         env = self.context.env
         try:
@@ -342,7 +342,7 @@ class ResourceListNotifierSbb(NotifierSbb):
             return Refusal(502, "Bad Gateway", (
                 ("Warning", f'399 rls "{_header_text(error.reference)}: {error.reason}"'),))
         self._watch_documents(flattened.documents)
-        return flattened.members
+        return flattened
 
     def _document(self, path):
         known, content = cached_document(self.context, path)
@@ -499,12 +499,12 @@ class ResourceListNotifierSbb(NotifierSbb):
             return                          # a document is being read: it comes back here
         if isinstance(outcome, Refusal):
             return                          # logged; the members stay as they were
-        now = {member_key(member.uri): member for member in outcome}
+        now = {member_key(member.uri): member for member in outcome.members}
         backends = self.backends
-        if service.name == self.list_name and set(now) == set(backends.keys()) and all(
+        if outcome.name == self.list_name and set(now) == set(backends.keys()) and all(
                 backends[key].name == member.name for key, member in now.items()):
             return
-        self.list_name = service.name
+        self.list_name = outcome.name
         for key in [key for key in backends.keys() if key not in now]:
             self._stop_member(key, backends.pop(key))
         for key, member in now.items():

@@ -433,3 +433,17 @@ def test_services_nested_beyond_the_depth_limit_are_refused():
     services = services_of(document)
     assert "deeper" in list_error(services(chain[0]), Documents(), ROOT,
                                   services=services).reason
+
+
+def test_the_name_of_a_list_a_resource_list_names_is_its_display_name():
+    service = parse_services(
+        b'<rls-services xmlns="urn:ietf:params:xml:ns:rls-services">'
+        b'<service uri="sip:a@example.com;pres-list=x"><resource-list>'
+        b'resource-lists/users/sip:a@example.com/index/~~/resource-lists/list%5b@name=%22f%22%5d'
+        b'</resource-list></service></rls-services>', "sip:a@example.com")[0]
+    document = (b'<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists">'
+                b'<list name="f"><display-name>Friends</display-name>'
+                b'<entry uri="sip:b@example.com"/></list></resource-lists>')
+    flattened = flatten(service, lambda path: document, "http://127.0.0.1:8080/xcap-root")
+    assert flattened.name == "Friends"
+    assert [member.uri for member in flattened.members] == ["sip:b@example.com"]

@@ -34,7 +34,9 @@ async def test_a_list_subscription_gets_full_then_partial_rlmi_state(rls):
     bob, alice = rls.peer(BOB), rls.peer(ALICE)
     bob.publish(note="bob here")
     assert (await bob.answer()).status == 200
-    await buddies(rls, BOB, CAROL)
+    await rls.put(f"rls-services/users/{ALICE}/index", services_document(
+        (BUDDIES, "<rl:display-name>Buddies</rl:display-name>" + entries(BOB, CAROL),
+         ("presence",))), RLS_TYPE)
     alice.subscribe(BUDDIES)
     answer = await alice.answer()
     assert answer.status == 200, bytes(answer).decode()
@@ -47,6 +49,9 @@ async def test_a_list_subscription_gets_full_then_partial_rlmi_state(rls):
     first = states(rlmi)
     assert set(first) == {BOB, CAROL}
     assert first[BOB][1] == first[CAROL][1] == "active"
+    assert rlmi.name == "Buddies"                   # the list's display name
+    assert {resource.uri: resource.name for resource in rlmi.resources} == {
+        BOB: "bob", CAROL: "carol"}                 # the entries' display names
     part = parts[first[BOB][3]]
     assert part.content_type == PIDF_TYPE and b"bob here" in part.body
     # A change: one NOTIFY, once the interval is over, with bob alone.
