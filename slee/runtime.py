@@ -10,15 +10,25 @@ lets queued deliveries finish and closes the database.
 
 Once up, it has Python's garbage collector run at the end of the event
 router's turns (see L{slee.collector}).
+
+What cannot start stops the start (L{StartError}): an endpoint that cannot
+be listened on (management's, or an RA entity's, such as C{--sip} and
+C{--xcap}), an RA entity that fails to activate.  A server that does not
+listen where it was told is of no use, and would otherwise run on with
+only an alarm saying so.  The process then says why in one line, on
+standard error and in the log, and exits with status 1.
 """
 
+import atexit
 import os
+import sys
 
 import ZODB
 import zodburi
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from slee.collector import TurnCollector
@@ -32,6 +42,9 @@ from slee.management.token import ensure_token
 from slee.trace import LOG_LEVELS, log_observer
 
 UNIT_SUFFIXES = (".zip", ".whl")
+
+#: The exit status of a process whose start failed.
+START_FAILED = 1
 ADMIN_URL_FILE = "admin.url"
 
 
@@ -61,6 +74,32 @@ def units_in(directory, profile=DEFAULT_PROFILE):
     return found
 
 
+class StartError(SleeError):
+    """What stops the start, in one line."""
+
+
+def cannot_listen(endpoint, error):
+    """
+    @param endpoint: the endpoint as the user wrote it.
+    @param error: the C{CannotListenError} of listening there.
+    @return: one line naming the endpoint and saying why:
+        C{udp:5060: cannot listen: address already in use}.
+    """
+    reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+    return f"{endpoint}: cannot listen: {reason[:1].lower()}{reason[1:]}"
+
+
+def _exit_failed():
+    """
+    Exit with L{START_FAILED} once twistd is done (its pid file removed):
+    twistd has no way to set its exit status, and a SystemExit raised at
+    this point would be ignored.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(START_FAILED)
+
+
 class SleeService(Service):
     """
     @ivar container: the L{Container}, once started.
@@ -86,10 +125,18 @@ class SleeService(Service):
         d.addCallbacks(self.ready.callback, self._failed)
 
     def _failed(self, failure):
-        self.log.failure("slee failed to start", failure)
+        if failure.check(StartError):
+            self.log.critical("slee cannot start: {error}", error=failure.value)
+            # The terminal's, even when twistd sends standard error to the log.
+            print(f"slee: {failure.value}", file=sys.__stderr__)
+        else:
+            self.log.failure("slee failed to start", failure)
         self.ready.errback(failure)
-        if self.reactor.running:
-            self.reactor.stop()
+        self.reactor.callWhenRunning(self._stop_failed)
+
+    def _stop_failed(self):
+        atexit.register(_exit_failed)
+        self.reactor.stop()
 
     async def _start(self):
         settings = self.settings
@@ -106,8 +153,12 @@ class SleeService(Service):
         await self.container.start()
         if settings.deploy_dir is not None:
             await self._deploy_directory(settings.deploy_dir, settings.profile)
+        self._check_ra_entities()
         endpoint = serverFromString(self.reactor, settings.admin)
-        self.admin_port = await endpoint.listen(make_site(self.container, token))
+        try:
+            self.admin_port = await endpoint.listen(make_site(self.container, token))
+        except CannotListenError as error:
+            raise StartError(f"--admin {cannot_listen(settings.admin, error)}") from None
         address = self.admin_port.getHost()
         host = f"[{address.host}]" if ":" in address.host else address.host
         (settings.var / ADMIN_URL_FILE).write_text(f"http://{host}:{address.port}\n")
@@ -120,6 +171,15 @@ class SleeService(Service):
         self.log.info("slee running: database {db}, management on {host}:{port}",
                       db=settings.db, host=address.host, port=address.port)
         return self
+
+    def _check_ra_entities(self):
+        """
+        @raise StartError: for an RA entity that failed to activate (the
+            container raised an alarm for it, which says why).
+        """
+        for alarm in self.container.alarm_facility.active():
+            if alarm["source"] == "slee.container" and alarm["type"] == "ra-activation-failed":
+                raise StartError(f"RA entity {alarm['instance']}: {alarm['message']}")
 
     async def _deploy_directory(self, directory, profile):
         """

@@ -55,6 +55,10 @@ What the layer does on its own:
   that connection cannot be made (RFC 3261 §18.1.1, see
   L{TransactionLayer.transport_for_size}).
 
+Every refusal (4xx to 6xx) a server transaction or the layer itself sends
+is logged where it is made ready to go, with the request it answers
+(L{message_log.refused}): the transports, below, see only the response.
+
 The transactions the layer runs for itself (a CANCEL it answers, a CANCEL
 it sends) are never shown to the user: their outcome shows on the INVITE.
 Callbacks may come re-entrantly: a C{respond()} made inside
@@ -100,6 +104,7 @@ import itertools
 from twisted.logger import Logger
 from zope.interface import Interface
 
+from resource_adaptors.sip import message_log
 from resource_adaptors.sip.message import Response, make_response
 from resource_adaptors.sip.randomness import random_hex
 from resource_adaptors.sip.transaction import (
@@ -326,6 +331,7 @@ class ServerTransaction(Transaction):
         return self._machine.to_tag if self.request.method == "INVITE" else None
 
     def _prepare(self, response):
+        message_log.refused(self.request, response, self.peer)
         return self._layer.transports.prepare_response(response, self.peer)
 
     def _deliver(self, request):
@@ -663,10 +669,9 @@ class TransactionLayer:
             self.user.cancel_received(invite, request)
 
     def _answer_statelessly(self, request, peer, status, reason, headers=()):
-        log.debug("answered {status} to a {method} from {peer}: {reason}", status=status,
-                  method=request.method, peer=peer, reason=reason)
         response = make_response(request, status, reason, to_tag=_new_tag())
         response.headers.extend(headers)
+        message_log.refused(request, response, peer)
         try:
             self.transports.send_response(response, peer)
         except TransportError as error:

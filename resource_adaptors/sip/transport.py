@@ -19,6 +19,10 @@ receiver (the transaction layer), and sends what it is given:
   connection to that address, else on a new one (queued until it is made);
   WebSocket peers can only be reached on a connection they opened.
 
+Each message received (once parsed) and sent (once prepared, not again
+for each retransmission) is shown to L{message_log}, which logs it at
+debug.
+
 Every reliable flow is a L{Connection}, whatever carries it.  The layer
 defends itself: a cap on open connections, an idle timeout, the parser's
 L{Limits} per message and per connection buffer, a stateless error
@@ -42,17 +46,19 @@ from functools import partial
 
 from twisted.internet import defer, udp
 from twisted.internet.endpoints import HostnameEndpoint, serverFromString, wrapClientTLS
-from twisted.internet.error import InvalidAddressError, MessageLengthError
+from twisted.internet.error import CannotListenError, InvalidAddressError, MessageLengthError
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from resource_adaptors.sip import message_log
 from resource_adaptors.sip.headers import Params, Via
 from resource_adaptors.sip.message import Request, make_response
 from resource_adaptors.sip.parser import (
     KEEPALIVE, FramingError, Limits, ParseError, StreamParser, parse_message)
+from slee.runtime import cannot_listen
 from slee.trace import log_observer
 
 log = Logger(namespace="resource_adaptors.sip.transport", observer=log_observer)
@@ -138,7 +144,8 @@ class ListenDescription:
     """
     A checked listening description.  C{host}, when given, is the name or
     address to advertise in Via and Contact instead of the interface (needed
-    behind NAT, and when listening on all interfaces).
+    behind NAT); on all interfaces, the machine's primary address is
+    advertised unless it is given (see L{_advertised_host}).
     """
 
     transport: str
@@ -244,13 +251,42 @@ def _check_address(text, value):
 
 
 def _advertised_host(description):
-    """The sent-by host for a listening point: see L{ListenDescription}."""
+    """
+    The sent-by host for a listening point: the C{host} of its description,
+    else its interface; on a wildcard interface, the machine's primary
+    address of that family (L{primary_address}).  Not the machine's name:
+    peers often cannot resolve it, and answers to a Via they cannot route
+    are lost.
+    """
     host = description.host
     if host is None:
-        interface = description.interface
-        wildcard = not interface or ipaddress.ip_address(interface).is_unspecified
-        host = socket.gethostname() if wildcard else interface
+        interface = description.interface or "0.0.0.0"
+        address = ipaddress.ip_address(interface)
+        host = primary_address(address.version) if address.is_unspecified else interface
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+#: Per IP version: a documentation address (RFC 5737, RFC 3849), which
+#: stands for the rest of the world, and the loopback address.
+_PROBES = {4: (socket.AF_INET, "192.0.2.1", "127.0.0.1"),
+           6: (socket.AF_INET6, "2001:db8::1", "::1")}
+
+
+def primary_address(version=4):
+    """
+    @return: the address of IP C{version} the machine's packets to the
+        rest of the world leave from (a UDP socket connected to a
+        documentation address: the kernel picks the route and the source
+        address, and nothing is sent); the loopback address when there is
+        no such route.
+    """
+    family, probe, loopback = _PROBES[version]
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe_socket:
+            probe_socket.connect((probe, 9))
+            return probe_socket.getsockname()[0].split("%", 1)[0]
+    except OSError:
+        return loopback
 
 
 # -- the transport layer -----------------------------------------------------
@@ -303,11 +339,18 @@ class SipTransports:
 
     def listen(self, description):
         """Listen as the description says (see L{parse_listen_description});
-        a Deferred firing with the L{ListeningPoint}."""
+        a Deferred firing with the L{ListeningPoint}, or failing with a
+        L{TransportError} naming the description when the address cannot
+        be listened on (in use, not the machine's)."""
         return defer.ensureDeferred(self._listen(description))
 
     async def _listen(self, text):
-        description = parse_listen_description(text)
+        try:
+            return await self._listen_on(parse_listen_description(text))
+        except CannotListenError as error:
+            raise TransportError(cannot_listen(text, error)) from None
+
+    async def _listen_on(self, description):
         if description.transport == "udp":
             server = _DatagramSocket(self)
             port = _DatagramPort(description.port, server, description.interface,
@@ -376,6 +419,7 @@ class SipTransports:
         @return: the prepared message, for L{send}.
         """
         point = self._own_top_via(request, destination.transport)
+        message_log.sent(request, destination)
         local_host, local_port = (None, None) if destination.reliable else (point.host, point.port)
         connection = destination.connection
         return (bytes(request), destination.transport, destination.host, destination.port,
@@ -391,6 +435,7 @@ class SipTransports:
         @return: the prepared message, for L{send}.
         """
         transport, host, port = _response_destination(_top_via(response))
+        message_log.sent(response, peer or Peer(transport, host, port))
         local_host = local_port = None
         if transport == "udp":
             point = peer.local if peer is not None else None
@@ -534,6 +579,7 @@ class SipTransports:
                                   "{reason}", host=peer.host, port=peer.port,
                                   transport=peer.transport, reason=_reason(error))
             return
+        message_log.received(message, peer)
         try:
             self.receiver.message_received(message, peer)
         except Exception:
@@ -548,8 +594,9 @@ class SipTransports:
         if error.request is not None:
             try:
                 _stamp_via(error.request, peer)
-                self.send_response(make_response(error.request, error.status, error.reason),
-                                   peer)
+                response = make_response(error.request, error.status, error.reason)
+                message_log.refused(error.request, response, peer)
+                self.send_response(response, peer)
                 return
             except (ParseError, TransportError):
                 pass

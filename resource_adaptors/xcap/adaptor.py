@@ -36,15 +36,22 @@ SBBs make requests of the server too (L{IXcapProvider.request}): such a
 request takes the same path as one over HTTP, from its event on, and its
 answer is fired back as an event on its activity instead of being written.
 It names the user it is made for itself, so no header asserts one.
+
+Each request over HTTP that is answered leaves a line in the access log
+(L{AccessLog}): in the file of the property C{access-log}
+(C{--xcap-access-log}), else in the log at info on the logger
+C{resource_adaptors.xcap.access}.
 """
 
 import itertools
 import socket
+import time
 from functools import partial
 
 from twisted.cred.portal import Portal
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.web import http, resource, server
 from zope.interface import implementer
@@ -52,12 +59,16 @@ from zope.interface import implementer
 from resource_adaptors.auth.digest import DigestAuthority, DigestError, UserStoreChecker
 from resource_adaptors.auth.users import TRUSTED, IUser, User, UserRealm, UserStore
 from resource_adaptors.xcap import events, identity
-from resource_adaptors.xcap.command_line import check_auth, check_endpoint, check_root
+from resource_adaptors.xcap.command_line import (
+    check_access_log, check_auth, check_endpoint, check_root)
 from resource_adaptors.xcap.provider import IXcapProvider
 from resource_adaptors.xcap.uri import XcapUriError, parse_xcap_uri
 from slee.errors import OverloadError
 from slee.resources import Property, ResourceAdaptor, positive
+from slee.runtime import StartError, cannot_listen
 from slee.trace import log_observer
+
+_access_log = Logger(namespace="resource_adaptors.xcap.access", observer=log_observer)
 
 ALLOW = ", ".join(events.METHODS)
 _LOCAL_HOSTS = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
@@ -87,6 +98,7 @@ class XcapResourceAdaptor(ResourceAdaptor):
         "max-uri-length": Property(int, 4096, positive),
         "auth": Property(str, "digest", _problem(check_auth)),
         "users": Property(str, ""),
+        "access-log": Property(str, "", _problem(check_access_log)),
     }
     event_types = events.EVENT_TYPES
     log = Logger(namespace="resource_adaptors.xcap.adaptor", observer=log_observer)
@@ -100,6 +112,7 @@ class XcapResourceAdaptor(ResourceAdaptor):
         self.authority = None
         self.portal = None
         self.users = None
+        self.access_log = None
         self._ids = itertools.count(1)
 
     #: The XDMS is here: no SIP subscription is needed to watch it.
@@ -147,8 +160,20 @@ class XcapResourceAdaptor(ResourceAdaptor):
             self.users = store
             self.authority = DigestAuthority(store.realm)
             self.portal = Portal(UserRealm(store), [UserStoreChecker(store)])
-        self.site = _XcapSite(_XcapResource(self), self.config["max-body-size"])
-        self.port = await serverFromString(reactor, self.config["endpoint"]).listen(self.site)
+        access_log = self.config["access-log"]
+        try:
+            self.access_log = AccessLog(access_log or None, reactor)
+        except OSError as error:
+            raise StartError(f"{access_log}: cannot open the access log: "
+                             f"{error.strerror}") from None
+        self.site = _XcapSite(_XcapResource(self), self.config["max-body-size"],
+                              self.access_log)
+        endpoint = self.config["endpoint"]
+        try:
+            self.port = await serverFromString(reactor, endpoint).listen(self.site)
+        except CannotListenError as error:
+            self.access_log.close()
+            raise StartError(cannot_listen(endpoint, error)) from None
         address = self.port.getHost()
         self.log.info("XCAP listening on {host}:{port}, root {root}", host=address.host,
                       port=address.port, root=self.root)
@@ -161,6 +186,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
             self._answer(handle, 503, [("Retry-After", "5")], b"stopping\n")
         if self.site is not None:
             await self.site.close_all()
+        if self.access_log is not None:
+            self.access_log.close()
 
     def status(self):
         listening = None
@@ -209,6 +236,7 @@ class XcapResourceAdaptor(ResourceAdaptor):
 
     def _authenticated(self, request, user):
         """The request of C{user}: check it, then fire its event."""
+        request.user_name = user.name
         path, _, query = request.uri.decode("latin-1").partition("?")
         try:
             uri = parse_xcap_uri(path, self.root, query)
@@ -340,10 +368,20 @@ class _LimitedRequest(server.Request):
     A request whose body may not exceed the site's C{max_body_size}: a
     longer one is refused with 413 as soon as it shows (by its
     Content-Length or as chunks arrive), and its connection closed.
+
+    @ivar started: when its first line came (C{time.monotonic()}), for the
+        access log.
+    @ivar user_name: who it was authenticated as, for the access log; None
+        until then.
     """
 
     _received = 0
     _refused = False
+    user_name = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.started = time.monotonic()
 
     def process(self):
         if not self._refused:
@@ -400,16 +438,17 @@ class _Channel(http.HTTPChannel):
 
 class _XcapSite(server.Site):
     """
-    A site that logs no line per request (the log stays quiet) and knows
-    its open connections.
+    A site that logs each request to its L{AccessLog} and knows its open
+    connections.
     """
 
     requestFactory = _LimitedRequest
     protocol = _Channel
 
-    def __init__(self, root, max_body_size):
+    def __init__(self, root, max_body_size, access_log):
         super().__init__(root)
         self.max_body_size = max_body_size
+        self.access_log = access_log
         self.channels = set()
         self._waiting = []
 
@@ -431,4 +470,52 @@ class _XcapSite(server.Site):
                 closed.callback(None)
 
     def log(self, request):
-        pass
+        self.access_log.request_answered(request)
+
+
+class AccessLog:
+    """
+    The access log of the XCAP server: a line per request answered, in the
+    spirit of the combined log format, so that the usual tools read it::
+
+        127.0.0.1 - alice [07/Dec/2026:16:00:00 +0000] "GET /xcap-root/... HTTP/1.1" 200 1234 0.0012
+
+    the client's address, C{-} (no ident), the user it was authenticated as
+    (C{-} if none), when it was answered (UTC), the request line, the
+    status, the bytes of the body sent, and the seconds from its first line
+    to its answer.  The lines go to a file, appended (opened once,
+    line-buffered: a line is whole on disk as soon as it is written), else
+    to the log at info on C{resource_adaptors.xcap.access}.
+    """
+
+    def __init__(self, path, clock):
+        """
+        @param path: the file, or None for the log.
+        @param clock: gives the time of each line (C{seconds()}).
+        @raise OSError: when the file cannot be opened.
+        """
+        self._file = None if path is None else open(path, "a", buffering=1, encoding="utf-8")
+        self._clock = clock
+
+    def request_answered(self, request):
+        """Log a twisted.web request being answered (L{_LimitedRequest})."""
+        line = (f"{request.getClientAddress().host} - {request.user_name or '-'} "
+                f"{http.datetimeToLogString(self._clock.seconds())} "
+                f'"{_quoted(request.method)} {_quoted(request.uri)} '
+                f'{_quoted(request.clientproto)}" {request.code} {request.sentLength} '
+                f"{time.monotonic() - request.started:.4f}")
+        if self._file is None:
+            _access_log.info("{line}", line=line)
+        else:
+            self._file.write(line + "\n")
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _quoted(data):
+    """@return: bytes from the network as text fit for a quoted field: non-ASCII,
+    controls, backslashes and double quotes escaped."""
+    return data.decode("latin-1").encode("unicode_escape").decode("ascii").replace('"', '\\"')

@@ -5,6 +5,7 @@ keep-alives, limits, bad input, and sending requests.
 """
 
 import gc
+import ipaddress
 import socket
 from unittest.mock import ANY
 
@@ -98,6 +99,39 @@ async def test_listen_reports_listening_points(network):
     assert stack.listening_point("tcp") is tcp
     with pytest.raises(ValueError, match="unknown option"):
         await stack.listen("udp:0:colour=red")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_wildcard_listener_advertises_the_primary_address(network, monkeypatch):
+    monkeypatch.setattr(transport_module, "primary_address",
+                        lambda version=4: {4: "192.0.2.7", 6: "2001:db8::7"}[version])
+    stack = network.stack()
+    assert (await stack.listen("udp:0")).host == "192.0.2.7"
+    assert (await stack.listen("tcp:0:interface=0.0.0.0")).host == "192.0.2.7"
+    assert (await stack.listen("tcp:0:interface=0.0.0.0:host=sip.example.com")).host \
+        == "sip.example.com"
+    assert (await stack.listen("tcp:0:interface=\\:\\:")).host == "[2001:db8::7]"
+
+
+def test_the_primary_address_is_where_packets_to_the_world_leave_from():
+    address = ipaddress.ip_address(transport_module.primary_address())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+            expected = probe.getsockname()[0]
+        except OSError:
+            expected = "127.0.0.1"   # no route out of this machine
+    assert address.version == 4 and str(address) == expected
+
+
+def test_the_primary_address_is_loopback_without_a_route(monkeypatch):
+    class Unroutable(socket.socket):
+        def connect(self, address):
+            raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(transport_module.socket, "socket", Unroutable)
+    assert transport_module.primary_address(4) == "127.0.0.1"
+    assert transport_module.primary_address(6) == "::1"
 
 
 # -- UDP -----------------------------------------------------------------------
