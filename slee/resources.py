@@ -90,7 +90,9 @@ class RaOption:
     it is deployed or loaded again, over what its descriptor says.
 
     @param name: the option's long name and config key.
-    @param entity: the RA entity name.
+    @param entity: the RA entity name, or a tuple of the names of the
+        entities that share the property (C{--users} sets the user store of
+        both the XCAP and the SIP RA).
     @param property: the property the option sets.
     @param check: called with one value as a string (the command line) or
         as found in the config file; returns the value to keep or raises
@@ -102,7 +104,7 @@ class RaOption:
     def __init__(self, name, entity, property, check, repeatable=False, metavar="VALUE",
                  doc=""):
         self.name = name
-        self.entity = entity
+        self.entities = (entity,) if isinstance(entity, str) else tuple(entity)
         self.property = property
         self.check = check
         self.repeatable = repeatable

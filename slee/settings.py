@@ -484,8 +484,9 @@ def load_settings(cli: Mapping[str, Any] | None = None, config_path: Path | str 
     def take(name, raw, origin, log_levels_check):
         if name in options:
             option = options[name]
-            ra_properties.setdefault(option.entity, {})[option.property] = \
-                _check_ra_option(option, raw, origin)
+            value = _check_ra_option(option, raw, origin)
+            for entity in option.entities:
+                ra_properties.setdefault(entity, {})[option.property] = value
         elif name == "log_levels":
             log_levels.update(log_levels_check(raw, origin))
         else:

@@ -5,6 +5,7 @@ name what to fix.  Also `twistd slee`'s Options, parsed in-process.
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -361,7 +362,8 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("registrar", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
                       "pack-interval, profile, queue-max, rls-local-domain, "
                       "rls-max-list-size, rls-notify-interval, rls-outbound-proxy, "
-                      "rls-request-contained-lists, sip, sip-identity, users, var, xcap, "
+                      "rls-request-contained-lists, sip, sip-auth, sip-identity, "
+                      "sip-proxy-auth, sip-trusted-peer, users, var, xcap, "
                       "xcap-auth, xcap-root, xdms-password, xdms-sip-uri, xdms-url, xdms-user"),
     ],
 )
@@ -501,11 +503,31 @@ def test_xcap_options(cwd):
     users.write_text('realm = "example.com"\n[users.joe]\npassword = "x"\n')
     options = parse("--xcap", "tcp:0:interface=127.0.0.1", "--xcap-root", "/x",
                     "--xcap-auth", "trust-localhost", "--users", "users.toml")
-    assert options.settings.ra_properties == {"xcap": {
-        "endpoint": "tcp:0:interface=127.0.0.1", "root": "/x", "auth": "trust-localhost",
-        "users": str(users)}}
+    assert options.settings.ra_properties == {
+        "xcap": {"endpoint": "tcp:0:interface=127.0.0.1", "root": "/x",
+                 "auth": "trust-localhost", "users": str(users)},
+        "sip": {"users": str(users)}}       # one user store for XCAP and SIP
     for option in ("--xcap=", "--xcap-root=", "--xcap-auth=", "--users="):
         assert option in Options().__str__()
+
+
+def test_sip_authentication_options(cwd):
+    options = parse("--sip-auth", "digest", "--sip-trusted-peer", "192.0.2.7",
+                    "--sip-trusted-peer", "10.0.0.0/8", "--sip-proxy-auth", "yes")
+    assert options.settings.ra_properties == {"sip": {
+        "auth": "digest", "trusted-peers": ["192.0.2.7", "10.0.0.0/8"], "proxy-auth": True}}
+    for option in ("--sip-auth=", "--sip-trusted-peer=", "--sip-proxy-auth="):
+        assert option in Options().__str__()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--sip-auth", "basic", "--sip-auth: expected one of digest, trust-localhost, none"),
+    ("--sip-trusted-peer", "proxy.example.com", "--sip-trusted-peer: expected an IP address"),
+    ("--sip-proxy-auth", "maybe", "--sip-proxy-auth: expected yes or no"),
+])
+def test_bad_sip_authentication_options(cwd, option, value, message):
+    with pytest.raises(usage.UsageError, match=re.escape(message)):
+        parse(option, value)
 
 
 @pytest.mark.parametrize("option, value, message", [

@@ -71,10 +71,14 @@ class DigestAuthority:
                 f'nonce="{nonce}", opaque="{opaque}"' + (", stale=true" if stale else "")
                 for algorithm in ALGORITHMS]
 
-    def response(self, authorization, method, target, now):
+    def response(self, authorization, method, target, now, same_target=None):
         """
         @param authorization: the value of the Authorization header.
         @param target: the request target (path and query) the request was sent to.
+        @param same_target: tells whether the C{uri} the response signs names
+            C{target}; by default, when it is the same text.  SIP compares
+            Request-URIs by RFC 3261 §19.1.4, as clients may write them
+            differently from how they arrive.
         @return: the L{DigestResponse} to check against the user's HA1.
         @raise DigestError: for a header that is no Digest response of this
             realm for this request; its C{stale} says whether only the nonce
@@ -92,7 +96,7 @@ class DigestAuthority:
             raise DigestError(f"algorithm {algorithm} is not offered")
         if fields["realm"] != self.realm or fields["qop"].lower() != "auth":
             raise DigestError("another realm or qop")
-        if fields["uri"] != target:
+        if not (same_target(fields["uri"]) if same_target else fields["uri"] == target):
             raise DigestError("the signed uri is not the request's")
         try:
             int(fields["nc"], 16)

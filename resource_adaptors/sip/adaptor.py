@@ -35,7 +35,22 @@ Properties (all checked when the unit is deployed):
 - C{max-connections}, C{idle-timeout}: stream connection limits;
 - C{udp-receive-buffer}: the kernel buffer of each UDP socket, in bytes;
 - C{supported}: the option tags answered in Supported (and accepted in
-  Require).
+  Require);
+- C{auth}: who requests come from (L{resource_adaptors.sip.authentication}):
+  C{digest}, C{trust-localhost} or C{none}; by default C{digest} when
+  C{users} names a user store, else C{trust-localhost}; C{--sip-auth} sets it;
+- C{users}: the user store file, the XCAP server's (C{--users} sets both);
+- C{trusted-peers}: addresses or networks whose P-Asserted-Identity is
+  believed (C{--sip-trusted-peer});
+- C{proxy-auth}: challenge with 407 and Proxy-Authenticate, as a proxy
+  does, rather than 401 (C{--sip-proxy-auth}).
+
+Every request outside a dialog but OPTIONS, ACK and CANCEL goes through
+the gate before any service sees it.  Every dialog the RA knows was made by
+a request the gate let in, or by us: a request in one (matched by Call-ID
+and both tags, else 481) takes the identity of the request that made it
+(None when we made it, or after a restart).  The event's C{identity} says
+who it comes from.
 """
 
 import itertools
@@ -49,8 +64,10 @@ from slee.errors import OverloadError, UnknownActivityError
 from slee.resources import Property, ResourceAdaptor, positive
 from slee.trace import log_observer
 
+from resource_adaptors.auth.users import UserStore
 from resource_adaptors.sip import events
-from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_endpoint
+from resource_adaptors.sip.authentication import Gate, Refused, trusted_network
+from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_auth, check_endpoint
 from resource_adaptors.sip.dialog import (
     DIALOG_CREATING_METHODS, Dialog, DialogState, DialogTable, dialog_id, new_tag)
 from resource_adaptors.sip.headers import NameAddr, Params
@@ -93,6 +110,25 @@ def _to_tag(status):
     return None if status == 100 else new_tag()
 
 
+def _auth_mode(value):
+    if not value:
+        return None                     # chosen by whether there is a user store
+    try:
+        check_auth(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _trusted_peers(value):
+    for item in value:
+        try:
+            trusted_network(item)
+        except ValueError as e:
+            return str(e)
+    return None
+
+
 def _option_tags(value):
     bad = [tag for tag in value if not isinstance(tag, str) or not tag or " " in tag]
     return f"not an option tag: {bad[0]!r}" if bad else None
@@ -118,6 +154,10 @@ class SipResourceAdaptor(ResourceAdaptor):
         "idle-timeout": Property(float, 300.0, positive),
         "udp-receive-buffer": Property(int, DEFAULT_UDP_RECEIVE_BUFFER, positive),
         "supported": Property(list, [], _option_tags),
+        "auth": Property(str, "", _auth_mode),
+        "users": Property(str, ""),
+        "trusted-peers": Property(list, [], _trusted_peers),
+        "proxy-auth": Property(bool, False),
     }
     event_types = events.EVENT_TYPES
 
@@ -141,6 +181,13 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.dialog_requests = {}
         self._dialog_request_ids = itertools.count(1)
         self.dialogs = DialogTable()
+        #: who requests come from (L{Gate}), made when the RA is activated.
+        self.gate = None
+        #: server transaction id -> the identity of its request, once admitted.
+        self.server_identities = {}
+        #: dialog id -> the identity of the request that made it (None for a
+        #: dialog we made, or one restored): requests in it pass the gate.
+        self.dialog_identities = {}
         #: dialog id -> the peer its requests go to (connection reuse).
         self.dialog_peers = {}
         self.event_packages = set()
@@ -180,10 +227,34 @@ class SipResourceAdaptor(ResourceAdaptor):
                                         udp_receive_buffer=self.config["udp-receive-buffer"])
         self.layer = TransactionLayer(reactor, self.transports, self, self.timer_settings,
                                       self.config["max-transactions"])
+        self.gate = self._gate(reactor)
         for description in self.config["endpoints"]:
             point = await self.transports.listen(description)
             self.log.info("SIP listening on {transport} {host}:{port}",
                           transport=point.transport, host=point.host, port=point.port)
+
+    def _gate(self, clock):
+        """The L{Gate} the properties describe, its mode logged."""
+        config = self.config
+        users = config["users"]
+        mode = config["auth"] or ("digest" if users else "trust-localhost")
+        store = UserStore.load(users) if users else UserStore("slee")
+        trusted = [trusted_network(item) for item in config["trusted-peers"]]
+        if mode == "digest":
+            self.log.info("SIP authentication: digest (realm {realm!r}, {count} users)",
+                          realm=store.realm, count=len(store))
+            if not users:
+                self.log.warn("no --users file: every SIP request but OPTIONS will be refused")
+        elif mode == "trust-localhost":
+            self.log.info("SIP authentication: trust-localhost (development only: requests "
+                          "from the loopback interface are taken from their From, others "
+                          "get 403)")
+        else:
+            self.log.warn("SIP authentication: none: every request is taken from its From")
+        if trusted:
+            self.log.info("SIP peers trusted to assert identities: {peers}",
+                          peers=", ".join(map(str, trusted)))
+        return Gate(mode, store, trusted, config["proxy-auth"], clock)
 
     async def stop(self):
         if self.layer is not None:
@@ -191,6 +262,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         if self.transports is not None:
             await self.transports.stop()
         self.server_transactions.clear()
+        self.server_identities.clear()
         self.server_activities.clear()
         self.client_transactions.clear()
         self.client_handles.clear()
@@ -231,9 +303,26 @@ class SipResourceAdaptor(ResourceAdaptor):
                 self._answer(transaction, 500, "Server Internal Error",
                              [("Retry-After", "1")])  # an out-of-order CSeq (§12.2.2)
                 return
+        if dialog is not None:
+            self.gate.screen(request, transaction.peer)
+            self._admitted(transaction, dialog, handle, self.dialog_identities.get(dialog.id))
+            return
+        self.gate.identify(request, transaction.peer).addCallbacks(
+            partial(self._admitted, transaction, dialog, handle),
+            partial(self._turned_away, transaction))
+
+    def _turned_away(self, transaction, failure):
+        """The gate refused the request (a challenge, 403...): answer it."""
+        failure.trap(Refused)
+        self._answer(transaction, *failure.value.answer)
+
+    def _admitted(self, transaction, dialog, handle, identity):
+        """Fire the event of a request the gate let in, from C{identity}."""
+        request = transaction.request
         self.server_transactions[transaction.id] = transaction
+        self.server_identities[transaction.id] = identity
         event = events.RequestEvent(request, transaction.id, transaction.peer,
-                                    None if dialog is None else dialog.id)
+                                    None if dialog is None else dialog.id, identity)
         if dialog is None:
             self.endpoint.start_activity(transaction.id)
             self.server_activities.add(transaction.id)
@@ -275,6 +364,7 @@ class SipResourceAdaptor(ResourceAdaptor):
     def _dialog_started(self, dialog, peer):
         """A dialog the stack made (as UAC): its activity starts now."""
         self.dialog_peers[dialog.id] = peer
+        self.dialog_identities[dialog.id] = None
         self.endpoint.start_activity(DIALOG_PREFIX + dialog.id)
 
     def _refusal(self, request):
@@ -417,6 +507,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         activity, if it is one, ends."""
         handle = transaction.id
         self.server_transactions.pop(handle, None)
+        self.server_identities.pop(handle, None)
         if handle in self.server_activities:
             self.server_activities.remove(handle)
             self.endpoint.end_activity(handle)
@@ -566,8 +657,10 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.endpoint.start_activity(handle, durable=durable)
         self.dialogs.add(dialog)
         self.dialog_peers[dialog.id] = peer
+        self.dialog_identities[dialog.id] = self.server_identities.get(server.id)
         self.endpoint.on_abort(lambda: (self.dialogs.remove(dialog.id),
-                                        self.dialog_peers.pop(dialog.id, None)))
+                                        self.dialog_peers.pop(dialog.id, None),
+                                        self.dialog_identities.pop(dialog.id, None)))
         return self.endpoint.activity_context(handle)
 
     def dialog_snapshot(self, dialog):
@@ -579,6 +672,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         if dialog is None:
             dialog = Dialog.from_snapshot(snapshot)
             self.dialogs.add(dialog)
+            self.dialog_identities[dialog.id] = None    # made by an admitted request, or by us
             self.endpoint.start_activity(DIALOG_PREFIX + dialog.id, durable=True)
         return self.endpoint.activity_context(DIALOG_PREFIX + dialog.id)
 
@@ -612,6 +706,7 @@ class SipResourceAdaptor(ResourceAdaptor):
     def _forget_dialog(self, dialog):
         if self.dialogs.remove(dialog.id) is not None:
             self.dialog_peers.pop(dialog.id, None)
+            self.dialog_identities.pop(dialog.id, None)
             self.dialog_requests.pop(DIALOG_PREFIX + dialog.id, None)
             self.endpoint.end_activity(DIALOG_PREFIX + dialog.id)
 

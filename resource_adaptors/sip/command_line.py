@@ -1,14 +1,21 @@
 """
-The SIP RA's C{twistd slee} option: C{--sip ENDPOINT}, repeatable.
+The SIP RA's C{twistd slee} options, offered through the C{slee.ra_options}
+entry point group (see L{slee.resources.RaOption}) for the RA entity named
+C{sip}; in a config file each is the key of the same name:
 
-It is offered through the C{slee.ra_options} entry point group (see
-L{slee.resources.RaOption}) and sets the C{endpoints} property of the RA
-entity named C{sip}; in a config file it is the key C{sip}, a string or a
-list of strings.
+- C{--sip ENDPOINT}, repeatable: the C{endpoints} property;
+- C{--sip-auth MODE}: C{auth}, who requests come from
+  (L{resource_adaptors.sip.authentication});
+- C{--sip-trusted-peer ADDRESS}, repeatable: C{trusted-peers};
+- C{--sip-proxy-auth yes|no}: C{proxy-auth}.
+
+The user store, C{users}, is set by C{--users}, the XCAP server's option
+(L{resource_adaptors.xcap.command_line}): one store for both.
 """
 
 from slee.resources import RaOption
 
+from resource_adaptors.sip.authentication import MODES, trusted_network
 from resource_adaptors.sip.transport import parse_listen_description
 
 DEFAULT_ENDPOINTS = ("udp:5060", "tcp:5060")
@@ -32,3 +39,49 @@ SIP_OPTION = RaOption(
         "tls:PORT:privateKey=KEY.pem:certKey=CERT.pem, ws:PORT, wss:PORT:privateKey=..:certKey=.. "
         "(each may add :interface=ADDRESS). Repeatable. "
         f"[default: {' '.join(DEFAULT_ENDPOINTS)}]")
+
+
+def check_auth(value):
+    """@return: C{value}, one of L{MODES}."""
+    if value not in MODES:
+        raise ValueError(f"expected one of {', '.join(MODES)}, not {value!r}")
+    return value
+
+
+def check_trusted_peer(value):
+    """@return: C{value}, an IP address or network (L{trusted_network})."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IP address such as 192.0.2.7, not {value!r}")
+    trusted_network(value)
+    return value
+
+
+def check_switch(value):
+    """@return: C{value} (yes or no, true or false, or a boolean) as a boolean."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("yes", "no", "true", "false"):
+        return value.lower() in ("yes", "true")
+    raise ValueError(f"expected yes or no, not {value!r}")
+
+
+SIP_AUTH_OPTION = RaOption(
+    "sip-auth", entity="sip", property="auth", check=check_auth, metavar="MODE",
+    doc="MODE: who SIP requests come from: digest (SIP Digest, SHA-256 or MD5, against "
+        "--users; 401 challenges), trust-localhost (development only: requests from "
+        "127.0.0.1 and ::1 are taken from their From, as an administrator; others get 403) "
+        "or none (every request is taken from its From). OPTIONS, ACK and CANCEL pass. "
+        "[default: digest with --users, else trust-localhost]")
+
+SIP_TRUSTED_PEER_OPTION = RaOption(
+    "sip-trusted-peer", entity="sip", property="trusted-peers", check=check_trusted_peer,
+    repeatable=True, metavar="ADDRESS",
+    doc="ADDRESS: a peer (an IP address or network: a proxy or CSCF in front, which "
+        "authenticates users itself) whose P-Asserted-Identity names who a request comes "
+        "from; from anyone else that header is removed. Repeatable. [default: none]")
+
+SIP_PROXY_AUTH_OPTION = RaOption(
+    "sip-proxy-auth", entity="sip", property="proxy-auth", check=check_switch,
+    metavar="yes|no",
+    doc="yes|no: challenge as a proxy does (407, Proxy-Authenticate) rather than 401. "
+        "[default: no]")

@@ -61,12 +61,20 @@ class RequestEvent:
         C{respond} takes; C{None} for an ACK (it has no transaction).
     @ivar peer: the L{resource_adaptors.sip.transport.Peer} it came from.
     @ivar dialog: the id of the dialog it belongs to, or C{None}.
+    @ivar identity: who it comes from, as the RA decided
+        (L{resource_adaptors.sip.authentication}): a
+        L{resource_adaptors.auth.users.User} (its C{xui} the address of
+        record, C{admin} whether it acts for anyone), or C{None} for a
+        request that needs no identity (OPTIONS, ACK, CANCEL, a NOTIFY in a
+        dialog we started).  Services authorize by it, never by From or
+        P-Asserted-Identity.
     """
 
     request: object
     transaction: object
     peer: object
     dialog: object = None
+    identity: object = None
 
 
 @dataclass(frozen=True, eq=False, slots=True)

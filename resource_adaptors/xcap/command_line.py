@@ -1,7 +1,8 @@
 """
 The XCAP RAs' C{twistd slee} options, set on the RA entity named C{xcap}
 (config file keys of the same names): for the XCAP server, C{--xcap
-ENDPOINT}, C{--xcap-root PATH}, C{--xcap-auth MODE} and C{--users FILE};
+ENDPOINT}, C{--xcap-root PATH}, C{--xcap-auth MODE} and C{--users FILE}
+(which sets the SIP RA's user store too);
 for the XCAP client of a remote XDMS (the profile presence-server),
 C{--xdms-url URL}, C{--xdms-user NAME}, C{--xdms-password SECRET},
 C{--xdms-sip-uri URI} and C{--sip-identity URI}.
@@ -67,10 +68,29 @@ XCAP_AUTH_OPTION = RaOption(
         "against --users) or trust-localhost (development only: requests from 127.0.0.1 and "
         "::1 act as an administrator, others are refused). [default: digest]")
 
+#: One user store for the XCAP server and the SIP RA: the same users log in
+#: to both, and the SIP RA's default mode is digest once there is one.
 USERS_OPTION = RaOption(
-    "users", entity="xcap", property="users", check=check_users, metavar="FILE",
-    doc="FILE: the user store (TOML: realm, then [users.NAME] with password or ha1-md5 / "
-        "ha1-sha256, xui, admin). [default: none: every XCAP request is refused]")
+    "users", entity=("xcap", "sip"), property="users", check=check_users, metavar="FILE",
+    doc="FILE: the user store of the XCAP server and of SIP Digest (TOML: realm, then "
+        "[users.NAME] with password or ha1-md5 / ha1-sha256, xui, admin). "
+        "[default: none: every XCAP request is refused, and SIP trusts the local host]")
+
+
+def check_access_log(value):
+    """@return: the absolute path of the access log file, or C{""} for none
+    (the lines go to the log then)."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected the path of a file, not {value!r}")
+    return os.path.abspath(value) if value else ""
+
+
+ACCESS_LOG_OPTION = RaOption(
+    "xcap-access-log", entity="xcap", property="access-log", check=check_access_log,
+    metavar="FILE",
+    doc="FILE: where the XCAP server appends a line per request (combined log style: "
+        "client, user, time, request line, status, bytes, seconds). "
+        "[default: the log, at info, logger resource_adaptors.xcap.access]")
 
 
 def _checked_by(problem):

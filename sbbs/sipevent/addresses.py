@@ -22,6 +22,16 @@ def address_of_record(uri):
     return str(uri)
 
 
+def identity_address(identity):
+    """
+    @param identity: who a request comes from, as the SIP RA decided (a
+        L{resource_adaptors.auth.users.User}: the event's C{identity}).
+    @return: the address of record of its XUI: whom services authorize.
+    @raise ParseError: for an XUI that is no URI.
+    """
+    return address_of_record(parse_uri(identity.xui))
+
+
 #: The longest URI a resource key is made of.
 MAX_URI_LENGTH = 2048
 

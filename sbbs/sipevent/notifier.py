@@ -69,9 +69,8 @@ from zope.interface import Interface, implementer
 from resource_adaptors.sip.events import (
     REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
     TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
-from resource_adaptors.sip.headers import NameAddr
 from resource_adaptors.sip.syntax import ParseError
-from sbbs.sipevent.addresses import address_of_record
+from sbbs.sipevent.addresses import address_of_record, identity_address
 from sbbs.sipevent.list_directory import is_list_request, is_list_resource
 from sbbs.sipevent.internal import (
     INTERNAL_ANSWER, INTERNAL_NOTIFY, INTERNAL_SUBSCRIBE, InternalAnswerEvent,
@@ -613,11 +612,19 @@ class NotifierSbb(Sbb):
 
 
 def _subscribe_request(event):
-    """The L{SubscribeRequest} of a SIP SUBSCRIBE's event."""
+    """
+    The L{SubscribeRequest} of a SIP SUBSCRIBE's event.  The subscriber is
+    who the SIP RA says it comes from (L{identity_address}), never its From;
+    a refresh in a dialog the RA knows no identity of (ours, or one from
+    before a restart) leaves it as its From says: a refresh is checked
+    against the subscription kept, whose subscriber was authenticated.
+    """
     request = event.request
     header = request.event
     content_type = request.content_type
-    subscriber = address_of_record(request.from_.uri)
+    identity = event.identity
+    subscriber = identity_address(identity) if identity is not None \
+        else address_of_record(request.from_.uri)
     disposition = request.headers.get("Content-Disposition") if request.body else None
     encoding = request.headers.get("Content-Encoding") if request.body else None
     return SubscribeRequest(
@@ -625,24 +632,10 @@ def _subscribe_request(event):
         parameters={name: value for name, value in header.params.items()
                     if name.lower() != "id"} if header is not None else {},
         subscriber=subscriber, resource=address_of_record(request.uri),
-        identity=_asserted_identity(request) or subscriber,
+        identity=identity,
         host=event.peer.host, expires=request.expires, accept=tuple(request.accept or ()),
         body=request.body, content_type=None if content_type is None else content_type.mime,
         uri=str(request.uri), supported=tuple(request.supported or ()),
         require=tuple(request.require or ()),
         disposition=disposition and disposition.split(";")[0].strip().lower(),
         content_encoding=encoding and encoding.strip().lower())
-
-
-def _asserted_identity(request):
-    """
-    The address of record of a request's P-Asserted-Identity (RFC 3325:
-    C{"Joe" <sip:joe@x>}), or None when it has none that parses.
-    """
-    value = request.headers.get("P-Asserted-Identity")
-    if not value:
-        return None
-    try:
-        return address_of_record(NameAddr.parse(value).uri)
-    except ParseError:
-        return None

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from resource_adaptors.sip.events import REQUEST
 from resource_adaptors.sip.syntax import ParseError
-from sbbs.sipevent.addresses import address_of_record
+from sbbs.sipevent.addresses import address_of_record, identity_address
 from sbbs.sipevent.notifier import Refusal
 from sbbs.sipevent.publication import STORE, publications_of, store_publications
 from sbbs.sipevent.subscription import ExpiryPolicy
@@ -145,7 +145,7 @@ class PublisherSbb(Sbb):
         resource = address_of_record(request.uri)
         self._own(resource)
         try:
-            refusal = self._check(request)
+            refusal = self._check(request, event.identity)
             if_match, expires = request.sip_if_match, request.expires
         except ParseError as error:         # a malformed Expires, Content-Type...
             refusal = Refusal(error.status, error.reason)
@@ -170,9 +170,15 @@ class PublisherSbb(Sbb):
         else:
             self._leave_if_idle()
 
-    def _check(self, request):
-        """A L{Refusal} for a publisher other than the resource, or a body this package does not take."""
-        if address_of_record(request.from_.uri) != address_of_record(request.uri):
+    def _check(self, request, identity):
+        """
+        A L{Refusal} for a publisher other than the resource, or a body this
+        package does not take.  Who publishes is who the SIP RA says the
+        request comes from (C{identity}), never its From; an administrator
+        publishes for anyone.
+        """
+        if identity is None or not identity.admin \
+                and identity_address(identity) != address_of_record(request.uri):
             return Refusal(403, "Only the resource itself publishes its state")
         if not request.body:
             return None

@@ -120,8 +120,10 @@ class SubscribeRequest:
         C{parameters} the Event header's other parameters.
     @ivar subscriber: the watcher's address of record; C{resource}, the
         resource's (L{sbbs.sipevent.addresses.address_of_record}).
-    @ivar identity: who the network says the watcher is (its
-        P-Asserted-Identity, else its From URI), as text.
+    @ivar identity: who the SIP RA says the watcher is (the event's
+        C{identity}, a L{resource_adaptors.auth.users.User}: C{subscriber}
+        is its address of record), or None for a service's subscription,
+        made for C{subscriber}.
     @ivar host: the address it came from, or None for a service's.
     @ivar expires: the Expires asked for, or None.
     @ivar accept: the L{ContentType}s of its Accept (empty: none given).
@@ -140,7 +142,7 @@ class SubscribeRequest:
     parameters: dict
     subscriber: str
     resource: str
-    identity: str
+    identity: object
     host: str | None
     expires: int | None
     accept: tuple = ()

@@ -135,7 +135,7 @@ class SubscriptionClientSbb(Sbb):
         subscriber, notifier, package, subscription_id = key
         request = SubscribeRequest(
             package=package, event_id=None, parameters={}, subscriber=subscriber,
-            resource=notifier, identity=subscriber, host=None, expires=expires,
+            resource=notifier, identity=None, host=None, expires=expires,
             accept=tuple(ContentType.parse(text) for text in accept), body=content,
             content_type=content_type)
         self.context.fire_event(activity, INTERNAL_SUBSCRIBE, InternalSubscribeEvent(request))

@@ -7,10 +7,12 @@ relative to the XCAP root: documents, collections (C{resource-lists/},
 C{resource-lists/users/sip:joe@example.com/}, C{.../global/}), elements and
 attributes (a document URI with a node selector).  The watcher may watch
 what it may read over XCAP (L{sbbs.xdms.server}): its own documents and
-the global tree, everything if it is an administrator.  Who it is comes
-from the XCAP RA (L{resource_adaptors.xcap.provider.IXcapProvider.user_for}),
-as SIP identities are asserted by the network the server sits in (the
-P-Asserted-Identity of RFC 3325 when present, else the From).
+the global tree, everything if it is an administrator.  Who it is, the SIP
+RA decided (the request's C{identity}: a Digest user of the store shared
+with the XCAP server, or the P-Asserted-Identity of a trusted peer; for a
+service's subscription, its subscriber), and the XCAP RA says what that
+user may read, as it would over HTTP
+(L{resource_adaptors.xcap.provider.IXcapProvider.user_for}).
 
 The first NOTIFY, and the one after each refresh, lists every document
 watched with its ETag, and each watched element and attribute with its
@@ -175,7 +177,9 @@ class XcapDiffNotifierSbb(NotifierSbb):
             return Refusal(400, f"Bad resource list: {error}")
         except XcapUriError as error:
             return Refusal(400, f"Bad resource list entry: {error.reason}")
-        user = self.context.resource_adaptor("xcap").user_for(request.identity, request.host)
+        identity = request.identity
+        user = self.context.resource_adaptor("xcap").user_for(
+            request.subscriber if identity is None else identity.xui, request.host)
         for entry in watched:
             if not entry.readable_by(user):
                 return Refusal(403, f"Not allowed to watch {entry.text}")
