@@ -282,6 +282,18 @@ class _NoReactor:
     """Stands in for the reactor while an endpoint string is parsed."""
 
 
+def check_switch(value: Any) -> bool:
+    """
+    A yes-or-no option's value, for the options packages add: a boolean,
+    or C{yes}/C{no}, C{true}/C{false}, C{on}/C{off} in any case.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("yes", "no", "true", "false", "on", "off"):
+        return value.lower() in ("yes", "true", "on")
+    raise ValueError(f"expected yes or no, not {value!r}")
+
+
 def check_server_endpoint(description: str) -> str:
     """
     Check a Twisted server endpoint description without listening (the

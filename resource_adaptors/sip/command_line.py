@@ -14,6 +14,7 @@ The user store, C{users}, is set by C{--users}, the XCAP server's option
 """
 
 from slee.resources import RaOption
+from slee.settings import check_switch
 
 from resource_adaptors.sip.authentication import MODES, trusted_network
 from resource_adaptors.sip.transport import parse_listen_description
@@ -54,15 +55,6 @@ def check_trusted_peer(value):
         raise ValueError(f"expected an IP address such as 192.0.2.7, not {value!r}")
     trusted_network(value)
     return value
-
-
-def check_switch(value):
-    """@return: C{value} (yes or no, true or false, or a boolean) as a boolean."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("yes", "no", "true", "false"):
-        return value.lower() in ("yes", "true")
-    raise ValueError(f"expected yes or no, not {value!r}")
 
 
 SIP_AUTH_OPTION = RaOption(

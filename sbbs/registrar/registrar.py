@@ -24,8 +24,8 @@ from resource_adaptors.sip.syntax import ParseError
 from sbbs.registrar.bindings import (
     Limits, Refusal, contact_fields, live, next_expiry, read_register, register)
 from sbbs.registrar.location import (
-    announce, current_bindings, normalized, store_bindings, stored_bindings)
-from sbbs.sipevent.addresses import address_of_record
+    announce, current_bindings, store_bindings, stored_bindings)
+from sbbs.sipevent.addresses import address_of_record, identity_address
 from sbbs.sipevent.subscription import ExpiryPolicy
 from slee.events import TIMER
 from slee.resources import Property
@@ -42,28 +42,21 @@ def _count(value):
 
 def registrant(event):
     """
-    Who sends a REGISTER: the one place the registrar decides it.
+    Who sends a REGISTER, as the SIP RA decided at the door (it
+    authenticates REGISTER itself): the event's C{identity}, a
+    L{resource_adaptors.auth.users.User} whose XUI is its address of
+    record, and whose C{admin} lets it register for anyone.
 
-    The SIP RA authenticates REGISTER itself and puts who it comes from
-    on the event as C{identity}: a L{resource_adaptors.auth.users.User},
-    whose C{xui} is its address of record and C{admin} whether it acts
-    for anyone.  That shape is young, so this reads it defensively: a
-    string is an address of record, an object gives one as C{aor} or
-    C{xui}, and only a true C{admin} makes an administrator.  An event
-    without an identity (an RA that does not authenticate) is taken from
-    its From, an ordinary user.
-
-    @return: (the registrant's address of record or None, whether it is
-        an administrator).
+    @return: (the registrant's address of record, or None for an XUI that
+        is no URI; whether it is an administrator).
     """
-    identity = getattr(event, "identity", None)
-    if identity is None:
-        return address_of_record(event.request.from_.uri), False
-    if isinstance(identity, str):
-        return normalized(identity), False
-    aor = getattr(identity, "aor", None) or getattr(identity, "xui", None)
-    return (normalized(aor) if isinstance(aor, str) else None,
-            getattr(identity, "admin", False) is True)
+    identity = event.identity
+    if identity is None:                # none was decided: nobody registers
+        return None, False
+    try:
+        return identity_address(identity), identity.admin
+    except ParseError:
+        return None, False
 
 
 class RegistrarSbb(Sbb):

@@ -9,6 +9,7 @@ deployed.
 """
 
 from slee.resources import SbbEnvOption
+from slee.settings import check_switch
 
 SBB = "ResourceListNotifierSbb"
 
@@ -32,14 +33,6 @@ def _sip_uri(value):
     return value
 
 
-def _switch(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("yes", "no", "true", "false", "on", "off"):
-        return value.lower() in ("yes", "true", "on")
-    raise ValueError(f"expected yes or no, not {value!r}")
-
-
 def _domain(value):
     if not isinstance(value, str) or not value or any(c in value for c in " /@;:<>"):
         raise ValueError(f"expected a domain name (or *), not {value!r}")
@@ -59,7 +52,7 @@ MAX_LIST_SIZE_OPTION = SbbEnvOption(
     "rls-max-list-size", SBB, "max-list-size", check=_number(1, 100000, int), metavar="N",
     doc="N: the most members of one list (a larger one is refused with 403). [default: 1000]")
 REQUEST_CONTAINED_LISTS_OPTION = SbbEnvOption(
-    "rls-request-contained-lists", SBB, "request-contained-lists", check=_switch,
+    "rls-request-contained-lists", SBB, "request-contained-lists", check=check_switch,
     metavar="yes|no",
     doc="yes|no: serve lists a SUBSCRIBE carries (RFC 5367); no: such SUBSCRIBEs get 420. "
         "[default: yes]")
