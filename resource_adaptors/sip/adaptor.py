@@ -542,8 +542,14 @@ class SipResourceAdaptor(ResourceAdaptor):
         to_tag = dialog.local_tag if dialog is not None else _to_tag(status)
         response = make_response(server.request, status, reason, to_tag=to_tag)
         response.headers.extend(headers)
-        if dialog is not None and not response.contact:
-            response.headers.set("Contact", f"<{self.local_contact(server.peer)}>")
+        if dialog is not None:
+            if not response.contact:
+                response.headers.set("Contact", f"<{self.local_contact(server.peer)}>")
+            if server.request.to.tag is None and 100 < status < 300:
+                # RFC 3261 §12.1.1: the answer that makes a dialog carries the
+                # request's Record-Route, so that the peer's requests in the
+                # dialog go through the same proxies as ours.
+                response.headers.copy_from(server.request.headers, "Record-Route")
         self._set_body(response, body, content_type)
         self.endpoint.after_commit(partial(self._send_response, server, response, dialog))
         return response

@@ -367,6 +367,21 @@ async def test_a_subscribe_waits_for_the_rules_and_the_default_policy_can_allow(
         await running.stop()
 
 
+@pytest_twisted.ensureDeferred
+async def test_the_answer_that_makes_a_dialog_carries_its_record_route(server):
+    """RFC 3261 §12.1.1: behind a proxy, the watcher's refreshes take the proxy's way too."""
+    _, _, _, bob = server
+    proxy = f"<sip:127.0.0.1:{bob.udp.port};lr>"          # bob's own socket plays the proxy
+    bob.send("SUBSCRIBE", headers=f"Event: presence\r\nRecord-Route: {proxy}\r\n"
+                                  "Record-Route: <sip:edge.example.com;lr>\r\n")
+    accepted = await bob.answer()
+    assert accepted.headers.get_all("Record-Route") == [proxy, "<sip:edge.example.com;lr>"]
+    notify = await bob.notified()                          # our requests take that route
+    assert notify.headers.get_all("Route") == [proxy, "<sip:edge.example.com;lr>"]
+    bob.send("SUBSCRIBE", headers="Event: presence\r\nExpires: 0\r\n")   # in the dialog
+    assert not (await bob.answer()).headers.get_all("Record-Route")
+
+
 def sphere_pidf(sphere, note):
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<presence xmlns="urn:ietf:params:xml:ns:pidf" '
