@@ -101,11 +101,21 @@ class PresenceNotifierSbb(NotifierSbb):
         known, ruleset = cached_rules(self.context, subscription.resource)
         if not known:
             return False, None
-        decision = None
+        decision, matched = None, ()
         self.sphere = sphere = self._sphere(subscription.resource)
         if ruleset is not None:
-            decision = ruleset.evaluate(subscription.subscriber, self._now(), sphere=sphere)
-        return True, decision or DEFAULT_DECISIONS[self.context.env["default-policy"]]
+            decision, matched = ruleset.decide(subscription.subscriber, self._now(),
+                                               sphere=sphere)
+        if decision is None:
+            policy = self.context.env["default-policy"]
+            decision, why = DEFAULT_DECISIONS[policy], f"the default policy {policy}"
+        else:
+            why = f"the rules {', '.join(matched)}"
+        self.context.tracer.debug("watcher {watcher} of {presentity}: {handling}, by {why}",
+                                  watcher=subscription.subscriber,
+                                  presentity=subscription.resource,
+                                  handling=str(decision.sub_handling), why=why)
+        return True, decision
 
     def _sphere(self, presentity):
         """The presentity's current sphere, as its composed state says (or None)."""

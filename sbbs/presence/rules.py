@@ -272,6 +272,13 @@ class Ruleset:
         @return: the L{Decision} of the rules that match, or None when none
             does.
         """
+        return self.decide(watcher, now, anonymous=anonymous, lists=lists, sphere=sphere)[0]
+
+    def decide(self, watcher, now, *, anonymous=False, lists=None, sphere=None):
+        """
+        L{evaluate}, and why: @return: (the L{Decision} or None, the ids of
+        the rules that matched), for the logs.
+        """
         request = _Request(watcher, now, anonymous, lists, sphere)
         named = [False] * len(self.rules)
         if any(rule.other_identity for rule in self.rules):
@@ -280,11 +287,12 @@ class Ruleset:
         matching = [rule for rule, names in zip(self.rules, named)
                     if rule.applies(request, named_by_others=naming - names > 0)]
         if not matching:
-            return None
+            return None, ()
         sub_handling = max((rule.sub_handling for rule in matching if rule.sub_handling),
                            key=operator.attrgetter("rank"), default=SubHandling.BLOCK)
         return Decision(sub_handling, functools.reduce(
-            operator.or_, (rule.transformations for rule in matching)))
+            operator.or_, (rule.transformations for rule in matching))), \
+            tuple(rule.id for rule in matching)
 
 
 def parse_rules(document):

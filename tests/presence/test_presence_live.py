@@ -508,3 +508,28 @@ async def test_changes_that_wait_for_a_notify_and_undo_each_other_send_nothing(s
     await publish("away", etag)
     after = await bob.notified()
     assert b"away" in after.body, "a NOTIFY of the state the watcher had was sent"
+
+
+@pytest_twisted.ensureDeferred
+async def test_why_a_watcher_is_pending_or_let_in_is_logged_at_debug(server):
+    from twisted.logger import formatEvent, globalLogPublisher
+    xdms, _, alice, bob = server
+    lines = []
+
+    def observe(event):
+        if "watcher" in event and "why" in event:
+            lines.append(formatEvent(event))
+    globalLogPublisher.addObserver(observe)
+    levels = xdms.container.levels
+    levels.replace({"slee.sbb.presence": "debug"})
+    try:
+        bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+        assert (await bob.answer()).status == 202
+        await bob.notified()
+        assert lines == [f"watcher {BOB} of {ALICE}: confirm, by the default policy confirm"]
+        await xdms.request("PUT", RULES_URI, rules("allow"), RULES_TYPE)
+        await bob.notified()
+        assert lines[-1] == f"watcher {BOB} of {ALICE}: allow, by the rules r1"
+    finally:
+        levels.replace({})
+        globalLogPublisher.removeObserver(observe)
