@@ -362,8 +362,9 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("registrar", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
                       "pack-interval, profile, queue-max, rls-local-domain, "
                       "rls-max-list-size, rls-notify-interval, rls-outbound-proxy, "
-                      "rls-request-contained-lists, sip, sip-auth, sip-identity, "
-                      "sip-proxy-auth, sip-trusted-peer, users, var, xcap, "
+                      "rls-request-contained-lists, sip, sip-auth, sip-client-password, "
+                      "sip-client-user, sip-identity, "
+                      "sip-proxy-auth, sip-trusted-peer, users, var, xcap, xcap-access-log, "
                       "xcap-auth, xcap-root, xdms-password, xdms-sip-uri, xdms-url, xdms-user"),
     ],
 )
@@ -517,6 +518,14 @@ def test_sip_authentication_options(cwd):
     assert options.settings.ra_properties == {"sip": {
         "auth": "digest", "trusted-peers": ["192.0.2.7", "10.0.0.0/8"], "proxy-auth": True}}
     for option in ("--sip-auth=", "--sip-trusted-peer=", "--sip-proxy-auth="):
+        assert option in Options().__str__()
+
+
+def test_sip_client_account_options(cwd):
+    options = parse("--sip-client-user", "rls", "--sip-client-password", "secret")
+    assert options.settings.ra_properties == {"sip": {
+        "client-username": "rls", "client-password": "secret"}}
+    for option in ("--sip-client-user=", "--sip-client-password="):
         assert option in Options().__str__()
 
 

@@ -43,7 +43,10 @@ Properties (all checked when the unit is deployed):
 - C{trusted-peers}: addresses or networks whose P-Asserted-Identity is
   believed (C{--sip-trusted-peer});
 - C{proxy-auth}: challenge with 407 and Proxy-Authenticate, as a proxy
-  does, rather than 401 (C{--sip-proxy-auth}).
+  does, rather than 401 (C{--sip-proxy-auth});
+- C{client-username}, C{client-password}: the account our own requests
+  answer Digest challenges with, in any realm (C{--sip-client-user},
+  C{--sip-client-password}); none by default.
 
 Every request outside a dialog but OPTIONS, ACK and CANCEL goes through
 the gate before any service sees it.  Every dialog the RA knows was made by
@@ -51,6 +54,14 @@ a request the gate let in, or by us: a request in one (matched by Call-ID
 and both tags, else 481) takes the identity of the request that made it
 (None when we made it, or after a restart).  The event's C{identity} says
 who it comes from.
+
+Our own requests meet such gates on other servers: a 401 or 407 to a
+request we sent, with a Digest challenge we can answer (an account
+configured, SHA-256 or MD5, C{qop=auth}), is not fired: the request goes
+again, signed, as a new transaction on the same activity (RFC 3261
+§22.2), and the SBB hears the answer to that one only.  A request is
+signed once per kind of challenge: a second 401 to a signed request means
+the account is refused, and is the answer.
 """
 
 import itertools
@@ -64,15 +75,16 @@ from slee.errors import OverloadError, UnknownActivityError
 from slee.resources import Property, ResourceAdaptor, positive
 from slee.trace import log_observer
 
+from resource_adaptors.auth.digest import DigestClient
 from resource_adaptors.auth.users import UserStore
 from resource_adaptors.sip import events
 from resource_adaptors.sip.authentication import Gate, Refused, trusted_network
 from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_auth, check_endpoint
 from resource_adaptors.sip.dialog import (
     DIALOG_CREATING_METHODS, Dialog, DialogState, DialogTable, dialog_id, new_tag)
-from resource_adaptors.sip.headers import NameAddr, Params
+from resource_adaptors.sip.headers import NameAddr, Params, header_key
 from resource_adaptors.sip.message import (
-    PreparedFields, Request, make_response, validate_request)
+    Headers, PreparedFields, Request, make_response, validate_request)
 from resource_adaptors.sip.parser import Limits, ParseError
 from resource_adaptors.sip.provider import ISipProvider
 from resource_adaptors.sip.transaction_layer import TransactionLayer
@@ -87,6 +99,9 @@ EVENT_METHODS = frozenset(("SUBSCRIBE", "PUBLISH", "NOTIFY"))
 INVITE_COMPANIONS = ("ACK", "CANCEL", "BYE")
 DIALOG_PREFIX = "dialog:"
 SECURE_TRANSPORTS = frozenset(("tls", "wss"))
+#: Challenge status -> (the header that challenges, the header that answers it).
+CHALLENGES = {401: ("WWW-Authenticate", "Authorization"),
+              407: ("Proxy-Authenticate", "Proxy-Authorization")}
 
 
 def _endpoints(value):
@@ -108,6 +123,20 @@ def _to_tag(status):
     keep the tag.
     """
     return None if status == 100 else new_tag()
+
+
+def _again(request, cseq, field):
+    """
+    @return: a copy of C{request} (ours, sent) to send anew: without its Via
+        (the transaction layer adds one with a new branch), numbered C{cseq},
+        with the header C{field} (a (name, value) pair) added.
+    """
+    via = header_key("Via")
+    headers = Headers([(name, value) for name, value in request.headers
+                       if header_key(name) != via])
+    headers.set("CSeq", f"{cseq} {request.method}")
+    headers.add(*field)
+    return Request(request.method, request.uri, headers, request.body)
 
 
 def _auth_mode(value):
@@ -158,6 +187,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         "users": Property(str, ""),
         "trusted-peers": Property(list, [], _trusted_peers),
         "proxy-auth": Property(bool, False),
+        "client-username": Property(str, ""),
+        "client-password": Property(str, ""),
     }
     event_types = events.EVENT_TYPES
 
@@ -440,6 +471,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         client = self.client_handles.get(transaction)
         if client is None:
             return
+        if response.status in CHALLENGES and self._signed_again(transaction, response):
+            return
         transaction_id, handle = client
         if handle != transaction_id:
             # Sent in a dialog: the response is that dialog's (the
@@ -460,6 +493,46 @@ class SipResourceAdaptor(ResourceAdaptor):
             self._forget_dialog(dialog)
         if response.status >= 200:
             self._end_client(transaction)
+
+    def _signed_again(self, transaction, response):
+        """
+        Answer the Digest challenge of C{response}, a 401 or 407 to a
+        request we sent, by sending that request again signed: a new
+        transaction in the place of C{transaction}, the same activity
+        waiting for its answer.  Out of a dialog it keeps its Call-ID and
+        tags, its CSeq counted once more; in a dialog it takes the dialog's
+        next CSeq (RFC 3261 §8.1.3.5, §22.2).
+
+        @return: whether it was sent; not when no account is configured, no
+            challenge fits, or the request answered this kind of challenge
+            already (the account was refused: the challenge is the answer).
+        """
+        challenge, credentials = CHALLENGES[response.status]
+        request = transaction.request
+        username = self.config["client-username"]
+        if not username or credentials in request.headers:
+            return False
+        digest = DigestClient(username, self.config["client-password"])
+        if digest.challenged(response.headers.field_values(challenge)) is None:
+            return False
+        client = transaction_id, handle = self.client_handles[transaction]
+        if handle == transaction_id:
+            number = request.cseq.number + 1
+        else:
+            dialog = self.dialogs.get(handle[len(DIALOG_PREFIX):])
+            if dialog is None:
+                return False            # it ended meanwhile: nothing to send in
+            dialog.local_seq += 1       # numbered as Dialog.create_request does
+            number = dialog.local_seq
+        signed = _again(request, number,
+                        (credentials, digest.authorization(request.method, str(request.uri))))
+        if request.method == "SUBSCRIBE" and request.to.tag is None:
+            self.dialogs.subscription_sent(signed)      # its NOTIFYs make the dialog
+        del self.client_handles[transaction]
+        again = self.layer.send_request(signed, transaction.peer)
+        self.client_transactions[transaction_id] = again
+        self.client_handles[again] = client
+        return True
 
     def transaction_timeout(self, transaction):
         self._client_failed(transaction, events.TRANSACTION_TIMEOUT,

@@ -7,7 +7,10 @@ C{sip}; in a config file each is the key of the same name:
 - C{--sip-auth MODE}: C{auth}, who requests come from
   (L{resource_adaptors.sip.authentication});
 - C{--sip-trusted-peer ADDRESS}, repeatable: C{trusted-peers};
-- C{--sip-proxy-auth yes|no}: C{proxy-auth}.
+- C{--sip-proxy-auth yes|no}: C{proxy-auth};
+- C{--sip-client-user NAME}, C{--sip-client-password SECRET}:
+  C{client-username}, C{client-password}, the account our own requests
+  answer Digest challenges with.
 
 The user store, C{users}, is set by C{--users}, the XCAP server's option
 (L{resource_adaptors.xcap.command_line}): one store for both.
@@ -77,3 +80,20 @@ SIP_PROXY_AUTH_OPTION = RaOption(
     metavar="yes|no",
     doc="yes|no: challenge as a proxy does (407, Proxy-Authenticate) rather than 401. "
         "[default: no]")
+
+def check_text(value):
+    """@return: C{value}, text (a config file could give a number or a list)."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, not {value!r}")
+    return value
+
+
+SIP_CLIENT_USER_OPTION = RaOption(
+    "sip-client-user", entity="sip", property="client-username", check=check_text, metavar="NAME",
+    doc="NAME: the Digest account this server's own SIP requests (the list server's "
+        "subscriptions to remote members, the presence server's to a remote XDMS) answer "
+        "401 and 407 challenges with, in any realm. [default: none: challenges are answers]")
+
+SIP_CLIENT_PASSWORD_OPTION = RaOption(
+    "sip-client-password", entity="sip", property="client-password", check=check_text,
+    metavar="SECRET", doc="SECRET: that account's password. [default: none]")

@@ -14,7 +14,10 @@ state is shared between watchers:
 - a member this container serves, through the subscription client
   (L{SubscriptionClientSbb}, one child for all of them), with no SIP;
 - another, over SIP (one L{SubscriberSbb} child each), with eventlist
-  offered, through the outbound proxy if one is set.
+  offered, through the outbound proxy if one is set, the watcher asserted
+  in P-Asserted-Identity: a member's server that trusts this one judges
+  that watcher (one that authenticates this server judges the account the
+  SIP RA answers its challenges with).
 
 What each back-end subscription says is kept per member (L{Backend}, in
 the BTree C{backends}) and sent to the watcher in RLMI + multipart/related
@@ -458,7 +461,7 @@ class ResourceListNotifierSbb(NotifierSbb):
         child = self.remote.create()
         child.start(member.uri, watcher, self.package, expires=BACKEND_EXPIRES,
                     headers=(("Supported", EVENTLIST), ("Accept", ", ".join(BACKEND_ACCEPT))),
-                    proxy=self.context.env["outbound-proxy"] or None)
+                    proxy=self.context.env["outbound-proxy"] or None, assert_identity=True)
         return replace(backend, remote=child.__slee_reference__())
 
     def _is_local(self, uri):

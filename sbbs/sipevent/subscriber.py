@@ -34,6 +34,7 @@ from zope.interface import Interface, implementer
 from resource_adaptors.sip.events import (
     REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
     TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
+from resource_adaptors.sip.authentication import ASSERTED
 from sbbs.sipevent.subscription import Reason
 from slee.events import TIMER
 from slee.sbb import CmpField, Sbb, handler
@@ -58,7 +59,7 @@ class ISubscriber(Interface):
     """What a parent asks of its subscriber child."""
 
     def start(notifier, subscriber, event, body=b"", content_type=None, expires=3600,
-              headers=(), proxy=None):
+              headers=(), proxy=None, assert_identity=False):
         """
         Subscribe C{subscriber} (a URI, our From) to C{notifier} (a URI,
         the Request-URI and To) for the C{event} package (the Event
@@ -66,6 +67,12 @@ class ISubscriber(Interface):
         ((name, value) pairs: Supported, Accept...) on every SUBSCRIBE, and
         through C{proxy} (a SIP URI: the outbound proxy, as a loose Route)
         when given.
+
+        With C{assert_identity}, every SUBSCRIBE says in P-Asserted-Identity
+        (RFC 3325) that it comes from C{subscriber}: a notifier that trusts
+        this server takes it as the watcher, though the request comes from
+        a service subscribing on the watcher's behalf; any other notifier
+        removes the header.
         """
 
     def stop():
@@ -111,10 +118,11 @@ class SubscriberSbb(Sbb):
     # -- the parent's calls -------------------------------------------------------
 
     def start(self, notifier, subscriber, event, body=b"", content_type=None, expires=3600,
-              headers=(), proxy=None):
+              headers=(), proxy=None, assert_identity=False):
         self.notifier, self.subscriber, self.event = str(notifier), str(subscriber), event
         self.body, self.content_type, self.expires = body, content_type, expires
-        self.headers, self.proxy = tuple(headers), proxy
+        asserted = ((ASSERTED, f"<{subscriber}>"),) if assert_identity else ()
+        self.headers, self.proxy = (*headers, *asserted), proxy
         self._subscribe()
 
     def stop(self):

@@ -40,7 +40,10 @@ Where the XDMS runs decides how, and the parent sees no difference:
   L{resource_adaptors.xcap.remote}): requests go over HTTP, and each
   watched URI is an xcap-diff subscription over SIP (RFC 5875, in
   C{xcap-patching} mode, by a L{SubscriberSbb} child), whose NOTIFYs are
-  turned into the same C{document_updated} calls.
+  turned into the same C{document_updated} calls.  It comes from the RA
+  entity's C{sip-identity}, asserted: an XDMS that trusts this server
+  takes it as that administrator; one that authenticates it takes the
+  account the SIP RA answers challenges with.
 """
 
 from BTrees.OOBTree import OOBTree
@@ -144,7 +147,7 @@ class XdmClientSbb(Sbb):
         child = self.subscribers.create()
         child.start(xcap.xcap_diff_uri, xcap.sip_identity,
                     "xcap-diff;diff-processing=xcap-patching", resource_list([uri]),
-                    SUBSCRIPTION_TYPE)
+                    SUBSCRIPTION_TYPE, assert_identity=True)
         self.remote_watches = {**self.remote_watches,
                                uri: (child.__slee_reference__(), False)}
 

@@ -9,7 +9,8 @@ import pytest_twisted
 from sipclient import UdpPeer
 from slee.settings import shipped_profiles, shipped_units
 from test_presence_live import ALICE, BOB, RULES_TYPE, RULES_URI, Peer, pidf, rules
-from units import sip_port_of, started_container, xcap_port_of
+from test_sip_authentication import ADMIN, PASSWORDS, USERS
+from units import LOCAL_RAS, sip_port_of, started_container, xcap_port_of
 from xcapclient import Xdms
 
 
@@ -20,16 +21,35 @@ def profile(name):
 
 @pytest_twisted.ensureDeferred
 async def test_a_presence_server_with_a_remote_xdms(tmp_path):
+    await watched_over_a_remote_xdms(tmp_path, LOCAL_RAS, {}, "sip:presence@example.com")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_remote_xdms_that_authenticates_sip(tmp_path):
+    """Its xcap-diff notifier challenges: the presence server answers with its account."""
+    users = tmp_path / "users.toml"
+    users.write_text(USERS)
+    await watched_over_a_remote_xdms(
+        tmp_path, {**LOCAL_RAS, "sip": {**LOCAL_RAS["sip"], "users": str(users)}},
+        {"client-username": "admin@example.com", "client-password": PASSWORDS[ADMIN]}, ADMIN)
+
+
+async def watched_over_a_remote_xdms(tmp_path, xdms_properties, sip_properties, identity):
+    """
+    bob's subscription to alice waits for her rules, which the presence
+    server hears of over xcap-diff from the XDMS (its RA properties
+    C{xdms_properties}), subscribing as C{identity} with C{sip_properties}.
+    """
     from twisted.internet import reactor
     (tmp_path / "xdms").mkdir()
     (tmp_path / "ps").mkdir()
-    xdms = await started_container(tmp_path / "xdms", profile("xdms"))
+    xdms = await started_container(tmp_path / "xdms", profile("xdms"), xdms_properties)
     http_port = xcap_port_of(xdms)
     ps = await started_container(tmp_path / "ps", profile("presence-server"), ra_properties={
         "xcap": {"xcap-root-url": f"http://127.0.0.1:{http_port}/xcap-root",
                  "xcap-diff-uri": f"sip:xcap-diff@127.0.0.1:{sip_port_of(xdms)}",
-                 "sip-identity": "sip:presence@example.com"},
-        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"]}})
+                 "sip-identity": identity},
+        "sip": {"endpoints": ["udp:0:interface=127.0.0.1"], **sip_properties}})
     client = Xdms(xdms, http_port)
     sockets, peers = [], []
     for user in (ALICE, BOB):
