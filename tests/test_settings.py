@@ -363,7 +363,7 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
                       "pack-interval, profile, queue-max, rls-local-domain, "
                       "rls-max-list-size, rls-notify-interval, rls-outbound-proxy, "
                       "rls-request-contained-lists, sip, sip-auth, sip-client-password, "
-                      "sip-client-user, sip-identity, "
+                      "sip-client-user, sip-digest-algorithm, sip-identity, "
                       "sip-proxy-auth, sip-trusted-peer, users, var, xcap, xcap-access-log, "
                       "xcap-auth, xcap-root, xdms-password, xdms-sip-uri, xdms-url, xdms-user"),
     ],
@@ -599,3 +599,10 @@ async def test_an_sbb_env_option_is_applied_when_its_unit_is_deployed(tmp_path):
         assert notifier.env["outbound-proxy"] == ""             # the descriptor's
     finally:
         await container.stop()
+
+
+def test_the_digest_algorithms_sip_challenges_offer(cwd):
+    options = parse("--sip-digest-algorithm", "md5")
+    assert options.settings.ra_properties == {"sip": {"digest-algorithms": ["MD5"]}}
+    with pytest.raises(usage.UsageError, match="^--sip-digest-algorithm: "):
+        parse("--sip-digest-algorithm", "SHA-1")

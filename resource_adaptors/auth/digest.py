@@ -54,10 +54,18 @@ class DigestError(ValueError):
 
 
 class DigestAuthority:
-    """Makes challenges and reads responses for one realm."""
+    """
+    Makes challenges and reads responses for one realm.
 
-    def __init__(self, realm, secret=None, lifetime=NONCE_LIFETIME):
+    @ivar algorithms: the algorithms it offers, in the order its challenges
+        give them: all it knows, best first (RFC 8760 §2.4), unless told
+        (clients that read only the first challenge and do not know
+        SHA-256, as baresip 1.0, need MD5 alone).
+    """
+
+    def __init__(self, realm, secret=None, lifetime=NONCE_LIFETIME, algorithms=None):
         self.realm = realm
+        self.algorithms = tuple(algorithms or ALGORITHMS)
         self._secret = secret if secret is not None else os.urandom(32)
         self._lifetime = lifetime
         # nonce -> the highest nc of a good response with it, oldest first.
@@ -69,7 +77,7 @@ class DigestAuthority:
         opaque = hashlib.sha256(self._secret + b"opaque").hexdigest()[:32]
         return [f'Digest realm="{_quoted(self.realm)}", qop="auth", algorithm={algorithm}, '
                 f'nonce="{nonce}", opaque="{opaque}"' + (", stale=true" if stale else "")
-                for algorithm in ALGORITHMS]
+                for algorithm in self.algorithms]
 
     def response(self, authorization, method, target, now, same_target=None):
         """
@@ -92,7 +100,7 @@ class DigestAuthority:
             if not fields.get(name):
                 raise DigestError(f"no {name}")
         algorithm = fields.get("algorithm", "MD5").upper()
-        if algorithm not in ALGORITHMS:
+        if algorithm not in self.algorithms:
             raise DigestError(f"algorithm {algorithm} is not offered")
         if fields["realm"] != self.realm or fields["qop"].lower() != "auth":
             raise DigestError("another realm or qop")

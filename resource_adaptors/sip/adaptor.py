@@ -76,7 +76,7 @@ from slee.resources import Property, ResourceAdaptor, positive
 from slee.trace import log_observer
 
 from resource_adaptors.auth.digest import DigestClient
-from resource_adaptors.auth.users import UserStore
+from resource_adaptors.auth.users import ALGORITHMS, UserStore
 from resource_adaptors.sip import events
 from resource_adaptors.sip.authentication import Gate, Refused, trusted_network
 from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_auth, check_endpoint
@@ -158,6 +158,13 @@ def _trusted_peers(value):
     return None
 
 
+def _digest_algorithms(value):
+    if not value or any(algorithm not in ALGORITHMS for algorithm in value) or \
+            len(set(value)) != len(value):
+        return f"must name some of {', '.join(ALGORITHMS)}, each once"
+    return None
+
+
 def _option_tags(value):
     bad = [tag for tag in value if not isinstance(tag, str) or not tag or " " in tag]
     return f"not an option tag: {bad[0]!r}" if bad else None
@@ -187,6 +194,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         "users": Property(str, ""),
         "trusted-peers": Property(list, [], _trusted_peers),
         "proxy-auth": Property(bool, False),
+        "digest-algorithms": Property(list, list(ALGORITHMS), _digest_algorithms),
         "client-username": Property(str, ""),
         "client-password": Property(str, ""),
     }
@@ -285,7 +293,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         if trusted:
             self.log.info("SIP peers trusted to assert identities: {peers}",
                           peers=", ".join(map(str, trusted)))
-        return Gate(mode, store, trusted, config["proxy-auth"], clock)
+        return Gate(mode, store, trusted, config["proxy-auth"], clock,
+                    config["digest-algorithms"])
 
     async def stop(self):
         if self.layer is not None:

@@ -89,14 +89,16 @@ class Gate:
     @param proxy: whether to challenge as a proxy (407) rather than as the
         server the request is for (401).
     @param clock: what tells the time nonces are made and checked at.
+    @param algorithms: the Digest algorithms challenges offer, in order
+        (None: all, best first).
     """
 
-    def __init__(self, mode, store, trusted, proxy, clock):
+    def __init__(self, mode, store, trusted, proxy, clock, algorithms=None):
         self.mode = mode
         self.store = store
         self._trusted = tuple(trusted)
         self._clock = clock
-        self._authority = DigestAuthority(store.realm)
+        self._authority = DigestAuthority(store.realm, algorithms=algorithms)
         self._portal = Portal(UserRealm(store), [UserStoreChecker(store)])
         if proxy:
             self._challenge_status = (407, "Proxy Authentication Required")

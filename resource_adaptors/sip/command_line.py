@@ -19,6 +19,7 @@ The user store, C{users}, is set by C{--users}, the XCAP server's option
 from slee.resources import RaOption
 from slee.settings import check_switch
 
+from resource_adaptors.auth.users import ALGORITHMS
 from resource_adaptors.sip.authentication import MODES, trusted_network
 from resource_adaptors.sip.transport import parse_listen_description
 
@@ -74,6 +75,20 @@ SIP_TRUSTED_PEER_OPTION = RaOption(
     doc="ADDRESS: a peer (an IP address or network: a proxy or CSCF in front, which "
         "authenticates users itself) whose P-Asserted-Identity names who a request comes "
         "from; from anyone else that header is removed. Repeatable. [default: none]")
+
+def check_algorithm(value):
+    """@return: C{value}, a Digest algorithm the stack knows, in capitals."""
+    if not isinstance(value, str) or value.upper() not in ALGORITHMS:
+        raise ValueError(f"expected one of {', '.join(ALGORITHMS)}, not {value!r}")
+    return value.upper()
+
+
+SIP_DIGEST_ALGORITHM_OPTION = RaOption(
+    "sip-digest-algorithm", entity="sip", property="digest-algorithms",
+    check=check_algorithm, repeatable=True, metavar="ALGORITHM",
+    doc="ALGORITHM: a Digest algorithm SIP challenges offer (SHA-256, MD5), in the order "
+        "given. Repeatable. Clients that read only the first challenge and do not know "
+        "SHA-256 (baresip 1.0) need MD5 alone. [default: SHA-256, then MD5]")
 
 SIP_PROXY_AUTH_OPTION = RaOption(
     "sip-proxy-auth", entity="sip", property="proxy-auth", check=check_switch,

@@ -327,3 +327,11 @@ def test_an_asserted_identity_counts_from_trusted_peers_only(tmp_path, host, kep
     user = _outcome(door.identify(request, Peer("udp", host, 5060)))
     assert (user.xui, user.admin) == ((ADMIN, True) if kept else (BOB, False))
     assert ("P-Asserted-Identity" in request.headers) == kept
+
+
+def test_challenges_offer_the_algorithms_configured_in_their_order():
+    from resource_adaptors.auth.digest import DigestAuthority
+    both = DigestAuthority("example.com").challenges(0)
+    assert ["SHA-256" in both[0], "MD5" in both[1]] == [True, True]
+    [only] = DigestAuthority("example.com", algorithms=("MD5",)).challenges(0)
+    assert "algorithm=MD5" in only
