@@ -1,4 +1,9 @@
-"""XML documents the tests write to the XDMS."""
+"""Documents the tests write: pres-rules, and the README's quick start's own."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def pres_rules(sub_handling, watcher):
@@ -13,3 +18,27 @@ def pres_rules(sub_handling, watcher):
             f'<provide-persons><all-persons/></provide-persons>'
             f'<provide-devices><all-devices/></provide-devices><provide-all-attributes/>'
             f'</cr:transformations></cr:rule></cr:ruleset>').encode()
+
+
+def quick_start():
+    """@return: the README's quick start section, which the client tests follow."""
+    text = README.read_text()
+    return text[text.index("## Quick start with real clients"):text.index("## Options")]
+
+
+def fenced(section, language):
+    """@return: the first fenced block of C{language} in C{section}, unindented."""
+    block = re.search(rf"```{language}\n(.*?)```", section, re.S).group(1)
+    return "\n".join(line[3:] if line.startswith("   ") else line
+                     for line in block.splitlines()) + "\n"
+
+
+def quick_start_users():
+    """@return: the quick start's users.toml."""
+    return fenced(quick_start(), "toml")
+
+
+def quick_start_rules():
+    """@return: alice's pres-rules of the quick start (the document its curl command PUTs)."""
+    command = fenced(quick_start(), "sh")
+    return re.search(r"<<'XML'\n(.*?)\nXML\n", command, re.S).group(1).encode() + b"\n"

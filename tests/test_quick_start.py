@@ -5,35 +5,20 @@ watching her over SIP, both answering Digest challenges with the
 passwords of that file.
 """
 
-import re
 import subprocess
 import tomllib
 import uuid
-from pathlib import Path
 
 import pytest_twisted
 
+from documents import fenced, quick_start
 from resource_adaptors.auth.digest import DigestClient
 from sipclient import UdpPeer, options, reply
 from slee.settings import shipped_units
 from units import sip_port_of, started_container, xcap_port_of
 
-README = Path(__file__).resolve().parent.parent / "README.md"
 ALICE = "sip:alice@example.com"
 BOB = "sip:bob@example.com"
-
-
-def quick_start():
-    """@return: the README's quick start section."""
-    text = README.read_text()
-    return text[text.index("## Quick start with real clients"):text.index("## Options")]
-
-
-def fenced(section, language):
-    """@return: the first fenced block of C{language} in C{section}, unindented."""
-    block = re.search(rf"```{language}\n(.*?)```", section, re.S).group(1)
-    return "\n".join(line[3:] if line.startswith("   ") else line
-                     for line in block.splitlines()) + "\n"
 
 
 class User:

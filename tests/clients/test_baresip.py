@@ -37,37 +37,13 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.protocols.basic import NetstringReceiver
 
+from documents import quick_start_rules, quick_start_users
 from test_restart import pause, processes, ra_status, wait_for  # noqa: F401
 
 BARESIP_MODULES = Path("/usr/lib/baresip/modules")
 REALM = "example.com"
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 ALICE = "sip:alice@example.com"
-
-USERS_TOML = f'''realm = "{REALM}"
-
-[users."alice@example.com"]
-password = "alice-secret"
-
-[users."bob@example.com"]
-password = "bob-secret"
-'''
-
-PRES_RULES = b'''<?xml version="1.0" encoding="UTF-8"?>
-<cr:ruleset xmlns="urn:ietf:params:xml:ns:pres-rules"
-            xmlns:cr="urn:ietf:params:xml:ns:common-policy">
-  <cr:rule id="friends">
-    <cr:conditions><cr:identity><cr:one id="sip:bob@example.com"/></cr:identity></cr:conditions>
-    <cr:actions><sub-handling>allow</sub-handling></cr:actions>
-    <cr:transformations>
-      <provide-services><all-services/></provide-services>
-      <provide-persons><all-persons/></provide-persons>
-      <provide-devices><all-devices/></provide-devices>
-      <provide-all-attributes/>
-    </cr:transformations>
-  </cr:rule>
-</cr:ruleset>
-'''
 
 #: Seconds for a presence change to reach the other baresip, and for one
 #: ctrl_tcp answer.
@@ -262,7 +238,7 @@ async def test_bob_sees_alice_change_through_slee(tmp_path, processes, baresips)
     made, make = baresips
 
     users = tmp_path / "users.toml"
-    users.write_text(USERS_TOML)
+    users.write_text(quick_start_users())
     server = processes(tmp_path, tmp_path / "var", sip=("udp:0:interface=127.0.0.1",),
                        extra=["--users", str(users), "--sip-digest-algorithm", "MD5",
                               "--log-level", "resource_adaptors.sip.messages=debug"])
@@ -272,7 +248,7 @@ async def test_bob_sees_alice_change_through_slee(tmp_path, processes, baresips)
     sip_port, xcap_port = int(sip.rsplit(":", 1)[1]), int(xcap.rsplit(":", 1)[1])
 
     rules = tmp_path / "pres-rules.xml"
-    rules.write_bytes(PRES_RULES)
+    rules.write_bytes(quick_start_rules())
     put = await run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30",
                      "--digest", "-u", f"alice@{REALM}:{USERS['alice']}", "-X", "PUT",
                      "-H", "Content-Type: application/auth-policy+xml",

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
+from documents import quick_start_rules
 from test_restart import processes, ra_status  # noqa: F401
 
 BROWSER = Path(__file__).parent / "browser"
@@ -38,22 +39,6 @@ NOTE = "Gone to lunch"
 SCENARIO_TIMEOUT_MS = 60000
 DRIVER_TIMEOUT = SCENARIO_TIMEOUT_MS / 1000 + 30
 
-#: alice's pres-rules (the README's quick start): bob may see everything.
-RULES = """<?xml version="1.0" encoding="UTF-8"?>
-<cr:ruleset xmlns="urn:ietf:params:xml:ns:pres-rules"
-            xmlns:cr="urn:ietf:params:xml:ns:common-policy">
-  <cr:rule id="friends">
-    <cr:conditions><cr:identity><cr:one id="sip:bob@example.com"/></cr:identity></cr:conditions>
-    <cr:actions><sub-handling>allow</sub-handling></cr:actions>
-    <cr:transformations>
-      <provide-services><all-services/></provide-services>
-      <provide-persons><all-persons/></provide-persons>
-      <provide-devices><all-devices/></provide-devices>
-      <provide-all-attributes/>
-    </cr:transformations>
-  </cr:rule>
-</cr:ruleset>
-"""
 
 
 def run(argv, timeout, **kwargs):
@@ -116,7 +101,7 @@ async def test_browser_client_publishes_and_watches_over_websocket(
 
     # alice lets bob see her.
     document = tmp_path / "pres-rules.xml"
-    document.write_text(RULES)
+    document.write_bytes(quick_start_rules())
     uri = (f"http://127.0.0.1:{port_of(xcap)}/xcap-root/pres-rules/users/"
            f"sip:alice@{REALM}/index")
     put = await run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30",
