@@ -203,10 +203,10 @@ def _in_dialog(udp, call_id, notify, contact=None):
             f"From: {notify.headers.get('To')}\r\n"
             f"To: {notify.headers.get('From')}\r\n"
             f"Call-ID: {call_id}\r\n"
-            f"CSeq: 2 SUBSCRIBE\r\n"
+            "CSeq: 2 SUBSCRIBE\r\n"
             + (f"Contact: <{contact}>\r\n" if contact else "") +
-            f"Event: test\r\nExpires: 0\r\n"
-            f"Content-Length: 0\r\n\r\n").encode()
+            "Event: test\r\nExpires: 0\r\n"
+            "Content-Length: 0\r\n\r\n").encode()
 
 
 def send_via_service(udp, target, uri_params=""):
