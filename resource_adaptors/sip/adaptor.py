@@ -412,9 +412,15 @@ class SipResourceAdaptor(ResourceAdaptor):
         @return: (status, reason, headers) for a request the RA refuses
             before any service sees it, or C{None}.
         """
-        if request.method in DIALOG_CREATING_METHODS and request.to.tag is None \
-                and not request.contact:
-            return 400, "Missing Contact header", ()
+        if request.method in DIALOG_CREATING_METHODS:
+            contacts = request.contact
+            if not contacts:
+                if request.to.tag is None:
+                    return 400, "Missing Contact header", ()
+            elif any(contact.star or contact.uri.scheme not in ("sip", "sips")
+                     for contact in contacts):
+                # RFC 3261 §8.1.1.8: the dialog's remote target.
+                return 400, "Contact must be a SIP or SIPS URI", ()
         if request.method not in ("ACK", "CANCEL") and request.require:
             unsupported = [tag for tag in request.require
                            if tag not in self.config["supported"]

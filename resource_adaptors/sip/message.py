@@ -353,6 +353,19 @@ def _word(text):
     return text
 
 
+def _parse_from_to(text):
+    """A From or To value: one tag at most (the dialog's id is made of them)."""
+    address = NameAddr.parse(text)
+    if address.params.count("tag") > 1:
+        raise ParseError("Several tags")
+    return address
+
+
+def _is_usual_from_to(text):
+    """L{NameAddr.is_usual}, and one C{;tag=} at most."""
+    return NameAddr.is_usual(text) and text.lower().count(";tag=") < 2
+
+
 def _parse_contact(text):
     return NameAddr.parse(text, allow_star=True)
 
@@ -452,10 +465,10 @@ class Message:
     __slots__ = ("headers", "body")
 
     via = _TypedHeader("Via", _listed(Via.parse), _one_field_each)
-    from_ = _TypedHeader("From", _single(NameAddr.parse), is_usual=NameAddr.is_usual)
+    from_ = _TypedHeader("From", _single(_parse_from_to), is_usual=_is_usual_from_to)
     # Every layer reads the To (transaction and dialog matching,
     # make_response): checking it builds it, no is_usual.
-    to = _TypedHeader("To", _single(NameAddr.parse))
+    to = _TypedHeader("To", _single(_parse_from_to))
     call_id = _TypedHeader("Call-ID", _single(_word))
     cseq = _TypedHeader("CSeq", _single(CSeq.parse))
     max_forwards = _number("Max-Forwards", 255)
@@ -575,21 +588,25 @@ def make_response(request, status, reason=None, to_tag=None):
     order), From, To, Call-ID and CSeq copied byte-for-byte, and Timestamp
     for a 100.
 
+    It never raises for a request that L{answerable} accepts: the answer
+    to a malformed request (a 400) copies the first of each of From, To,
+    Call-ID and CSeq, as they are.
+
     @param to_tag: added to the To header unless it has a tag already (the
-        request was in a dialog).
-    @raise ParseError: when C{to_tag} is given and the To is malformed.
+        request was in a dialog) or is malformed.
     """
     copied = _COPIED_TO_100 if status == 100 else _COPIED_TO_RESPONSES
     fields = [field for field in request.headers._fields if field[0] in copied]
+    if len(fields) > 5 and status != 100:
+        fields = _first_of_each(fields)
     if to_tag is not None:
-        to = request.to     # it parsed: there is one To field
-        if to is not None and to.tag is None:
-            # In the addr-spec form as well as the name-addr form, a
-            # parameter after the value is a header parameter.
-            for index, (key, name, value, _) in enumerate(fields):
-                if key == "to":
+        for index, (key, name, value, _) in enumerate(fields):
+            if key == "to":
+                if _untagged(request, value):
+                    # In the addr-spec form as well as the name-addr form, a
+                    # parameter after the value is a header parameter.
                     fields[index] = _field(key, name, value + ";tag=" + to_tag)
-                    break
+                break
     response = Response(status, reason, Headers.received(fields))
     vias = request.headers._typed.get("via")
     if vias is not None:
@@ -599,11 +616,41 @@ def make_response(request, status, reason=None, to_tag=None):
     return response
 
 
+def _first_of_each(fields):
+    """@return: C{fields} with all the Vias, and the first field of each other header."""
+    seen = set()
+    kept = []
+    for field in fields:
+        key = field[0]
+        if key != "via":
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(field)
+    return kept
+
+
+def _untagged(request, first_value):
+    """
+    @return: whether the To of C{request}, whose first field value is
+        C{first_value}, is well-formed and has no tag.
+    """
+    try:
+        to = request.to
+    except ParseError:
+        try:    # several To fields, or a bad one
+            to = _parse_from_to(first_value)
+        except ParseError:
+            return False
+    return to is not None and to.tag is None
+
+
 def answerable(request):
     """
     @return: whether a response to C{request} can be built and sent back:
         its Via is readable (it routes the response) and From, To, Call-ID
-        and CSeq are there (the response copies them as they are).
+        and CSeq are there (the response copies the first of each as they
+        are).
     """
     headers = request.headers
     if not all(name in headers for name in ("From", "To", "Call-ID", "CSeq")):

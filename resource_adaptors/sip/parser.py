@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from resource_adaptors.sip.headers import header_key, header_name
 from resource_adaptors.sip.message import Headers, Request, Response, answerable
 from resource_adaptors.sip.recurring import NEW_IN_EVERY_REQUEST, RecurringMemo
-from resource_adaptors.sip.syntax import TOKEN_CHARS, ParseError
+from resource_adaptors.sip.syntax import TOKEN_CHARS, ParseError, is_token
 from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
 
 __all__ = ["Limits", "ParseError", "FramingError", "parse_message", "StreamParser", "KEEPALIVE"]
@@ -31,14 +31,21 @@ __all__ = ["Limits", "ParseError", "FramingError", "parse_message", "StreamParse
 class Limits:
     """
     How big a message may be.  A message over C{max_message_size}, with more
-    than C{max_headers} fields or a line longer than C{max_line_length} is
-    refused with 513; a body over C{max_body_size} with 413.
+    than C{max_headers} fields or a header line longer than
+    C{max_line_length} is refused with 513; a body over C{max_body_size}
+    with 413; a Request-URI over C{max_uri_length} with 414.  A request
+    with a header line too long is answered when the other lines route
+    the answer (the reason names the header); the long line is not parsed.
     """
 
     max_message_size: int = 65536
     max_headers: int = 128
     max_line_length: int = 8192
     max_body_size: int = 65536
+    #: A longer Request-URI is refused with 414.  Services name activities
+    #: after a Request-URI (C{presence:} and the presentity...): 960 leaves
+    #: room for a prefix under the 1024 characters of such a name.
+    max_uri_length: int = 960
 
 
 DEFAULT_LIMITS = Limits()
@@ -96,25 +103,88 @@ def _parse(data, start, head_end, limits):
     lines = data[start:head_end].decode("utf-8", "surrogateescape").split("\r\n")
     if len(lines) > limits.max_headers + 1:
         raise ParseError("Too many header fields", _TOO_LARGE)
+    line_error = None
     if head_end - start > limits.max_line_length \
             and max(map(len, lines)) > limits.max_line_length:
-        raise ParseError("Header line too long", _TOO_LARGE)
+        line_error = _long_lines(lines, limits)
+    if not _only_crlfs(data, start, head_end):
+        line_error = line_error or _bare_line_break(lines)
     headers = Headers.received(*_fields(lines))
     start_line = lines[0]
     if start_line[:4].upper() == "SIP/":
+        if line_error is not None:
+            raise line_error
         message, start_line_error = _response(start_line, headers), None
     else:
-        message, start_line_error = _request(start_line, headers)
+        message, start_line_error = _request(start_line, headers, limits)
     try:
         message.body = _body(data, head_end + 4, headers, limits)
         if start_line_error is not None:
             raise start_line_error
+        if line_error is not None:
+            raise line_error
         _check_headers(message)
     except ParseError as error:
-        if isinstance(message, Request) and answerable(message):
+        if isinstance(message, Request) and not error.unanswerable and answerable(message):
             error.request = message
         raise
     return message
+
+
+#: The headers a response copies from its request (and their compact
+#: forms): a request with a line of one of them too long, or with a bare CR
+#: or LF, is not answered.
+_COPIED = frozenset(("via", "from", "to", "call-id", "cseq", "v", "f", "t", "i"))
+
+
+def _line_error(reason, line, status=400):
+    """
+    @return: the ParseError about header line C{line}: C{reason} with the
+        header's name in place of C{{}}.
+    """
+    name = line.partition(":")[0].strip(" \t")
+    if not is_token(name) or len(name) > 64:
+        name = "a"
+    error = ParseError(reason.format(name), status)
+    error.unanswerable = name.lower() in _COPIED
+    return error
+
+
+def _long_lines(lines, limits):
+    """
+    Blank the header lines of C{lines} over the limit (they are not parsed)
+    and @return: the error for the first one; for a request line alone,
+    None (L{_request} checks its Request-URI).
+    """
+    error = None
+    for index in range(1, len(lines)):
+        line = lines[index]
+        if len(line) > limits.max_line_length:
+            if error is None:
+                error = _line_error("{} header line too long", line, _TOO_LARGE)
+            lines[index] = "X-Dropped-Line:"
+    if error is None and lines[0][:4].upper() == "SIP/":
+        error = ParseError("Status line too long", _TOO_LARGE)
+    return error
+
+
+def _only_crlfs(data, start, head_end):
+    """Whether every CR and LF of C{data[start:head_end]} is in a CRLF."""
+    pairs = data.count(b"\r\n", start, head_end)
+    return data.count(b"\r", start, head_end) == pairs == data.count(b"\n", start, head_end)
+
+
+def _bare_line_break(lines):
+    """
+    @return: the error for the first line of C{lines} with a CR or LF that
+        is not in a CRLF: RFC 3261 §7 ends every line with CRLF.
+    """
+    for index, line in enumerate(lines):
+        if "\r" in line or "\n" in line:
+            if index == 0:
+                return ParseError("Bare CR or LF in the start line")
+            return _line_error("Bare CR or LF in the {} header", line)
+    return None
 
 
 def _nuls_are_quoted(head):
@@ -208,7 +278,7 @@ def _learn_name(spelling):
     return known
 
 
-def _request(line, headers):
+def _request(line, headers, limits):
     """
     @return: the request of request line C{line}, and the error in its
         version or Request-URI if any: it is raised once the headers are
@@ -219,16 +289,23 @@ def _request(line, headers):
         raise ParseError("Bad request line")
     method, uri_text, version = parts
     error = None
-    try:
-        uri = parse_uri(uri_text)
-    except ParseError:
+    if len(uri_text) > limits.max_uri_length:
+        uri = AbsoluteURI(uri_text)     # not parsed
+        error = ParseError("Request-URI Too Long", 414)
+    elif len(line) > limits.max_line_length:
         uri = AbsoluteURI(uri_text)
-        error = ParseError("Bad Request-URI")
+        error = ParseError("Request line too long", _TOO_LARGE)
     else:
-        if isinstance(uri, SipURI) and uri.headers:
-            # RFC 3261 §19.1.5: headers are for building a request from a
-            # URI, never part of a Request-URI.
-            error = ParseError("Headers in the Request-URI")
+        try:
+            uri = parse_uri(uri_text)
+        except ParseError:
+            uri = AbsoluteURI(uri_text)
+            error = ParseError("Bad Request-URI")
+        else:
+            if isinstance(uri, SipURI) and uri.headers:
+                # RFC 3261 §19.1.5: headers are for building a request from
+                # a URI, never part of a Request-URI.
+                error = ParseError("Headers in the Request-URI")
     if version != "SIP/2.0":
         try:
             _check_version(version)

@@ -43,7 +43,12 @@ class ParseError(ValueError):
         request, so that the error can be answered statelessly with
         C{make_response(error.request, error.status, error.reason)}; None
         when there is nothing to answer (the message is dropped).
+    @ivar unanswerable: True when the error is in a header that an answer
+        would copy (a line of the To too long, say): the parser leaves
+        C{request} None.
     """
+
+    unanswerable = False
 
     def __init__(self, reason, status=400, request=None):
         super().__init__(reason)
@@ -291,6 +296,10 @@ class Params(MutableMapping):
 
     def __iter__(self):
         return (item[0] for item in self._items)
+
+    def count(self, name):
+        """@return: how many parameters are named C{name}, in any case."""
+        return self._keys.count(name.lower())
 
     def __len__(self):
         return len(self._items)

@@ -9,7 +9,11 @@ import uuid
 
 from twisted.internet import defer, protocol
 
-from resource_adaptors.sip.parser import StreamParser, parse_message
+from resource_adaptors.sip.parser import Limits, StreamParser, parse_message
+
+#: The tests send themselves requests with Request-URIs padded past the
+#: size of a UDP request (test_sip_adaptor.PADDING).
+LIMITS = Limits(max_uri_length=4096)
 
 TIMEOUT = 10.0
 
@@ -45,10 +49,12 @@ class _Inbox:
         self.waiters = []
 
     def put(self, message):
-        if self.waiters:
-            self.waiters.pop(0).callback(message)
-        else:
-            self.messages.append(message)
+        while self.waiters:
+            waiter = self.waiters.pop(0)
+            if not waiter.called:       # else it timed out
+                waiter.callback(message)
+                return
+        self.messages.append(message)
 
     def next(self, timeout=TIMEOUT):
         """@return: a Deferred firing with the next message (or timing out)."""
@@ -69,7 +75,7 @@ class UdpPeer(protocol.DatagramProtocol):
 
     def datagramReceived(self, data, address):
         self.sources.append(address)
-        self.inbox.put(parse_message(data))
+        self.inbox.put(parse_message(data, LIMITS))
 
     @property
     def port(self):
@@ -87,7 +93,7 @@ class StreamPeer(protocol.Protocol):
 
     def __init__(self, reactor):
         self.inbox = _Inbox(reactor)
-        self.parser = StreamParser()
+        self.parser = StreamParser(LIMITS)
         self.closed = defer.Deferred()
         self.raw = bytearray()
 

@@ -125,7 +125,8 @@ def test_too_many_header_fields():
 def test_a_line_too_long():
     limits = Limits(max_line_length=100)
     error = parse_error(request_bytes(extra=b"X-Long: " + b"y" * 100 + b"\r\n"), limits)
-    assert (error.status, error.reason) == (513, "Header line too long")
+    assert (error.status, error.reason) == (513, "X-Long header line too long")
+    assert error.request is not None        # the rest routes its answer
     assert parse_message(request_bytes(extra=b"X-Long: " + b"y" * 90 + b"\r\n"), limits)
 
 

@@ -340,7 +340,9 @@ async def test_bad_udp_requests_get_a_stateless_error(network, kind):
 
 DROPPED = {  # what is wrong -> the datagram, with nothing to answer
     "NUL in a header": lambda port: options(port, headers="Subject: a\x00b\r\n"),
-    "huge header": lambda port: options(port, headers="Subject: " + "x" * 20000 + "\r\n"),
+    # (a huge Subject is answered 513: test_sip_malformed)
+    "huge Via": lambda port: options(port).replace(
+        b"Via: ", b"Via: SIP/2.0/UDP " + b"h" * 20000 + b"\r\nVia: ", 1),
     "no end of headers": lambda port: options(port)[:-4],
     "bad request line": lambda port: b"OPTIONS\r\n" + options(port).split(b"\r\n", 1)[1],
     "no Via": lambda port: b"\r\n".join(line for line in options(port).split(b"\r\n")
