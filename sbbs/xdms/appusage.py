@@ -189,6 +189,75 @@ def _free_uris(uri, store, taken, count=3):
     return free
 
 
+RESOURCE_LISTS_NAMESPACE = "urn:ietf:params:xml:ns:resource-lists"
+
+#: What must be unique among the children of one element (RFC 4826 §3.4.5):
+#: element name -> its attribute.
+_UNIQUE_IN_PARENT = {"list": "name", "entry": "uri", "entry-ref": "ref", "external": "anchor"}
+
+
+def resource_lists_constraints(root, key, store):
+    """
+    Among the children of one element, the C{name} of each C{<list>}, the
+    C{uri} of each C{<entry>}, the C{ref} of each C{<entry-ref>} and the
+    C{anchor} of each C{<external>} are unique (RFC 4826 §3.4.5): a document
+    that repeats one is refused, the field naming the second one (a node
+    selector with positions), with free names proposed for a list.
+    """
+    namespace = f"{{{RESOURCE_LISTS_NAMESPACE}}}"
+    for parent in root.iter():
+        seen = {}
+        for child in parent:
+            if not isinstance(child.tag, str) or not child.tag.startswith(namespace):
+                continue
+            local = child.tag[len(namespace):]
+            attribute = _UNIQUE_IN_PARENT.get(local)
+            value = None if attribute is None else child.get(attribute)
+            if value is None:
+                continue
+            taken = seen.setdefault(local, set())
+            if value in taken:
+                alternatives = _free_names(value, taken, parent, namespace + local, attribute) \
+                    if local == "list" else []
+                raise XcapConflict(
+                    "uniqueness-failure",
+                    f"another {local} in the same element has {attribute} {value!r}",
+                    exists=[(f"{_selector(child, namespace)}/@{attribute}", alternatives)])
+            taken.add(value)
+
+
+def _free_names(name, taken, parent, tag, attribute, count=3):
+    """@return: C{count} names like C{name} (a number after it) no C{tag} child of C{parent} has."""
+    used = taken | {child.get(attribute) for child in parent.iterchildren(tag)}
+    free, number = [], 1
+    while len(free) < count:
+        if f"{name}-{number}" not in used:
+            free.append(f"{name}-{number}")
+        number += 1
+    return free
+
+
+def _selector(element, namespace):
+    """
+    @return: the node selector (RFC 4825 §6.3) of C{element}: a step per
+        ancestor, with its position among the siblings of its name (of any
+        name, C{*}, out of C{namespace}, the usage's default one).
+    """
+    steps = []
+    while element is not None:
+        parent = element.getparent()
+        if element.tag.startswith(namespace):
+            name = element.tag[len(namespace):]
+            siblings = [element] if parent is None else list(parent.iterchildren(element.tag))
+        else:
+            name = "*"
+            siblings = [element] if parent is None else \
+                [child for child in parent if isinstance(child.tag, str)]
+        steps.append(name if parent is None else f"{name}[{siblings.index(element) + 1}]")
+        element = parent
+    return "/".join(reversed(steps))
+
+
 def rls_services_stored(old, new, key, store):
     """Keep the index of service URIs in step with the document at C{key}."""
     for uri in _service_uris(old):
@@ -286,8 +355,8 @@ PRES_RULES_SCHEMA = xml_schema("pres-rules.xsd")
 # the xcap-directory.
 for _usage in (
         AppUsage("resource-lists", "application/resource-lists+xml",
-                 "urn:ietf:params:xml:ns:resource-lists", "resource-lists",
-                 xml_schema("resource-lists.xsd")),
+                 RESOURCE_LISTS_NAMESPACE, "resource-lists",
+                 xml_schema("resource-lists.xsd"), constraints=resource_lists_constraints),
         AppUsage("rls-services", "application/rls-services+xml", RLS_SERVICES_NAMESPACE,
                  "rls-services", xml_schema("rls-services.xsd"),
                  constraints=rls_services_constraints, stored=rls_services_stored,

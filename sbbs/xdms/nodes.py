@@ -28,6 +28,7 @@ gives back the document byte for byte.
 """
 
 import re
+import uuid
 
 from lxml import etree
 
@@ -78,8 +79,48 @@ def select_one(root, steps):
 
 
 def element_body(root, steps):
-    """@return: the selected element serialized (C{application/xcap-el+xml})."""
+    """
+    @return: the selected element as it is written in its document
+        (C{application/xcap-el+xml}, RFC 4825 §8.3): with the namespace
+        declarations made on it and in its content, none of those of its
+        ancestors (a client learns them with C{namespace::*}).
+    @raise NotFound: when the selector selects no single element.
+    """
+    element = select_one(root, steps)
+    if element is root:
+        return etree.tostring(root, encoding="UTF-8")
+    # lxml declares on a subelement it serializes the namespaces of all its
+    # ancestors: the element is cut from the whole document instead, between
+    # two marks.
+    mark = etree.ProcessingInstruction(_MARK, uuid.uuid4().hex)
+    text = etree.tostring(mark, encoding="UTF-8")
+    tail, element.tail = element.tail, None
+    before, after = etree.ProcessingInstruction(_MARK, mark.text), \
+        etree.ProcessingInstruction(_MARK, mark.text)
+    element.addprevious(before)
+    element.addnext(after)
+    try:
+        document = etree.tostring(root, encoding="UTF-8")
+    finally:
+        for added in (before, after):
+            added.getparent().remove(added)
+        element.tail = tail
+    start = document.index(text) + len(text)
+    return document[start:document.index(text, start)]
+
+
+def element_xml(root, steps):
+    """
+    @return: the selected element as an XML document of its own: with
+        declarations of all the namespaces in scope where it is (what an
+        xcap-diff C{<element>} carries, RFC 5874 §4).
+    @raise NotFound: when the selector selects no single element.
+    """
     return etree.tostring(select_one(root, steps), encoding="UTF-8", with_tail=False)
+
+
+#: The target of the processing instructions that mark where an element is.
+_MARK = "xcap-element-span"
 
 
 def attribute_body(root, steps, attribute):
@@ -142,14 +183,16 @@ def delete_element(root, steps):
 
     @raise NotFound: when the selector selects no single element.
     @raise XcapConflict: C{cannot-delete} for the root element, or when
-        the selector would select another element afterwards.
+        the selector would select another element afterwards (RFC 4825
+        §8.4: a GET of the URI must then be a 404), as a positional step
+        does when a later sibling takes the deleted one's place.
     """
     element = select_one(root, steps)
     if element is root:
         raise XcapConflict("cannot-delete", "the root element can only go with its document")
     parent, index, tail = element.getparent(), element.getparent().index(element), element.tail
     _remove(element)
-    if select(root, steps):
+    if len(select(root, steps)) == 1:           # a GET would find another one
         element.tail = tail
         parent.insert(index, element)
         _take_back_tail(element)
@@ -181,18 +224,23 @@ def put_attribute(root, steps, attribute, body):
 
 def delete_attribute(root, steps, attribute):
     """
+    Delete an attribute of the selected element; the selector may then
+    select no element (C{list[@name="a"]/@name}): a GET of the URI is a 404,
+    as RFC 4825 §8.4 wants.
+
     @raise NotFound: when the element or its attribute does not exist.
-    @raise XcapConflict: C{cannot-delete} when the selector would no longer
-        select the element.
+    @raise XcapConflict: C{cannot-delete} when the URI would select another
+        attribute afterwards.
     """
     element = select_one(root, steps)
     old = element.get(attribute)
     if old is None:
         raise NotFound()
     del element.attrib[attribute]
-    if select(root, steps) != [element]:
+    after = select(root, steps)
+    if len(after) == 1 and after[0].get(attribute) is not None:
         element.set(attribute, old)
-        raise XcapConflict("cannot-delete", "the node selector would no longer select it")
+        raise XcapConflict("cannot-delete", "the URI would select another attribute")
 
 
 _REFERENCE = re.compile(r"&(?:#([0-9]{1,8})|#x([0-9A-Fa-f]{1,6})|(lt|gt|amp|quot|apos));")

@@ -118,7 +118,7 @@ class Watched:
         root = parse_document(stored[1])
         try:
             if attribute is None:
-                return nodes.element_body(root, steps)
+                return nodes.element_xml(root, steps)
             return nodes.attribute_body(root, steps, attribute)
         except nodes.NotFound:
             return None

@@ -82,8 +82,7 @@ async def test_elements_and_attributes(xdms):
     await xdms.request("PUT", DOC, LIST, RL_TYPE)
     entry = DOC + '/~~/resource-lists/list%5B@name=%22friends%22%5D/entry'
     response, body = await xdms.request("GET", entry)
-    assert (response.code, body) == (200, f'<entry xmlns="{RL}" uri="sip:bob@example.com"/>'
-                                     .encode())
+    assert (response.code, body) == (200, b'<entry uri="sip:bob@example.com"/>')
     assert header(response, "content-type") == "application/xcap-el+xml"
     new = DOC + '/~~/resource-lists/list%5B@name=%22friends%22%5D/entry%5B@uri=%22sip:al@x%22%5D'
     response, _ = await xdms.request("PUT", new, b'<entry uri="sip:al@x"/>',
@@ -100,6 +99,113 @@ async def test_elements_and_attributes(xdms):
     response, body = await xdms.request("GET", DOC)
     assert body == LIST.replace(b'<?xml version="1.0" encoding="UTF-8"?>',
                                 b"<?xml version='1.0' encoding='UTF-8'?>")
+
+
+EL_TYPE = "application/xcap-el+xml"
+ATT_TYPE = "application/xcap-att+xml"
+
+
+def node(selector):
+    """@return: the path of the node C{selector} selects in the document L{DOC}."""
+    return DOC + "/~~/" + selector.replace("[", "%5B").replace("]", "%5D").replace('"', "%22")
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_element_is_given_as_written_without_its_ancestors_namespace_bindings(xdms):
+    # RFC 4825 §8.3: the client learns those with namespace::*.
+    listed = ('<list name="friends" x:flag="1">\n'
+              '<entry uri="sip:bob@example.com"><display-name>Bob</display-name></entry>\n'
+              '<x:note xmlns:y="urn:y" y:a="b"/>\n</list>')
+    document = f'<resource-lists xmlns="{RL}" xmlns:x="urn:x">{listed}</resource-lists>'
+    response, _ = await xdms.request("PUT", DOC, document.encode(), RL_TYPE)
+    assert response.code == 201
+    for selector, expected in [
+            ('resource-lists/list[@name="friends"]', listed),
+            ("resource-lists/list/entry", '<entry uri="sip:bob@example.com">'
+                                          "<display-name>Bob</display-name></entry>"),
+            ("resource-lists/list/*[2]", '<x:note xmlns:y="urn:y" y:a="b"/>')]:
+        response, body = await xdms.request("GET", node(selector))
+        assert (response.code, body) == (200, expected.encode()), selector
+    response, body = await xdms.request("GET", node("resource-lists/list/namespace::*"))
+    assert b'xmlns:x="urn:x"' in body and f'xmlns="{RL}"'.encode() in body
+    # a prefixed document element: its declaration stays on it
+    prefixed = (f'<rl:resource-lists xmlns:rl="{RL}">'
+                '<rl:list xmlns:z="urn:z" name="a"><rl:entry uri="sip:a@x"/></rl:list>'
+                "</rl:resource-lists>")
+    response, _ = await xdms.request("PUT", DOC, prefixed.encode(), RL_TYPE)
+    assert response.code == 200
+    response, body = await xdms.request("GET", node("resource-lists/list"))
+    assert body == b'<rl:list xmlns:z="urn:z" name="a"><rl:entry uri="sip:a@x"/></rl:list>'
+    response, body = await xdms.request("GET", node("resource-lists/list/entry"))
+    assert body == b'<rl:entry uri="sip:a@x"/>'
+    # what an element PUT puts, a GET gives back, byte for byte
+    response, _ = await xdms.request("PUT", node('resource-lists/list/entry[@uri="sip:b@x"]'),
+                                     b'<rl:entry uri="sip:b@x"/>', EL_TYPE)
+    assert response.code == 201
+    response, body = await xdms.request("GET", node('resource-lists/list/entry[@uri="sip:b@x"]'))
+    assert body == b'<rl:entry uri="sip:b@x"/>'
+
+
+@pytest_twisted.ensureDeferred
+async def test_resource_lists_names_uris_refs_and_anchors_are_unique_in_their_parent(xdms):
+    from lxml import etree
+
+    async def refused(method_path, body, content_type=RL_TYPE):
+        response, content = await xdms.request("PUT", method_path, body.encode(), content_type)
+        assert response.code == 409, content
+        [condition] = etree.fromstring(content)
+        assert condition.tag == "{urn:ietf:params:xml:ns:xcap-error}uniqueness-failure"
+        [exists] = condition
+        return exists.get("field"), [alternative.text for alternative in exists]
+
+    def lists(body):
+        return f'<resource-lists xmlns="{RL}">{body}</resource-lists>'
+
+    # RFC 4826 §3.4.5, on document PUTs
+    assert await refused(DOC, lists('<list name="a"/><list name="b"/><list name="a"/>')) == \
+        ("resource-lists/list[3]/@name", ["a-1", "a-2", "a-3"])
+    assert await refused(DOC, lists('<list><entry uri="sip:a@x"/><entry uri="sip:a@x"/></list>')) \
+        == ("resource-lists/list[1]/entry[2]/@uri", [])
+    assert (await refused(DOC, lists('<list><entry-ref ref="r"/><entry-ref ref="r"/></list>')))[0] \
+        == "resource-lists/list[1]/entry-ref[2]/@ref"
+    assert (await refused(DOC, lists('<list><list name="in"><external anchor="http://x/a"/>'
+                                     '<external anchor="http://x/a"/></list></list>')))[0] \
+        == "resource-lists/list[1]/list[1]/external[2]/@anchor"
+    response, _ = await xdms.request("GET", DOC)
+    assert response.code == 404
+    # the same values in different parents are fine
+    document = lists('<list name="a"><entry uri="sip:a@x"/><list name="a">'
+                     '<entry uri="sip:a@x"/></list></list><list name="b"/>')
+    response, _ = await xdms.request("PUT", DOC, document.encode(), RL_TYPE)
+    assert response.code == 201
+    # and on element and attribute PUTs
+    assert await refused(node('resource-lists/list[@name="a"]/entry[2]'),
+                         '<entry uri="sip:a@x"/>', EL_TYPE) == \
+        ("resource-lists/list[1]/entry[2]/@uri", [])
+    assert await refused(node("resource-lists/list[2]/@name"), "a", ATT_TYPE) == \
+        ("resource-lists/list[2]/@name", ["a-1", "a-2", "a-3"])
+    response, body = await xdms.request("GET", DOC)
+    assert body == document.encode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_delete_is_refused_only_when_the_uri_would_then_select_another_node(xdms):
+    # RFC 4825 §8.4: after a DELETE, a GET of the URI must be a 404.
+    document = (f'<resource-lists xmlns="{RL}"><list name="friends">'
+                '<entry uri="sip:a@x"/><entry uri="sip:b@x"/></list></resource-lists>')
+    await xdms.request("PUT", DOC, document.encode(), RL_TYPE)
+    response, body = await xdms.request("DELETE", node("resource-lists/list/entry[1]"))
+    assert response.code == 409 and b"cannot-delete" in body      # entry[2] would be entry[1]
+    response, _ = await xdms.request("DELETE", node('resource-lists/list[@name="friends"]/@name'))
+    assert response.code == 200                                   # the URI then selects nothing
+    response, _ = await xdms.request("DELETE", node('resource-lists/list[@name="friends"]/@name'))
+    assert response.code == 404
+    response, _ = await xdms.request("DELETE", node('resource-lists/list/entry[@uri="sip:a@x"]'))
+    assert response.code == 200
+    response, _ = await xdms.request("DELETE", node("resource-lists/list/entry[1]"))
+    assert response.code == 200                                   # the last one
+    response, body = await xdms.request("GET", DOC)
+    assert body.endswith(f'<resource-lists xmlns="{RL}"><list/></resource-lists>'.encode())
 
 
 @pytest_twisted.ensureDeferred
