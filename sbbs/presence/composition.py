@@ -13,15 +13,24 @@ The policy, element by element (RFC 4479 gives the model, not the rules):
    first by their C{<timestamp>} (else their publication's time), then
    the manipulation's in its order: a watcher that reads only the first
    tuple sees the latest change.
- - One C{<dm:person>} (RFC 4479 §3.2: a presentity is one person).  The
-   manipulation's persons are the base, in document order; over it goes
-   the most recent published person (by its C{<dm:timestamp>}, else its
-   publication's time; the later publication on a tie): each kind of
-   child it has (C{rpid:activities}, C{rpid:mood}, C{dm:note}...; an
-   element name) replaces the base's children of that kind, and the
-   base's other children stay.  Older published persons do not count:
-   a client that stopped saying "busy" is not busy.  The composed person
-   has the id, other attributes and C{<dm:timestamp>} of the top layer.
+ - One C{<dm:person>} (RFC 4479 §3.3: the presentity is one person,
+   whichever device or client said what about it), made of layers: the
+   manipulation's persons, in document order, then the published
+   persons, least recent first (by their C{<dm:timestamp>}, else their
+   publication's time; the later publication on a tie).  Each kind of
+   child (an element name: C{rpid:activities}, C{rpid:mood},
+   C{rpid:place-type}, C{dm:note}...) comes from the most recent layer
+   that has it, all of that layer's children of that kind, and none of
+   the layers below: device A's note and device B's later activities
+   are both kept, and A's later note replaces its earlier one.  The
+   person's notes are one kind, whatever their C{xml:lang} (translations
+   of one text: a newer English note must not sit beside an older French
+   one).  A client that stops saying something (a publication modified
+   without it) stops counting for it; what another live publication
+   says stays until that one changes or expires.  The composed person
+   has the id, other attributes and C{<dm:timestamp>} of the top layer
+   (none if that has none).  Should the kinds not all fit the bounds
+   below, the most recent are kept.
  - Devices are merged by C{<dm:deviceID>} (by id for one without), as
    tuples are, and come after the person.
  - The notes of C{<presence>}: those of every publication (the latest
@@ -81,7 +90,7 @@ def compose(entity, publications, manipulation=None):
     tuples = [ordered_copy(tuple_, root) for tuple_ in _tuples(published, base)]
     notes = [ordered_copy(note, root) for note in _notes(published, base)]
     layers = _person_layers(published, base)
-    persons = [_person(root, layers)] if layers else []
+    persons = [_person(root, layers, room)] if layers else []
     devices = [ordered_copy(device, root) for device in _devices(published, base)]
     extensions = [ordered_copy(extension, root) for extension in _extensions(published, base)]
     taken = {tuple_.get("id") for tuple_ in tuples}
@@ -115,9 +124,10 @@ def _devices(published, base):
 
 
 def _person_layers(published, base):
-    """The manipulation's persons, then the newest published one."""
-    newest = _newest(_each(published, PERSON))
-    return _all(base, PERSON) + ([] if newest is None else [newest])
+    """The manipulation's persons, then the published ones, least recent first."""
+    ranked = sorted(_each(published, PERSON),     # stable: the later publication on a tie
+                    key=lambda pair: (_when(pair[0], DM_TIMESTAMP, pair[1]), pair[1]))
+    return _all(base, PERSON) + [person for person, _ in ranked]
 
 
 def _notes(published, base):
@@ -185,29 +195,36 @@ def _device_key(device):
     return ("deviceID", (device_id.text or "").strip())
 
 
-def _newest(persons):
-    """The most recent of (person, published_at) pairs; the later one on a tie."""
-    newest = None
-    for person, published_at in persons:
-        rank = (_when(person, DM_TIMESTAMP, published_at), published_at)
-        if newest is None or rank >= newest[0]:
-            newest = (rank, person)
-    return None if newest is None else newest[1]
-
-
-def _person(root, layers):
+def _person(root, layers, room):
     """
-    The composed person, as the last child of C{root}: C{layers} (persons)
-    laid over each other, each child element name of a layer replacing the
-    children of that name below it; the timestamp is the top layer's.
+    The composed person, as the last child of C{root}: each kind (element
+    name) of child from the top-most of C{layers} (persons) that has it;
+    the timestamp only from the top layer.  Kinds are taken from the top
+    down while they fit in C{room} bytes and in the element limit, each
+    measured as L{_trim} does (alone, with the declarations it inherits),
+    the person's own tags twice over: L{_trim} then keeps the person.
     """
     top = layers[-1]
-    children = []
-    for layer in layers:
-        names = {child.tag for child in layer}
-        children = [child for child in children if child.tag not in names] + list(layer)
-    children = [child for child in children if child.tag != DM_TIMESTAMP or child in top]
-    return ordered_copy(top, root, children)
+    room -= 2 * len(etree.tostring(ordered_copy(top, None, [])))
+    elements = MAX_ELEMENTS - 2                   # the root and the person
+    taken = set()
+    kept = []                                     # per layer, from the top down
+    for layer in reversed(layers):
+        kinds = {}
+        for child in layer:
+            if child.tag not in taken and (child.tag != DM_TIMESTAMP or layer is top):
+                kinds.setdefault(child.tag, []).append(child)
+        taken.update(kinds)
+        fitting = set()
+        for tag, children in kinds.items():
+            size = sum(len(etree.tostring(child)) for child in children)
+            count = sum(1 for child in children for _ in child.iter())
+            if size <= room and count <= elements:
+                room -= size
+                elements -= count
+                fitting.add(tag)
+        kept.append([child for child in layer if child.tag in fitting])
+    return ordered_copy(top, root, [child for children in reversed(kept) for child in children])
 
 
 def _distinct(elements, key):

@@ -5,6 +5,7 @@ L{sbbs.presence.composition}.
 """
 
 import pytest
+import pytest_twisted
 from lxml import etree
 
 from sbbs.presence.composition import compose, presentity_state_etag
@@ -12,12 +13,14 @@ from sbbs.presence.pidf import (
     BASIC, CONTACT, DATA_MODEL, DEVICE, DEVICE_ID, MAX_SIZE, MAX_TUPLES, NOTE, PERSON, PIDF, RPID,
     STATUS, TUPLE, XML_LANG, PidfError, parse_pidf, serialize)
 from sbbs.xdms.appusage import xml_schema
+from test_presence_live import ALICE, RULES_TYPE, RULES_URI, rules, server  # noqa: F401
 
 PIDF_SCHEMA = xml_schema("pidf.xsd")
 ENTITY = "sip:alice@example.com"
 ACTIVITIES = f"{{{RPID}}}activities"
 MOOD = f"{{{RPID}}}mood"
 PLACE_TYPE = f"{{{RPID}}}place-type"
+DM_NOTE = f"{{{DATA_MODEL}}}note"
 
 
 def presence(*children, entity=ENTITY):
@@ -124,11 +127,81 @@ def test_without_timestamps_the_person_last_published_wins():
     assert composed([(one, 100.0), (two, 100.0)]).find(PERSON).get("id") == "p2"   # tie: later
 
 
-def test_an_older_person_does_not_leak_into_the_newest():
-    busy = presence(person("p1", activity("busy"), mood("stressed")))
-    calm = presence(person("p2", mood("happy")))
-    found = composed([(busy, 100.0), (calm, 200.0)]).find(PERSON)
-    assert names(found) == [MOOD]
+def person_notes(root):
+    return [(note.get(XML_LANG), note.text) for note in root.find(PERSON).iterfind(DM_NOTE)]
+
+
+def test_each_kind_of_person_element_comes_from_the_most_recent_person_that_has_it():
+    """Two devices: one sets the note, the other the activities (RFC 4479, RFC 4480)."""
+    a_note = presence(tuple_("a"), person("pa", "<dm:note>on the train</dm:note>"))
+    b_busy = presence(tuple_("b"), person("pb", activity("busy")))
+    found = composed([(a_note, 100.0), (b_busy, 200.0)]).find(PERSON)
+    assert names(found) == [ACTIVITIES, DM_NOTE]                 # both, in the schema's order
+    assert names(found.find(ACTIVITIES)) == [f"{{{RPID}}}busy"]
+    assert found.findtext(DM_NOTE) == "on the train"
+    assert found.get("id") == "pb"                               # the most recent person's
+
+    # A says something newer: its note replaces its old one, B's activities stay.
+    a_newer = presence(tuple_("a"), person("pa", "<dm:note>in the office</dm:note>"))
+    root = composed([(a_newer, 300.0), (b_busy, 200.0)])
+    assert names(root.find(PERSON)) == [ACTIVITIES, DM_NOTE]
+    assert person_notes(root) == [(None, "in the office")]
+    assert names(root.find(f"{PERSON}/{ACTIVITIES}")) == [f"{{{RPID}}}busy"]
+
+    # Newer activities from A replace B's.
+    a_away = presence(tuple_("a"), person("pa", activity("away"),
+                                          "<dm:note>in the office</dm:note>"))
+    root = composed([(a_away, 400.0), (b_busy, 200.0)])
+    assert names(root.find(f"{PERSON}/{ACTIVITIES}")) == [f"{{{RPID}}}away"]
+    assert person_notes(root) == [(None, "in the office")]
+    assert root.find(PERSON).get("id") == "pa"
+
+
+def test_the_kinds_follow_the_persons_timestamps():
+    # B published last, but its person says it was true before A's note and mood.
+    a = presence(person("pa", mood("happy"), "<dm:note>a</dm:note>",
+                        timestamp="2024-01-01T10:00:00Z"))
+    b = presence(person("pb", mood("sad"), activity("busy"), "<dm:note>b</dm:note>",
+                        timestamp="2024-01-01T09:00:00Z"))
+    found = composed([(a, 1.8e9), (b, 1.9e9)]).find(PERSON)
+    assert found.get("id") == "pa"
+    assert names(found.find(MOOD)) == [f"{{{RPID}}}happy"]
+    assert names(found.find(ACTIVITIES)) == [f"{{{RPID}}}busy"]  # only b has activities
+    assert found.findtext(DM_NOTE) == "a"
+    assert found.findtext(f"{{{DATA_MODEL}}}timestamp") == "2024-01-01T10:00:00Z"
+
+
+def test_a_person_s_notes_are_one_kind_whatever_their_language():
+    bilingual = presence(person("p1", '<dm:note xml:lang="en">at work</dm:note>',
+                                '<dm:note xml:lang="fr">au travail</dm:note>'))
+    english = presence(person("p2", '<dm:note xml:lang="en">at home</dm:note>'))
+    assert person_notes(composed([(bilingual, 100.0), (english, 200.0)])) == [("en", "at home")]
+    assert person_notes(composed([(english, 100.0), (bilingual, 200.0)])) == [
+        ("en", "at work"), ("fr", "au travail")]
+
+
+def test_the_timestamp_is_the_most_recent_person_s_only():
+    stamped = presence(person("p1", mood("happy"), timestamp="2024-01-01T10:00:00Z"))
+    unstamped = presence(person("p2", activity("busy")))
+    found = composed([(stamped, 1.8e9), (unstamped, 1.9e9)]).find(PERSON)
+    assert names(found) == [MOOD, ACTIVITIES]                    # no timestamp
+
+
+def test_the_composed_person_keeps_the_most_recent_kinds_that_fit():
+    # 20 devices, each with its own large extension in the person: all of them
+    # would not fit in one document; the person stays, with the newest.
+    filler = "x" * 6000
+    publications = [(presence(tuple_(f"t{number}"),
+                              person(f"p{number}", f'<x:e{number} xmlns:x="urn:x">{filler}'
+                                                   f'</x:e{number}>', activity("busy"))),
+                     float(number)) for number in range(20)]
+    body = compose(ENTITY, publications)
+    assert len(body) <= MAX_SIZE
+    found = composed(publications).find(PERSON)
+    kinds = [child.tag for child in found if child.tag.startswith("{urn:x}")]
+    assert 5 <= len(kinds) < 20
+    assert kinds == [f"{{urn:x}}e{number}" for number in range(20 - len(kinds), 20)]
+    assert found.get("id") == "p19" and found.find(ACTIVITIES) is not None
 
 
 def test_rpid_elements_are_kept_untouched():
@@ -293,3 +366,32 @@ def test_the_state_etag_follows_the_document():
     assert presentity_state_etag(one) == presentity_state_etag(same)
     assert presentity_state_etag(one) != presentity_state_etag(other)
     assert len(presentity_state_etag(one)) == 16
+
+
+@pytest_twisted.ensureDeferred
+async def test_live_two_devices_one_sets_the_note_the_other_the_activities(server):
+    xdms, clock, alice, bob = server
+    await xdms.request("PUT", RULES_URI, rules("allow"), RULES_TYPE)
+
+    async def publish(*children, etag=None):
+        match = f"SIP-If-Match: {etag}\r\n" if etag else ""
+        alice.send("PUBLISH", headers=f"Event: presence\r\nExpires: 600\r\n{match}",
+                   body=presence(*children, entity=ALICE).decode())
+        answer = await alice.answer()
+        assert answer.status == 200, answer.reason
+        return answer.headers.get("SIP-ETag")
+
+    phone = await publish(tuple_("phone"), person("pa", "<dm:note>on the train</dm:note>"))
+    clock.advance(1)
+    await publish(tuple_("laptop"), person("pb", activity("busy")))     # another device
+    bob.send("SUBSCRIBE", headers="Event: presence\r\n")
+    assert (await bob.answer()).status == 200
+    found = parse_pidf((await bob.notified()).body).find(PERSON)
+    assert names(found) == [ACTIVITIES, DM_NOTE]
+    assert found.findtext(DM_NOTE) == "on the train"
+
+    clock.advance(1)
+    await publish(tuple_("phone"), person("pa", "<dm:note>in the office</dm:note>"), etag=phone)
+    root = parse_pidf((await bob.notified()).body)
+    assert person_notes(root) == [(None, "in the office")]
+    assert names(root.find(f"{PERSON}/{ACTIVITIES}")) == [f"{{{RPID}}}busy"]
