@@ -360,6 +360,8 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("log-level", "did you mean 'log-levels'?"),
         ("batch_max", "did you mean 'batch-max'?"),
         ("registrar", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
+                      "max-publications, max-publications-per-resource, max-subscriptions, "
+                      "max-subscriptions-per-watcher, "
                       "pack-interval, profile, queue-max, rls-local-domain, "
                       "rls-max-list-size, rls-notify-interval, rls-outbound-proxy, "
                       "rls-request-contained-lists, sip, sip-auth, sip-client-password, "
@@ -578,10 +580,25 @@ def test_rls_options_set_the_list_servers_environment(cwd):
     (("--rls-max-list-size", "lots"), "--rls-max-list-size"),
     (("--rls-request-contained-lists", "maybe"), "--rls-request-contained-lists"),
     (("--rls-local-domain", "a@b"), "--rls-local-domain"),
+    (("--max-publications", "0"), "--max-publications"),
+    (("--max-publications-per-resource", "lots"), "--max-publications-per-resource"),
+    (("--max-subscriptions", "-1"), "--max-subscriptions"),
+    (("--max-subscriptions-per-watcher", "1e3"), "--max-subscriptions-per-watcher"),
 ])
-def test_bad_rls_options_are_refused_naming_them(cwd, argv, named):
+def test_bad_service_options_are_refused_naming_them(cwd, argv, named):
     with pytest.raises(usage.UsageError, match=f"^{named}: "):
         parse(*argv)
+
+
+def test_quota_options_set_every_publisher_and_notifier_alike(cwd):
+    options = parse("--max-publications", "10", "--max-subscriptions-per-watcher", "3")
+    publishers = {"max-publications": 10}
+    notifiers = {"max-subscriptions-per-watcher": 3}
+    assert options.settings.ra_properties == {
+        "sbb:CompositorSbb": publishers, "sbb:PublicationClientSbb": publishers,
+        **{f"sbb:{name}": notifiers for name in ("PresenceNotifierSbb", "WinfoNotifierSbb",
+                                                  "ResourceListNotifierSbb",
+                                                  "XcapDiffNotifierSbb")}}
 
 
 @pytest_twisted.ensureDeferred

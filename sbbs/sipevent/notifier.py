@@ -21,6 +21,10 @@ activity:
 A fetch (C{Expires: 0} on a new dialog) gets one NOTIFY with the state and
 C{terminated;reason=timeout}.
 
+Each new subscription is held to the quotas (L{sbbs.sipevent.quotas}):
+refused past them, else counted from its SUBSCRIBE, decided or waiting,
+until its entity goes (L{NotifierSbb.sbb_remove}, whichever way it goes).
+
 NOTIFYs of one subscription go one at a time: a NOTIFY waits for the
 answer to the one before, and changes made meanwhile are sent together in
 the next.  The watcher never sees CSeqs out of order, and a burst of
@@ -62,8 +66,6 @@ offers in Supported, and C{notify_headers} the headers every NOTIFY of it
 carries (C{Require: eventlist}).
 """
 
-from dataclasses import dataclass
-
 from zope.interface import Interface, implementer
 
 from resource_adaptors.sip.events import (
@@ -75,8 +77,10 @@ from sbbs.sipevent.list_directory import is_list_request, is_list_resource
 from sbbs.sipevent.internal import (
     INTERNAL_ANSWER, INTERNAL_NOTIFY, INTERNAL_SUBSCRIBE, InternalAnswerEvent,
     InternalNotifyEvent)
+from sbbs.sipevent.quotas import (
+    SUBSCRIPTION_ENVIRONMENT, release_subscription, subscription_refusal, take_subscription)
 from sbbs.sipevent.subscription import (
-    ExpiryPolicy, Reason, State, SubscribeRequest, Subscription, negotiate)
+    ExpiryPolicy, Reason, Refusal, State, SubscribeRequest, Subscription, negotiate)
 from slee.compact import Packed
 from slee.events import ACTIVITY_END, SERVICE_STARTED, TIMER
 from slee.sbb import CmpField, Sbb, Select, handler
@@ -88,28 +92,14 @@ from slee.sbb import CmpField, Sbb, Select, handler
 WAIT = "wait"
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """A SUBSCRIBE refused: the status, reason phrase and extra headers of the answer."""
-
-    status: int
-    reason: str
-    headers: tuple = ()
-
-
 #: event package -> its L{NotifierSbb} subclass, as the package's module
 #: defines it: the packages a service's subscription may ask for.
 NOTIFIERS = {}
 
 #: The shared data indexing the SIP subscriptions' entities, to restore
-#: their dialogs after a restart and count each watcher's subscriptions:
-#: (package, subscriber, dialog activity key) -> the entity's local object
-#: reference.
+#: their dialogs after a restart: (package, subscriber, dialog activity
+#: key) -> the entity's local object reference.
 DIALOGS = "slee.sipevent.dialogs"
-
-#: SIP subscriptions one watcher (a subscriber's address of record) may hold
-#: to one package at once: what a SUBSCRIBE flood from one peer stops at.
-MAX_SUBSCRIPTIONS_PER_WATCHER = 1000
 
 #: How far ahead of our last CSeq noted a subscription's stored dialog is
 #: (see L{NotifierSbb._keep_dialog}): NOTIFYs between two notes store nothing.
@@ -135,8 +125,12 @@ class NotifierSbb(Sbb):
     option_tags = ()
     notify_headers = ()
 
+    environment = SUBSCRIPTION_ENVIRONMENT
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        # Every notifier has the quotas' entries, besides its package's own.
+        cls.environment = {**SUBSCRIPTION_ENVIRONMENT, **cls.environment}
         if cls.package is not None and not cls.serves_lists:
             NOTIFIERS[cls.package] = cls
 
@@ -165,6 +159,10 @@ class NotifierSbb(Sbb):
     #: Whether the watcher was ever let see the state: a fetch or an
     #: unsubscribe then gets it in the final NOTIFY.
     authorized = CmpField(default=False)
+    #: The subscriber the subscription is counted for in the quotas
+    #: (L{sbbs.sipevent.quotas}), from its SUBSCRIBE until the entity goes,
+    #: or None: subscriptions from before quotas are not counted.
+    quota_watcher = CmpField()
 
     # -- the package's part ---------------------------------------------------
 
@@ -356,12 +354,13 @@ class NotifierSbb(Sbb):
         service's activity.
         """
         refusal, granted, content_type = self._check_request(request)
-        if refusal is None and isinstance(source, str) and \
-                self._subscriptions_of(request.subscriber) >= MAX_SUBSCRIPTIONS_PER_WATCHER:
-            refusal = Refusal(403, "Too many subscriptions of this watcher")
+        if refusal is None:
+            refusal = subscription_refusal(self.context, request.subscriber)
         if refusal is not None:
             answer(refusal.status, refusal.reason, refusal.headers)
             return
+        take_subscription(self.context, request.subscriber)
+        self.quota_watcher = request.subscriber
         subscription = Subscription(
             package=self.package, event_id=request.event_id, subscriber=request.subscriber,
             resource=request.resource, content_type=content_type, state=State.ACTIVE,
@@ -372,12 +371,6 @@ class NotifierSbb(Sbb):
                             else source.__slee_reference__())
             return
         self._decide(subscription, granted, decision, answer, open_channel)
-
-    def _subscriptions_of(self, subscriber):
-        """How many SIP subscriptions C{subscriber} holds to this package."""
-        prefix = (self.package, subscriber)
-        return len(self.context.shared_data(DIALOGS).keys(min=prefix,
-                                                          max=(*prefix, "\U0010ffff")))
 
     def decided(self, decision):
         """
@@ -502,6 +495,11 @@ class NotifierSbb(Sbb):
                 pass                        # the RA ended it already
         for activity in self.context.activities():
             activity.detach(self.context.sbb_local_object)
+
+    def sbb_remove(self):
+        """However the entity goes, its subscription leaves the quotas."""
+        if self.quota_watcher is not None:
+            release_subscription(self.context, self.quota_watcher)
 
     @handler(ACTIVITY_END)
     def on_activity_end(self, event, aci):

@@ -3,9 +3,10 @@ Publications (RFC 3903), sans-IO: what an event state compositor keeps of
 each publication, and the rules every PUBLISH follows, whoever publishes
 (a SIP client or a service through the publication client).
 
-A resource (a presentity) has at most L{MAX_PUBLICATIONS} live
-publications per event package, each known by its entity tag.  The
-publications of one resource live in a L{Publications} value, immutable:
+A resource (a presentity) has live publications per event package, each
+known by its entity tag (how many, the quotas say:
+L{sbbs.sipevent.quotas}).  The publications of one resource live in a
+L{Publications} value, immutable:
 every change makes a new one, which is what stored data needs to notice
 it.  The store (L{publications_of}, L{store_publications}) is the shared
 data L{STORE} of the container, keyed by (package, resource).
@@ -19,11 +20,6 @@ from slee.compact import Compact
 #: The name of the shared data holding the publications (see
 #: L{slee.interfaces.ISbbContext.shared_data}).
 STORE = "slee.sipevent.publications"
-
-#: Live publications of one resource: as many devices as a user may have,
-#: and a bound on what one flooding client may make us keep.
-MAX_PUBLICATIONS = 32
-
 
 @dataclass(frozen=True)
 class Publication(Compact):
@@ -52,12 +48,13 @@ class Outcome:
     """
     What a PUBLISH came to (RFC 3903 §6).
 
-    @ivar status: 200, or the refusal: 400, 403, 412, 423.
+    @ivar status: 200, or the refusal: 400, 412, 423 (or a quota's 403, 503).
     @ivar reason: the reason phrase.
     @ivar etag: the publication's new entity tag (200 and not removed).
     @ivar expires: the seconds granted (200), or the minimum (423).
     @ivar publication: the new L{Publication}, or None when removed or refused.
     @ivar replaced: the L{Publication} it replaces or removes, or None.
+    @ivar headers: the extra headers of a refusal (a quota's Retry-After).
     """
 
     status: int
@@ -66,6 +63,12 @@ class Outcome:
     expires: int | None = None
     publication: Publication | None = None
     replaced: Publication | None = None
+    headers: tuple = ()
+
+    @property
+    def is_new(self):
+        """Whether it makes one more publication: neither refused nor a change of one."""
+        return self.status == 200 and self.replaced is None
 
     @property
     def changed_state(self):
@@ -138,8 +141,6 @@ class Publications:
             if replaced is None:
                 return Outcome(400, "Expires 0 needs SIP-If-Match")
             return Outcome(200, "OK", expires=0, replaced=replaced)
-        if replaced is None and len(self) >= MAX_PUBLICATIONS:
-            return Outcome(403, "Too many publications")
         if body:
             publication = Publication(new_etag(), content_type, body, now + granted, now)
         else:

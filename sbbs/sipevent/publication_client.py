@@ -15,8 +15,9 @@ L{PublicationResult}::
 A service's publication is one like any PUBLISH (L{sbbs.sipevent.publisher.publish}):
 checked by its package, composed with the others, expired unless
 refreshed, and its watchers are told.  The statuses are a PUBLISH's: 200,
-400 (a body the package refuses), 412 (an unknown or expired ETag), 415,
-423 (too brief), 489 (no such package here).
+400 (a body the package refuses), 403 and 503 (past a quota:
+L{sbbs.sipevent.quotas}), 412 (an unknown or expired ETag), 415, 423 (too
+brief), 489 (no such package here).
 """
 
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from zope.interface import Interface, implementer
 
 from sbbs.sipevent.publisher import PUBLISHERS, publish
+from sbbs.sipevent.quotas import PUBLICATION_ENVIRONMENT
 from slee.sbb import Sbb
 
 
@@ -61,6 +63,7 @@ class PublicationClientSbb(Sbb):
     """The child that carries a service's publications; see the module docstring."""
 
     local_interface = IPublicationClient
+    environment = PUBLICATION_ENVIRONMENT
 
     def new_publication(self, entity, event_package, document, content_type, expires):
         return self._publish(entity, event_package, None, document, content_type, expires)

@@ -17,6 +17,10 @@ A SIP PUBLISH it handles itself changes the state in its own delivery, with
 no event fired: one delivery per PUBLISH, not two.  Once a resource has no
 publication left, the entity lets the activity go, and goes.
 
+A new publication is held to the quotas (L{sbbs.sipevent.quotas}), and
+every change of the stored publications goes through L{_store}, which
+counts them.
+
 A package subclass sets C{package}, C{content_types} (the bodies it takes,
 for 415 and Accept) and C{expiry} (an L{ExpiryPolicy}), and implements:
 
@@ -32,7 +36,9 @@ from resource_adaptors.sip.events import REQUEST
 from resource_adaptors.sip.syntax import ParseError
 from sbbs.sipevent.addresses import address_of_record, identity_address
 from sbbs.sipevent.notifier import Refusal
-from sbbs.sipevent.publication import STORE, publications_of, store_publications
+from sbbs.sipevent.publication import STORE, Outcome, publications_of, store_publications
+from sbbs.sipevent.quotas import (
+    PUBLICATION_ENVIRONMENT, count_publications, publication_refusal)
 from sbbs.sipevent.subscription import ExpiryPolicy
 from slee.events import TIMER, EventType
 from slee.sbb import CmpField, Sbb, handler
@@ -65,16 +71,21 @@ def publish(context, package, policy, resource, if_match=None, body=b"", content
     publications, move the expiry timers, and fire L{PUBLICATIONS_CHANGED}
     when the state changed.  The body was checked already.
 
-    @param context: the SBB context of the caller.
+    @param context: the SBB context of the caller: a publisher or the
+        publication client, whose environment has the quotas' entries (a
+        new publication past them is refused: L{sbbs.sipevent.quotas}).
     @param announce: whether to fire L{PUBLICATIONS_CHANGED}; the
         resource's own L{PublisherSbb} entity, which would hear it, says
         False and composes at once instead.
     @return: the L{sbbs.sipevent.publication.Outcome}.
     """
-    store = context.shared_data(STORE)
-    publications = publications_of(store, package, resource)
+    publications = publications_of(context.shared_data(STORE), package, resource)
     outcome = publications.publish(context.timers.clock.seconds(), policy, if_match, body,
                                    content_type, expires)
+    if outcome.is_new:
+        refusal = publication_refusal(context, len(publications))
+        if refusal is not None:
+            return Outcome(refusal.status, refusal.reason, headers=refusal.headers)
     if outcome.status != 200:
         return outcome
     activity = _resource_activity(context, package, resource)
@@ -84,11 +95,17 @@ def publish(context, package, policy, resource, if_match=None, body=b"", content
     if outcome.publication is not None:
         timer = timers.set_timer(activity, outcome.expires)
         outcome = _with_timer(outcome, timer)
-    store_publications(store, package, resource, publications.after(outcome))
+    _store(context, package, resource, publications, publications.after(outcome))
     if outcome.changed_state and announce:
         context.fire_event(activity, PUBLICATIONS_CHANGED,
                            PublicationsChangedEvent(package, resource))
     return outcome
+
+
+def _store(context, package, resource, before, after):
+    """Store the publications C{after} of C{resource}, which were C{before}, and count them."""
+    store_publications(context.shared_data(STORE), package, resource, after)
+    count_publications(context, len(after) - len(before))
 
 
 def _with_timer(outcome, timer):
@@ -107,10 +124,14 @@ class PublisherSbb(Sbb):
     content_types = ()
     expiry = ExpiryPolicy()
 
+    environment = PUBLICATION_ENVIRONMENT
+
     resource = CmpField()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        # Every publisher has the quotas' entries, besides its package's own.
+        cls.environment = {**PUBLICATION_ENVIRONMENT, **cls.environment}
         if cls.package is not None:
             PUBLISHERS[cls.package] = cls
 
@@ -157,7 +178,7 @@ class PublisherSbb(Sbb):
         outcome = publish(self.context, self.package, self.expiry, resource, if_match,
                           request.body, None if content_type is None else content_type.mime,
                           expires, announce=False)
-        headers = []
+        headers = [*outcome.headers]
         if outcome.status == 200:
             if outcome.etag is not None:
                 headers.append(("SIP-ETag", outcome.etag))
@@ -198,13 +219,13 @@ class PublisherSbb(Sbb):
 
     @handler(TIMER)
     def on_expiry(self, event, aci):
-        store = self.context.shared_data(STORE)
-        publications = publications_of(store, self.package, self.resource)
+        publications = publications_of(self.context.shared_data(STORE), self.package,
+                                       self.resource)
         expired = [p for p in publications if p.timer == event.timer_id]
         if not expired:
             return
-        store_publications(store, self.package, self.resource,
-                           publications.without(expired[0]))
+        _store(self.context, self.package, self.resource, publications,
+               publications.without(expired[0]))
         self._changed()
 
     def _changed(self):

@@ -34,6 +34,18 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """
+    A SUBSCRIBE or PUBLISH refused: the status, reason phrase and extra
+    headers of the answer.
+    """
+
+    status: int
+    reason: str
+    headers: tuple = ()
+
+
+@dataclass(frozen=True)
 class ExpiryPolicy:
     """
     How long subscriptions of a package may last, in seconds.

@@ -9,7 +9,7 @@ import pytest_twisted
 
 from test_presence_live import ALICE, BOB, PIDF_TYPE, RULES_TYPE, PresenceServer, pidf, rules
 from slee.settings import shipped_units
-from units import UNITS, SteppedClock, started_container
+from units import LOCAL_RAS, UNITS, SteppedClock, started_container
 
 BOT = "sip:bot@example.com"
 
@@ -49,10 +49,20 @@ async def test_a_service_publishes_and_watches_like_any_sip_user_agent(tmp_path)
 
 @pytest_twisted.async_yield_fixture
 async def clients(tmp_path):
-    """A container with the presence server and a service using both clients."""
+    container, do = await started_clients(tmp_path)
+    yield do
+    await container.stop()
+
+
+async def started_clients(directory, ra_properties=LOCAL_RAS):
+    """
+    @return: a container with the presence server and a service using both
+        clients, and C{do(operation, *arguments, answers=1)}: what the
+        service hears when it calls C{operation}.
+    """
     units = [UNITS / "probe", *(shipped_units() / name for name in
              ("sip", "sipevent", "xcap", "xdms", "presence-server")), UNITS / "presenceclients"]
-    container = await started_container(tmp_path, units)
+    container = await started_container(directory, units, ra_properties=ra_properties)
     from presenceclients_unit import JOURNAL
     from probe_unit.ra import ProbeAdaptor
     JOURNAL.clear()
@@ -64,8 +74,7 @@ async def clients(tmp_path):
         await JOURNAL.wait_length(first + answers)
         return JOURNAL[first:first + answers]
 
-    yield do
-    await container.stop()
+    return container, do
 
 
 @pytest_twisted.ensureDeferred

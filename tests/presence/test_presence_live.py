@@ -12,7 +12,7 @@ from twisted.internet import defer
 from documents import pres_rules
 from sipclient import UdpPeer, options, reply
 from slee.settings import shipped_units
-from units import SteppedClock, sip_port_of, started_container, xcap_port_of
+from units import LOCAL_RAS, SteppedClock, sip_port_of, started_container, xcap_port_of
 from xcapclient import Xdms
 
 ALICE = "sip:alice@example.com"
@@ -79,13 +79,14 @@ class PresenceServer:
     client of its XDMS, and SIP peers for alice and bob.
     """
 
-    async def start(self, directory, clock, units=(), db=None, presence_server=None):
+    async def start(self, directory, clock, units=(), db=None, presence_server=None,
+                    ra_properties=LOCAL_RAS):
         from twisted.internet import reactor
         self.directory, self.clock = directory, clock
         shipped = [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms")]
         shipped.append(presence_server or shipped_units() / "presence-server")
         self.container = await started_container(directory, [*shipped, *units], clock=clock,
-                                                 db=db)
+                                                 db=db, ra_properties=ra_properties)
         self._find_ports()
         self.sockets, self.peers = [], []
         for user in (ALICE, BOB):
@@ -411,27 +412,6 @@ async def test_a_rule_for_a_sphere_follows_the_presentity_s_sphere(server):
     home = await bob.notified()                            # home: no rule for bob, confirm
     assert home.headers.get("Subscription-State").startswith("pending")
     assert b"at home" not in home.body
-
-
-@pytest_twisted.ensureDeferred
-async def test_a_watcher_holds_a_bounded_number_of_subscriptions(server, monkeypatch):
-    import sbbs.sipevent.notifier
-    monkeypatch.setattr(sbbs.sipevent.notifier, "MAX_SUBSCRIPTIONS_PER_WATCHER", 2)
-    _, _, _, bob = server
-    dialogs = []
-    for status in (202, 202, 403):
-        bob.send("SUBSCRIBE", headers="Event: presence\r\n", new_dialog=True)
-        answer = await bob.answer()
-        assert answer.status == status, answer.reason
-        if status == 202:
-            dialogs.append((bob.call_id, bob.to_tag, bob.cseq))
-            await bob.notified()
-    bob.call_id, bob.to_tag, bob.cseq = dialogs[0]          # the first one ends
-    bob.send("SUBSCRIBE", headers="Event: presence\r\nExpires: 0\r\n")
-    assert (await bob.answer()).status == 200
-    assert (await bob.notified()).headers.get("Subscription-State").startswith("terminated")
-    bob.send("SUBSCRIBE", headers="Event: presence\r\n", new_dialog=True)
-    assert (await bob.answer()).status == 202              # room again
 
 
 @pytest_twisted.ensureDeferred
