@@ -22,7 +22,9 @@ What it answers itself, before any service sees the request:
   the connection is closed);
 - a body longer than C{max-body-size} (by its Content-Length, or as it
   arrives in chunks): 413, and the connection is closed, so that the rest
-  is never read;
+  is never served (but read and thrown away for a while, so that the
+  client reads the 413: L{resource_adaptors.xcap.connections});
+- a request that comes too slowly: 408 (the connection is closed too);
 - a path that is no XCAP resource: 404, a malformed node selector or query:
   400 (L{resource_adaptors.xcap.uri});
 - a method other than GET, PUT and DELETE: 405 with C{Allow};
@@ -30,7 +32,9 @@ What it answers itself, before any service sees the request:
   found the event queue full: 503 with C{Retry-After}.
 
 Connections are persistent; a pipelined request waits for the one before
-it to be answered (twisted.web reads no further meanwhile).
+it to be answered (twisted.web reads no further meanwhile).  How many there
+may be, how slowly a request may come and how long one may stay idle are
+L{resource_adaptors.xcap.connections}'s.
 
 SBBs make requests of the server too (L{IXcapProvider.request}): such a
 request takes the same path as one over HTTP, from its event on, and its
@@ -49,7 +53,6 @@ import time
 from functools import partial
 
 from twisted.cred.portal import Portal
-from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
@@ -59,6 +62,7 @@ from zope.interface import implementer
 from resource_adaptors.auth.digest import DigestAuthority, DigestError, UserStoreChecker
 from resource_adaptors.auth.users import TRUSTED, IUser, User, UserRealm, UserStore
 from resource_adaptors.xcap import events, identity
+from resource_adaptors.xcap.connections import PROPERTIES, BoundedSite, ConnectionLimits
 from resource_adaptors.xcap.command_line import (
     check_access_log, check_auth, check_endpoint, check_root)
 from resource_adaptors.xcap.provider import IXcapProvider
@@ -99,6 +103,7 @@ class XcapResourceAdaptor(ResourceAdaptor):
         "auth": Property(str, "digest", _problem(check_auth)),
         "users": Property(str, ""),
         "access-log": Property(str, "", _problem(check_access_log)),
+        **PROPERTIES,
     }
     event_types = events.EVENT_TYPES
     log = Logger(namespace="resource_adaptors.xcap.adaptor", observer=log_observer)
@@ -167,7 +172,7 @@ class XcapResourceAdaptor(ResourceAdaptor):
             raise StartError(f"{access_log}: cannot open the access log: "
                              f"{error.strerror}") from None
         self.site = _XcapSite(_XcapResource(self), self.config["max-body-size"],
-                              self.access_log)
+                              self.access_log, ConnectionLimits.from_config(self.config), reactor)
         endpoint = self.config["endpoint"]
         try:
             self.port = await serverFromString(reactor, endpoint).listen(self.site)
@@ -194,7 +199,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
         if self.port is not None:
             address = self.port.getHost()
             listening = f"{address.host}:{address.port}"
-        return {"listening": listening, "pending": len(self.pending)}
+        connections = len(self.site.channels) if self.site is not None else 0
+        return {"listening": listening, "pending": len(self.pending), "connections": connections}
 
     # -- from twisted.web ------------------------------------------------------
 
@@ -367,7 +373,9 @@ class _LimitedRequest(server.Request):
     """
     A request whose body may not exceed the site's C{max_body_size}: a
     longer one is refused with 413 as soon as it shows (by its
-    Content-Length or as chunks arrive), and its connection closed.
+    Content-Length or as chunks arrive), and its connection closed
+    (L{Channel.answer_early<resource_adaptors.xcap.connections.Channel.answer_early>}:
+    it is never served).
 
     @ivar started: when its first line came (C{time.monotonic()}), for the
         access log.
@@ -382,10 +390,6 @@ class _LimitedRequest(server.Request):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.started = time.monotonic()
-
-    def process(self):
-        if not self._refused:
-            super().process()
 
     def gotLength(self, length):
         if length is not None and length > self.channel.site.max_body_size:
@@ -404,70 +408,18 @@ class _LimitedRequest(server.Request):
 
     def _refuse(self):
         self._refused = True
-        _refuse_and_close(self.channel.transport, b"413 Request Entity Too Large")
+        self.channel.answer_early(b"413 Request Entity Too Large")
 
 
-def _refuse_and_close(transport, status):
-    """
-    Answer C{status} (code and phrase) on a connection whose request cannot
-    be read to its end, and close it: twisted.web's own answer needs the
-    request read.
-    """
-    transport.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-    transport.loseConnection()
-
-
-class _Channel(http.HTTPChannel):
-    """
-    An HTTP/1.1 connection its site keeps track of, so that the RA can close
-    it.  A request or header line longer than twisted.web takes (16 KiB)
-    gets a 400 saying so before the connection closes, not silence.
-    """
-
-    def lineLengthExceeded(self, line):
-        _refuse_and_close(self.transport, b"400 Line Too Long")
-
-    def connectionMade(self):
-        super().connectionMade()
-        self.site.channels.add(self)
-
-    def connectionLost(self, reason):
-        super().connectionLost(reason)
-        self.site.channel_closed(self)
-
-
-class _XcapSite(server.Site):
-    """
-    A site that logs each request to its L{AccessLog} and knows its open
-    connections.
-    """
+class _XcapSite(BoundedSite):
+    """A site of bounded connections that logs each request to its L{AccessLog}."""
 
     requestFactory = _LimitedRequest
-    protocol = _Channel
 
-    def __init__(self, root, max_body_size, access_log):
-        super().__init__(root)
+    def __init__(self, root, max_body_size, access_log, limits, clock):
+        super().__init__(root, limits, clock)
         self.max_body_size = max_body_size
         self.access_log = access_log
-        self.channels = set()
-        self._waiting = []
-
-    def close_all(self):
-        """@return: a Deferred that fires once every connection is closed."""
-        if not self.channels:
-            return defer.succeed(None)
-        closed = defer.Deferred()
-        self._waiting.append(closed)
-        for channel in list(self.channels):
-            channel.transport.loseConnection()
-        return closed
-
-    def channel_closed(self, channel):
-        self.channels.discard(channel)
-        if not self.channels:
-            waiting, self._waiting = self._waiting, []
-            for closed in waiting:
-                closed.callback(None)
 
     def log(self, request):
         self.access_log.request_answered(request)

@@ -46,7 +46,11 @@ store, to watch every user's documents).  Without C{xcap-diff-uri}, nothing
 can be watched.
 
 Connections are persistent: up to C{max-connections} idle ones per server
-are kept for the requests that follow (more requests at once open more).
+are kept for the requests that follow (more requests at once open more),
+for L{IDLE_TIMEOUT} seconds: less than slee's XCAP server (C{idle-timeout},
+60 s by default) or nginx (75 s) wait before they close an idle
+connection, so that a request is not sent just as the server closes the
+connection it goes on (twisted.web's default is 240 s).
 HTTPS checks the server's certificate against the system's CAs, or against
 the PEM certificates of C{ca-file}.
 """
@@ -81,6 +85,9 @@ ROOT_URL = "http://127.0.0.1:8080/xcap-root"
 #: and C{_.-~}: RFC 3986's sub-delims, C{:} and C{@} (path characters), C{/},
 #: and C{%}, so that escapes stay escapes.
 _SAFE = "/:@!$&'()*+,;=%"
+
+#: Seconds an idle connection to the server is kept (see the module's docstring).
+IDLE_TIMEOUT = 30
 
 #: The failures that mean no (whole) answer came from the server: 502.
 _UNREACHABLE = (error.ConnectError, error.ConnectionClosed, ResponseFailed,
@@ -198,6 +205,7 @@ class RemoteXcapAdaptor(ResourceAdaptor):
         self._origin = f"{url.scheme}://{url.netloc}"
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = self.config["max-connections"]
+        self._pool.cachedConnectionTimeout = IDLE_TIMEOUT
         ca_file = self.config["ca-file"]
         policy = BrowserLikePolicyForHTTPS(_trust_root(ca_file) if ca_file else None)
         self._agent = Agent(reactor, policy, pool=self._pool)
