@@ -362,8 +362,11 @@ def _parse_from_to(text):
 
 
 def _is_usual_from_to(text):
-    """L{NameAddr.is_usual}, and one C{;tag=} at most."""
-    return NameAddr.is_usual(text) and text.lower().count(";tag=") < 2
+    """
+    L{NameAddr.is_usual}, and one C{;tag} at most: a second one, even
+    without a value, is a second tag to L{_parse_from_to}.
+    """
+    return NameAddr.is_usual(text) and text.lower().count(";tag") < 2
 
 
 def _parse_contact(text):

@@ -22,6 +22,7 @@ from resource_adaptors.sip.headers import header_key, header_name
 from resource_adaptors.sip.message import Headers, Request, Response, answerable
 from resource_adaptors.sip.recurring import NEW_IN_EVERY_REQUEST, RecurringMemo
 from resource_adaptors.sip.syntax import TOKEN_CHARS, ParseError, is_token
+from resource_adaptors.sip.transaction import is_rfc3261_branch
 from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
 
 __all__ = ["Limits", "ParseError", "FramingError", "parse_message", "StreamParser", "KEEPALIVE"]
@@ -108,7 +109,7 @@ def _parse(data, start, head_end, limits):
             and max(map(len, lines)) > limits.max_line_length:
         line_error = _long_lines(lines, limits)
     if not _only_crlfs(data, start, head_end):
-        line_error = line_error or _bare_line_break(lines)
+        line_error = _first(line_error, _bare_line_break(lines))
     headers = Headers.received(*_fields(lines))
     start_line = lines[0]
     if start_line[:4].upper() == "SIP/":
@@ -125,7 +126,10 @@ def _parse(data, start, head_end, limits):
             raise line_error
         _check_headers(message)
     except ParseError as error:
-        if isinstance(message, Request) and not error.unanswerable and answerable(message):
+        # Whatever the error, an answer must not copy a broken line.
+        copies_broken = line_error is not None and line_error.unanswerable
+        if isinstance(message, Request) and not (error.unanswerable or copies_broken) \
+                and answerable(message):
             error.request = message
         raise
     return message
@@ -137,12 +141,15 @@ def _parse(data, start, head_end, limits):
 _COPIED = frozenset(("via", "from", "to", "call-id", "cseq", "v", "f", "t", "i"))
 
 
-def _line_error(reason, line, status=400):
+def _line_error(reason, lines, index, status=400):
     """
-    @return: the ParseError about header line C{line}: C{reason} with the
-        header's name in place of C{{}}.
+    @return: the ParseError about header line C{lines[index]}: C{reason}
+        with the header's name in place of C{{}}, a continuation line's
+        being that of the header it continues.
     """
-    name = line.partition(":")[0].strip(" \t")
+    while index > 1 and lines[index][:1] in (" ", "\t"):
+        index -= 1
+    name = lines[index].partition(":")[0].strip(" \t")
     if not is_token(name) or len(name) > 64:
         name = "a"
     error = ParseError(reason.format(name), status)
@@ -153,15 +160,15 @@ def _line_error(reason, line, status=400):
 def _long_lines(lines, limits):
     """
     Blank the header lines of C{lines} over the limit (they are not parsed)
-    and @return: the error for the first one; for a request line alone,
-    None (L{_request} checks its Request-URI).
+    and @return: the error for the first one, unanswerable when any is of
+    a header an answer copies; for a request line alone, None (L{_request}
+    checks its Request-URI).
     """
     error = None
     for index in range(1, len(lines)):
-        line = lines[index]
-        if len(line) > limits.max_line_length:
-            if error is None:
-                error = _line_error("{} header line too long", line, _TOO_LARGE)
+        if len(lines[index]) > limits.max_line_length:
+            error = _first(error, _line_error("{} header line too long", lines, index,
+                                              _TOO_LARGE))
             lines[index] = "X-Dropped-Line:"
     if error is None and lines[0][:4].upper() == "SIP/":
         error = ParseError("Status line too long", _TOO_LARGE)
@@ -177,14 +184,29 @@ def _only_crlfs(data, start, head_end):
 def _bare_line_break(lines):
     """
     @return: the error for the first line of C{lines} with a CR or LF that
-        is not in a CRLF: RFC 3261 §7 ends every line with CRLF.
+        is not in a CRLF (RFC 3261 §7 ends every line with CRLF), or None;
+        unanswerable when any such line is one an answer copies.
     """
+    error = None
     for index, line in enumerate(lines):
         if "\r" in line or "\n" in line:
             if index == 0:
-                return ParseError("Bare CR or LF in the start line")
-            return _line_error("Bare CR or LF in the {} header", line)
-    return None
+                line_error = ParseError("Bare CR or LF in the start line")
+            else:
+                line_error = _line_error("Bare CR or LF in the {} header", lines, index)
+            error = _first(error, line_error)
+    return error
+
+
+def _first(error, later):
+    """
+    @return: the first of two errors in header lines (either may be None),
+        unanswerable when either is: an answer would copy a broken line.
+    """
+    if error is None or later is None:
+        return error or later
+    error.unanswerable = error.unanswerable or later.unanswerable
+    return error
 
 
 def _nuls_are_quoted(head):
@@ -378,13 +400,19 @@ _REQUIRED = frozenset(("via", "from", "to", "call-id", "cseq"))
 def _check_headers(message):
     """
     Raise ParseError unless the headers every message needs are there, and
-    its Via and CSeq readable.
+    those the transaction layer reads at once readable: Via and CSeq; and,
+    in a request without an RFC 3261 branch, From, To and Call-ID, which
+    then make its transaction's key (RFC 3261 §17.2.3).
     """
     missing = _REQUIRED.difference(message.headers._values_by_key())
     if missing:
         raise ParseError("Missing " + header_name(min(missing)))
-    message.via     # noqa: B018 -- read to check them
-    message.cseq    # noqa: B018
+    vias = message.via
+    message.cseq    # noqa: B018 -- read to check it
+    if isinstance(message, Request) and vias and not is_rfc3261_branch(vias[0].branch):
+        message.from_   # noqa: B018
+        message.to      # noqa: B018
+        message.call_id     # noqa: B018
 
 
 class StreamParser:
@@ -414,7 +442,8 @@ class StreamParser:
 
         @return: the L{Request}s and L{Response}s completed, and L{KEEPALIVE}
             for each CRLFCRLF ping, in order.
-        @raise FramingError: the stream is beyond repair; close it.
+        @raise FramingError: the stream is beyond repair; close it (after
+            answering its C{request}, when a message too large has one).
         @raise ParseError: a message was framed but is malformed: answer or
             drop it, then call C{feed(b"")} to get what followed it (the
             messages before it are returned by that call too).
@@ -460,11 +489,13 @@ class StreamParser:
         if head_end < 0:
             self._searched = len(buffer)
             if len(buffer) > self.limits.max_message_size:
-                raise FramingError("Message Too Large", _TOO_LARGE)
+                # Answered when the lines read so far route an answer.
+                cut = buffer.rfind(b"\r\n", 0, self.limits.max_message_size)
+                raise self._too_large("Message Too Large", _TOO_LARGE, cut)
             return None
         message_end = head_end + 4 + self._framing_length(head_end)
         if message_end > self.limits.max_message_size:
-            raise FramingError("Message Too Large", _TOO_LARGE)
+            raise self._too_large("Message Too Large", _TOO_LARGE, head_end)
         self._searched = 0
         self._head_end = head_end
         self._message_end = message_end
@@ -484,8 +515,27 @@ class StreamParser:
         except ParseError:
             raise FramingError("Bad Content-Length") from None
         if length > self.limits.max_body_size:
-            raise FramingError("Body too large", _BODY_TOO_LARGE)
+            raise self._too_large("Body too large", _BODY_TOO_LARGE, head_end)
         return length
+
+    def _too_large(self, reason, status, head_end):
+        """
+        @return: the FramingError refusing a message for its size, with the
+            request to answer (L{ParseError.request}) when the header lines
+            of the buffer up to C{head_end} make one that can be answered:
+            the client then learns why the connection closes.
+        """
+        error = FramingError(reason, status)
+        if head_end > 0:
+            head = bytes(self._buffer[:head_end]) + b"\r\n\r\n"
+            try:
+                message = _parse(head, 0, head_end, self.limits)
+            except ParseError as parse_error:
+                error.request = parse_error.request
+            else:
+                if isinstance(message, Request) and answerable(message):
+                    error.request = message
+        return error
 
     def _next_message(self):
         """Cut the complete message off the buffer and parse it."""

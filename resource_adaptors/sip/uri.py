@@ -34,8 +34,14 @@ def _escapable(chars, at_least_one=True):
 
 _USER = _escapable(rf"{_UNRESERVED}&=+$,;?/")
 _PASSWORD = _escapable(rf"{_UNRESERVED}&=+$,", at_least_one=False)
-#: A host: an IPv6 reference, or a name or IPv4 address (checked no further).
+#: A host: an IPv6 reference, or a name or IPv4 address (L{_check_host}
+#: checks the labels of a SIP URI's).
 HOST = r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+"
+#: The host of a usual URI: an IPv6 reference, or a name or IPv4 address
+#: of 63 characters at most whose labels are not empty: one that
+#: L{_check_host} accepts.
+_USUAL_HOST = (r"\[[0-9A-Fa-f:.]+\]|(?=[A-Za-z0-9\-.]{1,63}(?![A-Za-z0-9\-.]))"
+               r"[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.?")
 _PARAM_CHARS = _escapable(rf"{_UNRESERVED}\[\]/:&+$")
 _HEADER_CHARS = rf"{_UNRESERVED}\[\]/?:+$"
 _HEADER = rf"{_escapable(_HEADER_CHARS)}={_escapable(_HEADER_CHARS, at_least_one=False)}"
@@ -59,20 +65,23 @@ PORT_NUMBER = r"6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5]?[0-
 # optional userinfo costs no backtracking here: neither its user nor its
 # password class holds the ":" or "@" that ends it.
 #: Alone, or between <> in a header.
-USUAL_SIP_URI = (rf"(sips?):(?:({_USER})(?::({_PASSWORD}))?@)?({HOST})(?::({PORT_NUMBER}))?"
+USUAL_SIP_URI = (rf"(sips?):(?:({_USER})(?::({_PASSWORD}))?@)?({_USUAL_HOST})"
+                 rf"(?::({PORT_NUMBER}))?"
                  rf"((?:;{_PARAM_CHARS}(?:={_PARAM_CHARS})?)*)")
 #: In an addr-spec (no <>), where a ";" starts the header's parameters: no
 #: URI parameters (an empty group stands for them), and no ";", "?" or ","
 #: (which would split a list header) in the userinfo.
 USUAL_ADDR_SPEC_URI = (rf"(sips?):(?:({_escapable(rf'{_UNRESERVED}&=+$/')})"
                        rf"(?::({_escapable(rf'{_UNRESERVED}&=+$', at_least_one=False)}))?@)?"
-                       rf"({HOST})(?::({PORT_NUMBER}))?()")
+                       rf"({_USUAL_HOST})(?::({PORT_NUMBER}))?()")
 _USUAL_SIP_URI = re.compile(USUAL_SIP_URI)
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 # An opaque URI may hold almost anything, but not what would end it in a
-# header or a request line.
-_NOT_IN_OPAQUE = re.compile(r'[\s<>"]')
+# header or a request line, nor what no URI holds (RFC 3986 §2): control
+# characters, and characters that are not ASCII (bytes that were not
+# UTF-8 among them), which services could not write in a document.
+_NOT_IN_OPAQUE = re.compile(r'[^!-~]|[<>"]')
 
 # URI parameters that make two URIs different even when only one has them
 # (RFC 3261 §19.1.4).
@@ -124,9 +133,23 @@ def _parse_sip_uri(scheme, rest):
             raise ParseError("Bad SIP URI")
         user = password = None
         host, port, params, headers = match.groups()
+    _check_host(host)
     return SipURI(scheme, user, password, host, None if port is None else parse_port(port),
                   Params.from_validated(params),
                   [tuple(header.split("=", 1)) for header in headers.split("&")] if headers else [])
+
+
+def _check_host(host):
+    """
+    @raise ParseError: for a host name that no DNS holds (RFC 1035 §2.3.4,
+        and RFC 3261's grammar): an empty label, one over 63 characters,
+        over 253 in all.  Sending to one would fail in the resolver.
+    """
+    if host.startswith("["):
+        return
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or not all(0 < len(label) <= 63 for label in name.split(".")):
+        raise ParseError("Bad host")
 
 
 def usual_sip_uri(scheme, user, password, host, port, params):

@@ -3,6 +3,7 @@ Which resource a request is about: its address of record, the key under
 which publications, subscriptions and rules meet.
 """
 
+import re
 from urllib.parse import quote, unquote
 
 from resource_adaptors.sip.syntax import ParseError
@@ -14,12 +15,20 @@ def address_of_record(uri):
     @return: C{scheme:user@host} of a SIP URI, with the user unescaped and
         the host in lower case, without port and parameters: clients
         differ in those (linphone drops the port from From and To), not in
-        whom they mean.  Other URIs (tel:...) as they are written.
+        whom they mean.  Other URIs (tel:...) as they are written.  A user
+        whose escapes stand for control characters stays escaped: an
+        address is text that documents (watcher information...) carry.
     """
     if isinstance(uri, SipURI):
-        user = f"{unquote(uri.user)}@" if uri.user else ""
+        user = ""
+        if uri.user:
+            unescaped = unquote(uri.user)
+            user = (uri.user if _CONTROL.search(unescaped) else unescaped) + "@"
         return f"{uri.scheme}:{user}{uri.host.lower()}"
     return str(uri)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def identity_address(identity):

@@ -13,9 +13,13 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.logger import LogLevel, globalLogPublisher
 
-from sipclient import UdpPeer, options
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+from resource_adaptors.sip.uri import parse_uri
+from sbbs.sipevent.addresses import address_of_record
+from sipclient import StreamPeer, UdpPeer, options
 from slee.settings import shipped_units
-from units import started_container, sip_port_of
+from units import LOCAL_RAS, started_container, sip_port_of
 
 #: Stands for a request without answer.
 SILENT = None
@@ -190,4 +194,58 @@ async def test_a_subscribe_with_a_contact_not_sip_is_refused_and_leaves_nothing(
         assert failures == []
     finally:
         await port.stopListening()
+        await container.stop()
+
+
+def test_an_escaped_control_character_stays_escaped_in_an_address_of_record():
+    # Found by the fuzz test: a SUBSCRIBE from <sip:a%00b@example.com> failed
+    # (a traceback) on the watcher information document naming its watcher.
+    assert address_of_record(parse_uri("sip:a%00b@Example.com")) == "sip:a%00b@example.com"
+    assert address_of_record(parse_uri("sip:%61li%63e@example.com")) == "sip:alice@example.com"
+
+
+@pytest.mark.xfail(strict=True, reason="adaptor.py: a client transaction whose first send "
+                   "fails at once (its connection closed) is never ended: the RA registers it "
+                   "after the transaction layer reported the failure")
+@pytest_twisted.ensureDeferred
+async def test_a_subscriber_gone_before_its_notify_leaves_nothing(tmp_path, failures,
+                                                                  monkeypatch):
+    """
+    Found by the fuzz test: a SUBSCRIBE over TCP whose connection closes
+    before the first NOTIFY left its subscription and dialog for good.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+    units = [shipped_units() / unit for unit in ("sip", "sipevent", "xcap", "xdms",
+                                                 "presence-server")]
+    ras = {**LOCAL_RAS, "sip": {"endpoints": ["udp:0:interface=127.0.0.1",
+                                              "tcp:0:interface=127.0.0.1"],
+                                "t1": 0.02, "t2": 0.08, "t4": 0.1}}
+    container = await started_container(tmp_path, units, ras)
+    try:
+        before = tuple(map(len, await settled(container)))
+        sip = container.registry.ra_entities["sip"].adaptor
+        dialog_made = defer.Deferred()
+
+        def create_dialog(event, durable=False):
+            reactor.callLater(0, dialog_made.callback, None)
+            return create(event, durable)
+        create = sip.create_dialog
+        monkeypatch.setattr(sip, "create_dialog", create_dialog)
+        tcp = sip.transports.listening[1].port
+        peer = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", tcp),
+                                     StreamPeer(reactor))
+        peer.send(options(tcp, transport="TCP", method="SUBSCRIBE", uri="sip:alice@example.com",
+                          from_uri="sip:bob@example.com",
+                          headers="Event: presence\r\nExpires: 60\r\n"))
+        peer.transport.loseConnection()
+        await dialog_made.addTimeout(5, reactor)
+        for _ in range(60):         # its NOTIFY fails, at once or by Timer F (1.28 s)
+            after = (container.activities(), container.sbb_entities())
+            if not len(container.router) and tuple(map(len, after)) == before:
+                break
+            await deferLater(reactor, 0.05, lambda: None)
+        assert tuple(map(len, after)) == before, after
+        assert failures == []
+    finally:
         await container.stop()

@@ -511,6 +511,8 @@ def test_validate_request_accepts_a_good_request():
     ((b"Timestamp: 54", b"Expires: soon"), {}, 400, "Bad Expires header"),
     ((b"Max-Forwards: 70", b"Max-Forwards: 256"), {}, 400, "Bad Max-Forwards header"),
     ((b"To: Bob <sip", b"To: Bob, Jr <sip"), {}, 400, "Bad To header"),
+    # Found by the fuzz test: a second tag without a value is a second tag.
+    ((b";tag=1928301774", b";tag=1928301774;tag"), {}, 400, "Bad From header"),
 ])
 def test_validate_request_refusals(change, kwargs, status, reason):
     request = parse_message(INVITE.replace(*change))

@@ -210,6 +210,50 @@ def test_a_malformed_via_cannot_be_answered_but_a_malformed_cseq_can():
     assert bytes(make_response(cseq.request, 400, cseq.reason)).count(b"CSeq: one OPTIONS") == 1
 
 
+#: A bare LF in the To: an answer would copy it.
+BROKEN_TO = (b"To: <sip:bob@example.com>\r\n", b"To: <sip:bob@example.com>\nSubject: a\r\n")
+
+
+@pytest.mark.parametrize("change", [
+    (b"SIP/2.0\r\nVia", b"SIP/3.0\r\nVia"),
+    (b"Content-Length: 0", b"Content-Length: 9"),
+    (b"Max-Forwards: 70", b"Max-Forwards: 70\rSubject: a"),
+    (b"Max-Forwards: 70", b"Subject: " + b"x" * 9000),
+], ids=["bad version", "bad Content-Length", "bare CR before", "long line before"])
+def test_no_error_is_answered_when_the_answer_would_copy_a_broken_line(change):
+    # Each error alone is answered (the fuzz test found answers copying the To).
+    assert parse_error(request_bytes().replace(*change)).request is not None
+    assert parse_error(request_bytes().replace(*BROKEN_TO).replace(*change)).request is None
+
+
+@pytest.mark.parametrize("line, continuation, reason, answered", [
+    (b"To: <sip:bob@example.com>", b" ;x=1\rY", "Bare CR or LF in the To header", False),
+    (b"To: <sip:bob@example.com>", b" ;x=" + b"1" * 9000, "To header line too long", False),
+    (b"Max-Forwards: 70", b"\t7\r", "Bare CR or LF in the Max-Forwards header", True),
+])
+def test_a_broken_continuation_line_is_one_of_the_header_it_continues(
+        line, continuation, reason, answered):
+    error = parse_error(request_bytes().replace(line, line + b"\r\n" + continuation))
+    assert error.reason == reason
+    assert (error.request is not None) == answered
+
+
+@pytest.mark.parametrize("line, value", [
+    (b"From: <sip:alice@example.com>;tag=a1", b"From: <sip:alice@example.com>;tag=a1;tag"),
+    (b"To: <sip:bob@example.com>", b"To: <sip=bob@example.com>"),
+    (b"Call-ID: call-1@192.0.2.1", b"Call-ID: call 1"),
+])
+def test_a_request_without_an_rfc3261_branch_needs_a_readable_transaction_key(line, value):
+    # Its transaction is keyed by its From, To and Call-ID (RFC 3261 §17.2.3):
+    # the fuzz test found such requests dropped unanswered when they did not read.
+    data = request_bytes().replace(line, value)
+    parse_message(data)     # with an RFC 3261 branch, they are checked later
+    error = parse_error(data.replace(b"branch=z9hG4bKopt1", b"branch=opt1"))
+    name = line.partition(b":")[0].decode()
+    assert (error.status, error.reason) == (400, f"Bad {name} header")
+    assert error.request is not None
+
+
 @pytest.mark.parametrize("line, reason", [
     (b"No colon here", "Header line without a colon"),
     (b": no name", "Header line without a colon"),

@@ -3,7 +3,7 @@
 import pytest
 
 from resource_adaptors.sip.parser import ParseError
-from resource_adaptors.sip.headers import Params
+from resource_adaptors.sip.headers import NameAddr, Params
 from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
 
 
@@ -163,3 +163,22 @@ def test_absolute_uris_compare_by_text_but_for_the_scheme_case():
     assert not parse_uri("tel:+1234").equivalent(parse_uri("tel:+1235"))
     assert not parse_uri("tel:+1234").equivalent(parse_uri("sip:+1234@a"))
     assert not parse_uri("sip:+1234@a").equivalent(parse_uri("tel:+1234"))
+
+
+@pytest.mark.parametrize("text", [
+    "sip:a@b..c", "sip:a@.b", "sip:a@" + "h" * 64, "sip:a@" + "h." * 127 + "com",
+    "tel:+1\x00", "x:\x1b", "tel:+1\udcff", "urn:caf\u00e9",
+])
+def test_what_no_resolver_nor_document_takes_is_no_uri(text):
+    # Found by the fuzz test: a NOTIFY to a host that no DNS holds failed in
+    # the resolver (a traceback); a From that no watcher information
+    # document can carry failed the SUBSCRIBE (another).
+    with pytest.raises(ParseError):
+        parse_uri(text)
+    assert not NameAddr.is_usual(f"<{text}>")      # the fast path agrees
+
+
+@pytest.mark.parametrize("host", ["h" * 63, "example.com.", "a." * 100 + "com", "1.2.3.4.5"])
+def test_a_host_that_dns_holds(host):
+    assert parse_uri(f"sip:a@{host}").host == host
+    assert NameAddr.parse(f"<sip:a@{host}>").uri.host == host
