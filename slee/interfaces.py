@@ -113,6 +113,15 @@ class ISleeEndpoint(Interface):
             way (a 503, closing a connection, ...).
         """
 
+    def queue_delay():
+        """
+        @return: an estimate of the seconds an event fired now would wait
+            in the container's queue before its delivery.  An RA sheds new
+            work at its door when this says answers would come too late
+            (a 503 with Retry-After, say), before C{fire_event} refuses it
+            for the queue's length alone.
+        """
+
     def after_commit(action):
         """
         Run C{action()} when the current delivery commits; drop it if the

@@ -187,6 +187,7 @@ class SleeEndpoint:
         # The engine's own, bound: an RA calls them for most things it does.
         self.after_commit = engine.after_commit
         self.on_abort = engine.on_abort
+        self.queue_delay = engine.router.queue_delay
 
     def start_activity(self, handle, durable=False):
         self._engine.start_activity(self._ra, str(handle), durable)

@@ -14,6 +14,12 @@ the others commit as they would have.  Re-running is safe for the same
 reason a ZODB conflict retry is: nothing an operation does is visible
 outside the database until its transaction commits (see L{Work}).
 
+How long new work would wait (L{EventRouter.queue_delay}) is the queue's
+length times what an operation has cost lately, measured over the batches
+run: resource adaptors shed new work at their door by that delay, not by
+the queue's length alone, since an operation costs anything from a
+microsecond (an activity end) to a millisecond (a PUBLISH that notifies).
+
 This replaces a savepoint per delivery.  ZODB savepoints copy the
 connection's temporary index each time, which makes a batch quadratic; the
 happy path here costs nothing beyond the work itself.
@@ -26,6 +32,7 @@ batch is bounded, so is what waits for the collector.
 """
 
 import gc
+import time
 from collections import deque
 
 from twisted.logger import Logger
@@ -114,14 +121,21 @@ class EventRouter:
     @ivar rolled_back: operations rolled back so far.
     @ivar collector: called at the end of each turn, when the turn's
         operations are done, or C{None} (see L{slee.collector}).
+    @ivar operation_cost: seconds an operation has taken lately, a moving
+        average over the batches run (commits included).
     """
+
+    #: The weight of the last batch in L{operation_cost}: about the last
+    #: ten batches count.
+    COST_WEIGHT = 0.1
 
     log = Logger(namespace="slee.router", observer=log_observer)
 
     def __init__(self, transaction_manager, clock, batch_max=256, conflict_retries=5,
-                 queue_max=100000):
+                 queue_max=100000, timer=time.perf_counter):
         self._tm = transaction_manager
         self._clock = clock
+        self._timer = timer
         self.batch_max = batch_max
         self.queue_max = queue_max
         self.conflict_retries = conflict_retries
@@ -132,6 +146,7 @@ class EventRouter:
         self.delivered = 0
         self.rolled_back = 0
         self.collector = None
+        self.operation_cost = 0.0
 
     def __len__(self):
         return len(self._queue)
@@ -145,6 +160,14 @@ class EventRouter:
         whatever the length.
         """
         return len(self._queue) >= self.queue_max
+
+    def queue_delay(self):
+        """
+        @return: an estimate of the seconds an operation queued now would
+            wait before it runs: what is queued ahead of it, at what
+            operations have cost lately.
+        """
+        return len(self._queue) * self.operation_cost
 
     def enqueue(self, operation):
         """
@@ -224,14 +247,22 @@ class EventRouter:
         return [queue.popleft() for _ in range(count)]
 
     def _run_batch(self):
-        """Run the next batch, with the garbage collector held off (see the module docstring)."""
+        """Run the next batch, with the garbage collector held off (see the module
+        docstring), and count what it cost into L{operation_cost}."""
+        batch = self._take_batch()
+        if not batch:
+            return
         collecting = gc.isenabled()
         gc.disable()
+        started = self._timer()
         try:
-            self._run_operations(self._take_batch())
+            self._run_operations(batch)
         finally:
             if collecting:
                 gc.enable()
+            cost = (self._timer() - started) / len(batch)
+            weight = self.COST_WEIGHT if self.operation_cost else 1.0
+            self.operation_cost += (cost - self.operation_cost) * weight
 
     def _run_operations(self, batch):
         if len(batch) == 1:

@@ -294,6 +294,23 @@ def check_switch(value: Any) -> bool:
     raise ValueError(f"expected yes or no, not {value!r}")
 
 
+def check_number(low, high, kind):
+    """
+    @return: the check of a number option's value, for the options packages
+        add: C{kind} (C{int} or C{float}) of the value (a string from the
+        command line, a number from a config file), from C{low} to C{high}.
+    """
+    def check(value):
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or isinstance(value, bool) or not low <= number <= high:
+            raise ValueError(f"expected a number from {low} to {high}, not {value!r}")
+        return number
+    return check
+
+
 def check_server_endpoint(description: str) -> str:
     """
     Check a Twisted server endpoint description without listening (the

@@ -3,6 +3,8 @@ Event routing and transactions (JAIN SLEE 1.1 chapter 8), on a container
 with an in-memory database and a fake clock, driven through the probe RA.
 """
 
+import time
+
 import pytest
 
 from units import ContainerHarness
@@ -596,3 +598,24 @@ def test_many_entities_on_one_activity_live_in_a_btree_of_their_own(tmp_path):
     harness.run()
     assert harness.read(lambda state: len(state.entities)) == 0
     harness.stop()
+
+
+def test_queue_delay_is_the_queue_at_what_operations_cost_lately(slee):
+    router = slee.container.router
+    readings = iter([10.0, 12.0, 20.0, 20.5])       # a batch of 2 takes 2 s, then one 0.5 s
+    router._timer = lambda: next(readings)
+    router.operation_cost = 0.0                      # what deploying measured
+    slee.ra.start("a")
+    slee.ra.fire("a", {"op": "x"})
+    slee.ra.fire("a", {"op": "x"})
+    slee.run()
+    assert router.operation_cost == 1.0              # the first measure is taken whole
+    for _ in range(3):
+        slee.ra.fire("a", {"op": "x"})
+    assert router.queue_delay() == 3.0
+    router.batch_max = 3
+    slee.run()
+    # Then each batch weighs in by COST_WEIGHT: 1.0 + (0.5 / 3 - 1.0) * 0.1.
+    assert router.operation_cost == pytest.approx(1.0 + (0.5 / 3 - 1.0) * router.COST_WEIGHT)
+    assert router.queue_delay() == 0.0
+    router._timer = time.perf_counter

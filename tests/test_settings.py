@@ -365,7 +365,7 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
                       "pack-interval, profile, queue-max, rls-local-domain, "
                       "rls-max-list-size, rls-notify-interval, rls-outbound-proxy, "
                       "rls-request-contained-lists, sip, sip-auth, sip-client-password, "
-                      "sip-client-user, sip-digest-algorithm, sip-identity, "
+                      "sip-client-user, sip-digest-algorithm, sip-identity, sip-max-queue-delay, "
                       "sip-proxy-auth, sip-trusted-peer, users, var, xcap, xcap-access-log, "
                       "xcap-auth, xcap-root, xdms-password, xdms-sip-uri, xdms-url, xdms-user"),
     ],
@@ -580,6 +580,8 @@ def test_rls_options_set_the_list_servers_environment(cwd):
     (("--rls-max-list-size", "lots"), "--rls-max-list-size"),
     (("--rls-request-contained-lists", "maybe"), "--rls-request-contained-lists"),
     (("--rls-local-domain", "a@b"), "--rls-local-domain"),
+    (("--sip-max-queue-delay", "0"), "--sip-max-queue-delay"),
+    (("--sip-max-queue-delay", "soon"), "--sip-max-queue-delay"),
     (("--max-publications", "0"), "--max-publications"),
     (("--max-publications-per-resource", "lots"), "--max-publications-per-resource"),
     (("--max-subscriptions", "-1"), "--max-subscriptions"),

@@ -14,6 +14,9 @@ The RA answers what no SBB answers, so that a client never meets silence:
   tel, ...), 481 for a request naming a dialog that does not exist, 420 for
   a Require the stack does not support, 503 when the container is
   overloaded;
+- before anything is made for it: a new request whose answer would come
+  too late is shed with 503 and Retry-After, statelessly, by the door
+  (L{resource_adaptors.sip.admission}), requests within dialogs last;
 - after the event was processed without any SBB handling it: 501 for a
   method the stack does not know, 489 for a SUBSCRIBE or PUBLISH whose event
   package no service took (when some service serves the method), else 405;
@@ -32,8 +35,13 @@ Properties (all checked when the unit is deployed):
 - C{t1}, C{t2}, C{t4}: RFC 3261 timer values in seconds;
 - C{max-message-size}, C{max-headers}, C{max-line-length},
   C{max-body-size}: parser limits;
-- C{max-connections}, C{idle-timeout}: stream connection limits;
+- C{max-connections}, C{max-connections-per-peer}, C{idle-timeout}: stream
+  connection limits (a connection a dialog or a registration uses is not
+  closed for being idle while it does);
 - C{udp-receive-buffer}: the kernel buffer of each UDP socket, in bytes;
+- C{max-queue-delay}: the seconds an answer may come late (the wait in the
+  socket's buffer and the container's queue) before the door sheds new
+  requests;
 - C{supported}: the option tags answered in Supported (and accepted in
   Require);
 - C{auth}: who requests come from (L{resource_adaptors.sip.authentication}):
@@ -78,6 +86,8 @@ from slee.trace import log_observer
 from resource_adaptors.auth.digest import DigestClient
 from resource_adaptors.auth.users import ALGORITHMS, UserStore
 from resource_adaptors.sip import events
+from resource_adaptors.sip.admission import Door
+from resource_adaptors.sip.shedding import Shedder
 from resource_adaptors.sip.authentication import Gate, Refused, trusted_network
 from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_auth, check_endpoint
 from resource_adaptors.sip.dialog import (
@@ -87,9 +97,11 @@ from resource_adaptors.sip.message import (
     Headers, PreparedFields, Request, make_response, validate_request)
 from resource_adaptors.sip.parser import Limits, ParseError
 from resource_adaptors.sip.provider import ISipProvider
-from resource_adaptors.sip.transaction_layer import TransactionLayer
+from resource_adaptors.sip.transaction_layer import State, TransactionLayer
 from resource_adaptors.sip.transaction import TimerSettings, TransactionStateError
-from resource_adaptors.sip.transport import DEFAULT_UDP_RECEIVE_BUFFER, Peer, SipTransports
+from resource_adaptors.sip.transport import (
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_UDP_RECEIVE_BUFFER, Peer,
+    SipTransports, TransportError, reserve_descriptors)
 from resource_adaptors.sip.uri import SipURI, parse_uri
 
 SUPPORTED_SCHEMES = frozenset(("sip", "sips", "tel"))
@@ -139,6 +151,25 @@ def _again(request, cseq, field):
     return Request(request.method, request.uri, headers, request.body)
 
 
+def _hold_connection(peer, user):
+    """Keep the connection of C{peer} (if it came on one) open for C{user}."""
+    if peer.connection is not None:
+        peer.connection.hold(user)
+
+
+#: A binding's expiry, seconds, when neither its Contact nor the response
+#: says (RFC 3261 §10.2.1.1).
+DEFAULT_BINDING_EXPIRY = 3600
+
+
+def _binding_expiry(contact, default):
+    """@return: how long the binding of a Contact in a REGISTER's 2xx lasts."""
+    expires = contact.expires
+    if expires is None:
+        expires = DEFAULT_BINDING_EXPIRY if default is None else default
+    return expires
+
+
 def _auth_mode(value):
     if not value:
         return None                     # chosen by whether there is a user store
@@ -185,8 +216,10 @@ class SipResourceAdaptor(ResourceAdaptor):
         "max-headers": Property(int, Limits().max_headers, positive),
         "max-line-length": Property(int, Limits().max_line_length, positive),
         "max-body-size": Property(int, Limits().max_body_size, positive),
-        "max-connections": Property(int, 1024, positive),
+        "max-connections": Property(int, DEFAULT_MAX_CONNECTIONS, positive),
+        "max-connections-per-peer": Property(int, DEFAULT_MAX_CONNECTIONS_PER_PEER, positive),
         "max-transactions": Property(int, 500000, positive),
+        "max-queue-delay": Property(float, 0.25, positive),
         "idle-timeout": Property(float, 300.0, positive),
         "udp-receive-buffer": Property(int, DEFAULT_UDP_RECEIVE_BUFFER, positive),
         "supported": Property(list, [], _option_tags),
@@ -204,6 +237,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         super().__init__()
         self.transports = None
         self.layer = None
+        self.door = None
         #: server transaction id -> transaction, while it may be answered.
         self.server_transactions = {}
         #: the ids of the server transactions that are activities.
@@ -260,17 +294,32 @@ class SipResourceAdaptor(ResourceAdaptor):
     async def activate(self, endpoint):
         from twisted.internet import reactor
         super().activate(endpoint)
+        files = reserve_descriptors(self.config["max-connections"])
+        if files is not None:
+            self.log.warn("max-connections is {connections} but the process may open only "
+                          "{files} files (RLIMIT_NOFILE, its hard limit): raise it (ulimit -Hn, "
+                          "systemd's LimitNOFILE) or lower max-connections",
+                          connections=self.config["max-connections"], files=files)
         self.transports = SipTransports(reactor, None, self.limits,
                                         max_connections=self.config["max-connections"],
+                                        max_connections_per_peer=self.config[
+                                            "max-connections-per-peer"],
                                         idle_timeout=self.config["idle-timeout"],
                                         udp_receive_buffer=self.config["udp-receive-buffer"])
+        self.door = Door(endpoint.queue_delay, self.config["max-queue-delay"], reactor)
         self.layer = TransactionLayer(reactor, self.transports, self, self.timer_settings,
-                                      self.config["max-transactions"])
+                                      self.config["max-transactions"], self.door.refusal)
+        self.transports.shedder = Shedder(self.door, self.layer.holds, self._send_datagram)
         self.gate = self._gate(reactor)
         for description in self.config["endpoints"]:
             point = await self.transports.listen(description)
             self.log.info("SIP listening on {transport} {host}:{port}",
                           transport=point.transport, host=point.host, port=point.port)
+
+    def _send_datagram(self, data, host, port, peer):
+        """Send C{data} over UDP from the listening point C{peer} came to."""
+        point = peer.local
+        self.transports.send((data, "udp", host, port, point.host, point.port, None, False))
 
     def _gate(self, clock):
         """The L{Gate} the properties describe, its mode logged."""
@@ -312,7 +361,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         return {"listening": [f"{p.transport}:{p.host}:{p.port}"
                               for p in self.transports.listening],
                 "transactions": len(self.server_transactions) + len(self.client_transactions),
-                "dialogs": len(self.dialogs)}
+                "dialogs": len(self.dialogs),
+                "shed": self.door.shed}
 
     def get_activity(self, handle):
         if handle.startswith(DIALOG_PREFIX):
@@ -404,6 +454,7 @@ class SipResourceAdaptor(ResourceAdaptor):
     def _dialog_started(self, dialog, peer):
         """A dialog the stack made (as UAC): its activity starts now."""
         self.dialog_peers[dialog.id] = peer
+        _hold_connection(peer, dialog.id)
         self.dialog_identities[dialog.id] = None
         self.endpoint.start_activity(DIALOG_PREFIX + dialog.id)
 
@@ -648,13 +699,49 @@ class SipResourceAdaptor(ResourceAdaptor):
         try:
             transaction.respond(response)
         except TransactionStateError as e:
-            self.log.warn("response {status} to {id} not sent: {error}",
-                          status=response.status, id=transaction.id, error=str(e))
+            # A peer's doing as often as not (a CANCEL won the race): held back per peer.
+            self.transports.peer_log.warn(self.log, transaction.peer.host,
+                                          "response {status} to {id} not sent: {error}",
+                                          status=response.status, id=transaction.id,
+                                          error=str(e))
             return
+        if dialog is not None and dialog.id in self.dialog_peers:
+            _hold_connection(self.dialog_peers[dialog.id], dialog.id)
+        elif transaction.request.method == "REGISTER" and 200 <= response.status < 300:
+            self._hold_for_registration(transaction, response)
         # A final response ends the transaction's activity, unless the layer
         # said already that the transaction is over (it lingers).
         if response.status >= 200 and transaction.id in self.server_transactions:
             self._server_gone(transaction)
+
+    def _hold_for_registration(self, transaction, response):
+        """
+        Keep the connection a REGISTER came on open, idle or not, until the
+        longest of the bindings it made expires (those of its 2xx that the
+        REGISTER names; all of them for a REGISTER naming none): requests
+        to the client come that way (behind NAT it cannot be connected to,
+        RFC 5626).  A 2xx without such a lasting binding (expires=0, no
+        Contact) lets it go.  One hold per address of record, so that a
+        proxy's connection carrying the registrations of many stays while
+        any of them lasts.
+        """
+        connection = transaction.peer.connection
+        if connection is None:
+            return
+        request = transaction.request
+        user = ("registration", str(request.to.uri))
+        try:
+            named = [contact.uri for contact in request.contact if not contact.star]
+            bindings = [contact for contact in response.contact if not contact.star and (
+                not named or any(contact.uri.equivalent(uri) for uri in named))]
+            default = response.expires
+            longest = max((_binding_expiry(contact, default) for contact in bindings), default=0)
+        except ParseError:      # what a service wrote: keep what was held
+            return
+        if longest > 0:
+            connection.hold(user, until=self.transports.clock.seconds() + longest)
+        else:
+            connection.release(user)
 
     def capabilities(self):
         return {"allow": self.allowed_methods(),
@@ -732,11 +819,30 @@ class SipResourceAdaptor(ResourceAdaptor):
                 request.headers.set("Contact", f"<{self.local_contact(peer)}>")
             if request.method == "SUBSCRIBE" and request.to.tag is None:
                 self.dialogs.subscription_sent(request)
-            transaction = self.layer.send_request(request, peer)
+            try:
+                transaction = self.layer.send_request(request, peer)
+            except TransportError as error:     # no listening point for its transport
+                self._unsent(transaction_id, handle, request, error)
+                return
             self.client_transactions[transaction_id] = transaction
             self.client_handles[transaction] = (transaction_id, handle)
+            if transaction.state is State.TERMINATED:
+                # Its first send failed at once, before we knew the transaction.
+                self._client_failed(transaction, events.TRANSPORT_ERROR,
+                                    lambda transaction_id: events.TransportErrorEvent(
+                                        transaction_id, request, "could not be sent"))
 
         self.endpoint.after_commit(send)
+
+    def _unsent(self, transaction_id, handle, request, error):
+        """A request the layer could not even start a transaction for: its
+        activity hears a transport error, and ends as a failed one's does."""
+        self._fire_quietly(handle, events.TRANSPORT_ERROR,
+                           events.TransportErrorEvent(transaction_id, request, str(error)))
+        if handle == transaction_id:
+            self.endpoint.end_activity(handle)
+        else:
+            self._dialog_request_done(handle, transaction_id)
 
     def create_dialog(self, event, durable=False):
         handle = getattr(event, "transaction", event)
@@ -799,7 +905,9 @@ class SipResourceAdaptor(ResourceAdaptor):
 
     def _forget_dialog(self, dialog):
         if self.dialogs.remove(dialog.id) is not None:
-            self.dialog_peers.pop(dialog.id, None)
+            peer = self.dialog_peers.pop(dialog.id, None)
+            if peer is not None and peer.connection is not None:
+                peer.connection.release(dialog.id)
             self.dialog_identities.pop(dialog.id, None)
             self.dialog_requests.pop(DIALOG_PREFIX + dialog.id, None)
             self.endpoint.end_activity(DIALOG_PREFIX + dialog.id)

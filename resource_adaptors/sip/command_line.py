@@ -10,14 +10,16 @@ C{sip}; in a config file each is the key of the same name:
 - C{--sip-proxy-auth yes|no}: C{proxy-auth};
 - C{--sip-client-user NAME}, C{--sip-client-password SECRET}:
   C{client-username}, C{client-password}, the account our own requests
-  answer Digest challenges with.
+  answer Digest challenges with;
+- C{--sip-max-queue-delay SECONDS}: C{max-queue-delay}, how late an answer
+  may come before new requests are shed (L{resource_adaptors.sip.admission}).
 
 The user store, C{users}, is set by C{--users}, the XCAP server's option
 (L{resource_adaptors.xcap.command_line}): one store for both.
 """
 
 from slee.resources import RaOption
-from slee.settings import check_switch
+from slee.settings import check_number, check_switch
 
 from resource_adaptors.auth.users import ALGORITHMS
 from resource_adaptors.sip.authentication import MODES, trusted_network
@@ -112,3 +114,11 @@ SIP_CLIENT_USER_OPTION = RaOption(
 SIP_CLIENT_PASSWORD_OPTION = RaOption(
     "sip-client-password", entity="sip", property="client-password", check=check_text,
     metavar="SECRET", doc="SECRET: that account's password. [default: none]")
+
+SIP_MAX_QUEUE_DELAY_OPTION = RaOption(
+    "sip-max-queue-delay", entity="sip", property="max-queue-delay",
+    check=check_number(0.001, 60, float), metavar="SECONDS",
+    doc="SECONDS: how late the answer to a new SIP request may come (its wait in the UDP "
+        "socket's buffer and in the container's queue) before new requests are refused with "
+        "503 and Retry-After; requests within dialogs and PUBLISH refreshes pass until four "
+        "times that. [default: 0.25]")

@@ -7,7 +7,7 @@ resource adaptor) what it must know.
 API::
 
     layer = TransactionLayer(clock, transports, user, timers=TimerSettings(),
-                             max_server_transactions=None)
+                             max_server_transactions=None, admission=None)
 
 - C{clock} is an C{IReactorTime} (the reactor, or a C{task.Clock} in
   tests); C{transports} a L{SipTransports} (or anything with
@@ -15,8 +15,14 @@ API::
   C{via_for}, C{listening_point} and a C{receiver} attribute): the layer
   makes itself its receiver.  C{user} provides
   L{ITransactionUser}.
-- C{layer.message_received(message, peer)} and
-  C{layer.transport_error(peer, reason)}: what the transports call.
+- C{layer.message_received(message, peer, waited=0.0)} and
+  C{layer.transport_error(peer, reason)}: what the transports call;
+  C{waited} is how long the message waited before it was read, when the
+  transport knows (seconds).
+- C{admission}, if given, is asked about each new request but CANCEL
+  before any transaction is made for it: C{admission(request, waited)}
+  returns C{None} to take it in, or (status, reason, headers) to answer it
+  so, statelessly (L{resource_adaptors.sip.admission.Door.refusal}).
 - C{layer.send_request(request, destination) -> ClientTransaction}: send a
   request statefully to a L{Peer}.  A request without Via gets ours, with
   a new branch; one with a Via must carry an RFC 3261 branch of its own.
@@ -518,12 +524,13 @@ class TransactionLayer:
     RETRY_AFTER_WHEN_FULL = 5
 
     def __init__(self, clock, transports, user, timers=TimerSettings(),
-                 max_server_transactions=None):
+                 max_server_transactions=None, admission=None):
         self.clock = clock
         self.transports = transports
         self.user = user
         self.timers = timers
         self.max_server_transactions = max_server_transactions
+        self.admission = admission
         self._full_warning = RateLimitedWarning(clock)
         self._warned_no_tcp = False
         transports.receiver = self
@@ -543,6 +550,11 @@ class TransactionLayer:
 
     def __len__(self):
         return len(self._servers) + len(self._clients)
+
+    def holds(self, key):
+        """Whether a server transaction (or its lingering record) has this
+        key (L{resource_adaptors.sip.transaction.server_key})."""
+        return key in self._servers
 
     def _new_id(self):
         return f"{self._id_prefix}{next(self._ids)}"
@@ -571,13 +583,13 @@ class TransactionLayer:
 
     # -- from the transports -------------------------------------------------
 
-    def message_received(self, message, peer):
+    def message_received(self, message, peer, waited=0.0):
         if isinstance(message, Response):
             self._response_received(message, peer)
         elif message.method == "ACK":
             self._ack_received(message, peer)
         else:
-            self._request_received(message, peer)
+            self._request_received(message, peer, waited)
 
     def transport_error(self, peer, reason):
         """A message to C{peer} was not sent after all: fail the client
@@ -625,7 +637,7 @@ class TransactionLayer:
                 return None
         return entry
 
-    def _request_received(self, request, peer):
+    def _request_received(self, request, peer, waited):
         method = request.method
         if request.cseq.method != method:
             self._answer_statelessly(request, peer, 400,
@@ -636,6 +648,12 @@ class TransactionLayer:
         if entry is not None:
             self._receive(entry, request)
             return
+        cancelling = method == "CANCEL"   # the layer answers CANCELs itself
+        if self.admission is not None and not cancelling:
+            refusal = self.admission(request, waited)
+            if refusal is not None:
+                self._answer_statelessly(request, peer, *refusal, logged=False)
+                return
         limit = self.max_server_transactions
         if limit is not None and len(self._servers) >= limit:
             self._full_warning(log, "{limit} server transactions held (max-transactions): "
@@ -643,7 +661,6 @@ class TransactionLayer:
             self._answer_statelessly(request, peer, 503, "Service Unavailable",
                                      [("Retry-After", str(self.RETRY_AFTER_WHEN_FULL))])
             return
-        cancelling = method == "CANCEL"   # the layer answers CANCELs itself
         machine_class = InviteServer if method == "INVITE" else NonInviteServer
         transaction = ServerTransaction(
             self, _UNHEARD if cancelling else self.user,
@@ -668,10 +685,13 @@ class TransactionLayer:
             invite.respond(make_response(invite.request, 487, to_tag=tag))
             self.user.cancel_received(invite, request)
 
-    def _answer_statelessly(self, request, peer, status, reason, headers=()):
+    def _answer_statelessly(self, request, peer, status, reason, headers=(), logged=True):
+        """Answer without a transaction; C{logged} false leaves the refusal out of
+        the refusals' log (the door sums its own up)."""
         response = make_response(request, status, reason, to_tag=_new_tag())
         response.headers.extend(headers)
-        message_log.refused(request, response, peer)
+        if logged:
+            message_log.refused(request, response, peer)
         try:
             self.transports.send_response(response, peer)
         except TransportError as error:

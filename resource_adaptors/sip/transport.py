@@ -24,10 +24,14 @@ for each retransmission) is shown to L{message_log}, which logs it at
 debug.
 
 Every reliable flow is a L{Connection}, whatever carries it.  The layer
-defends itself: a cap on open connections, an idle timeout, the parser's
-L{Limits} per message and per connection buffer, a stateless error
-response (400, 505...) to what did not parse but can be answered, and a
-rate-limited warning for what cannot.
+defends itself: a cap on open connections and one on the inbound
+connections of each source (L{source_key}), an idle timeout for the
+connections no dialog or registration holds (L{Connection.hold}), the
+parser's L{Limits} per message and per connection buffer, a stateless
+error response (400, 505, 413...) to what did not parse but can be
+answered, even just before a connection closes for a message too large,
+and a warning for what cannot, held back per peer (L{PeerLogLimit}) so
+that no input makes the log grow faster than itself.
 
 Errors: a send that cannot even start (no listening point for the
 transport, no Via, no connection to a WebSocket peer, a socket error)
@@ -38,8 +42,13 @@ the caller gave, once per message that was not sent.
 """
 
 import ipaddress
+import resource
 import socket
+import struct
+import sys
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from errno import ECONNREFUSED, EINTR, EMSGSIZE
 from functools import partial
@@ -73,6 +82,15 @@ PONG = b"\r\n"
 # What UDP sockets ask the kernel to buffer, in bytes: a few thousand
 # requests, a fraction of a second at full load.
 DEFAULT_UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+
+# Connections open at once, and inbound ones from one source: room for
+# thousands of idle clients, and a source must be many to fill it.
+DEFAULT_MAX_CONNECTIONS = 10000
+DEFAULT_MAX_CONNECTIONS_PER_PEER = 500
+
+# Files the process keeps open besides its SIP connections: listening
+# sockets, the database, logs, the other resource adaptors' connections.
+OTHER_DESCRIPTORS = 256
 
 # The biggest UDP payload; a datagram is read whole up to the parser's
 # limit plus one byte, so that an oversized one is seen as oversized.
@@ -297,13 +315,16 @@ class SipTransports:
     All listening points and connections of one SIP stack; see the module
     docstring.
 
-    C{receiver} gets C{message_received(message, peer)} and
+    C{receiver} gets C{message_received(message, peer, waited)} (C{waited}:
+    the seconds a datagram waited in the socket's buffer, 0 for streams) and
     C{transport_error(peer, reason)}; it may be set after construction.
 
     Limits: C{limits} (the parser's, per message and per connection
-    buffer); C{max_connections} open at once, inbound and outbound (beyond
-    it new ones are closed at once); C{idle_timeout} seconds without a
-    message either way closes a connection; C{connect_timeout} seconds
+    buffer); C{max_connections} open at once, inbound and outbound, and
+    C{max_connections_per_peer} inbound ones from one source (L{source_key}):
+    beyond them new ones are closed at once, those open go on;
+    C{idle_timeout} seconds without a message either way closes a
+    connection nobody holds (L{Connection.hold}); C{connect_timeout} seconds
     bound the opening of one, either way: the TCP connect, and the TLS or
     WebSocket handshake.  C{clock} (default: the reactor) runs these
     timeouts and the log rate limits.  C{trust_root} verifies the servers
@@ -312,9 +333,15 @@ class SipTransports:
     each UDP socket: requests that arrive while the process is busy (a
     batch commit, a garbage collection) wait there instead of being
     dropped; the kernel caps it at C{net.core.rmem_max}.
+
+    C{shedder}, when set, is called with each datagram before it is parsed,
+    as C{shedder(data, peer, waited)}: it returns true when it answered the
+    datagram itself (L{resource_adaptors.sip.shedding.Shedder}).
     """
 
-    def __init__(self, reactor, receiver, limits=Limits(), max_connections=1024,
+    def __init__(self, reactor, receiver, limits=Limits(),
+                 max_connections=DEFAULT_MAX_CONNECTIONS,
+                 max_connections_per_peer=DEFAULT_MAX_CONNECTIONS_PER_PEER,
                  idle_timeout=300.0, connect_timeout=10.0, clock=None, trust_root=None,
                  udp_receive_buffer=DEFAULT_UDP_RECEIVE_BUFFER):
         self.reactor = reactor
@@ -322,18 +349,21 @@ class SipTransports:
         self.receiver = receiver
         self.limits = limits
         self.max_connections = max_connections
+        self.max_connections_per_peer = max_connections_per_peer
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.trust_root = trust_root
         self.udp_receive_buffer = udp_receive_buffer
+        self.shedder = None
         self.listening = []
         self._ports = []
         self._datagram_sockets = {}  # (host, port) of a listening point -> its UDP protocol
         self._points = {}  # (transport, host, port) -> ListeningPoint, to recognize our Vias
         self._connections = {}  # (transport, host, port) -> Connection
         self._connections_by_id = {}  # every Connection, also those not open yet
-        self._garbage_warning = RateLimitedWarning(self.clock)
-        self._refusal_warning = RateLimitedWarning(self.clock)
+        self._inbound = {}  # source_key -> how many inbound connections it has open
+        #: what peers cause to be logged goes through it (see L{PeerLogLimit}).
+        self.peer_log = PeerLogLimit(self.clock)
 
     # -- listening
 
@@ -434,7 +464,7 @@ class SipTransports:
 
         @return: the prepared message, for L{send}.
         """
-        transport, host, port = _response_destination(_top_via(response))
+        transport, host, port = response_destination(_top_via(response))
         message_log.sent(response, peer or Peer(transport, host, port))
         local_host = local_port = None
         if transport == "udp":
@@ -492,7 +522,7 @@ class SipTransports:
         return self._connect(*key)
 
     def _connect(self, transport, host, port):
-        if not self._admit(transport, host, port):
+        if not self._admit(transport, host, port, inbound=False):
             raise TransportError(f"cannot connect to {host}:{port}: too many connections")
         connection = Connection(self, transport, host, port)
         endpoint = HostnameEndpoint(self.reactor, host, port, timeout=self.connect_timeout)
@@ -528,15 +558,19 @@ class SipTransports:
 
     # -- connections
 
-    def _admit(self, transport, host, port):
-        """Whether one more connection may open; a refusal is logged once per
-        burst."""
-        if len(self._connections_by_id) < self.max_connections:
+    def _admit(self, transport, host, port, inbound):
+        """Whether one more connection with C{host} may open; a refusal
+        is logged (held back per peer)."""
+        source = source_key(host)
+        if len(self._connections_by_id) >= self.max_connections:
+            reason = f"{self.max_connections} connections are open"
+        elif inbound and self._inbound.get(source, 0) >= self.max_connections_per_peer:
+            reason = f"{self.max_connections_per_peer} connections from {source} are open"
+        else:
             return True
-        self._refusal_warning(
-            log, "refusing the {transport} connection with {host}:{port}: "
-            "{max_connections} connections are open",
-            transport=transport, host=host, port=port, max_connections=self.max_connections)
+        self.peer_log.warn(log, host, "refusing the {transport} connection with "
+                           "{host}:{port}: {reason}",
+                           transport=transport, host=host, port=port, reason=reason)
         return False
 
     def accept(self, protocol_class, transport, address, point):
@@ -546,7 +580,7 @@ class SipTransports:
         C{protocol_class(connection, limits)}; or, over the cap, one that
         closes it at once.
         """
-        if not self._admit(transport, address.host, address.port):
+        if not self._admit(transport, address.host, address.port, inbound=True):
             return _Refused()
         return protocol_class(Connection(self, transport, address.host, address.port, point),
                               self.limits)
@@ -555,6 +589,9 @@ class SipTransports:
         peer = connection.peer
         self._connections_by_id[connection.id] = connection
         self._connections[(peer.transport, peer.host, peer.port)] = connection
+        if connection.inbound:
+            source = source_key(peer.host)
+            self._inbound[source] = self._inbound.get(source, 0) + 1
 
     def _remove(self, connection):
         peer = connection.peer
@@ -562,10 +599,15 @@ class SipTransports:
         del self._connections_by_id[connection.id]
         if self._connections.get(key) is connection:
             del self._connections[key]
+        if connection.inbound:
+            source = source_key(peer.host)
+            self._inbound[source] -= 1
+            if not self._inbound[source]:
+                del self._inbound[source]
 
     # -- receiving
 
-    def _deliver(self, message, peer):
+    def _deliver(self, message, peer, waited=0.0):
         """Pass a received message up, once it is checked and its Via stamped."""
         try:
             if isinstance(message, Request):
@@ -575,15 +617,16 @@ class SipTransports:
                           peer=peer)
                 return
         except (ParseError, TransportError) as error:
-            self._garbage_warning(log, "dropped a message from {host}:{port} ({transport}): "
-                                  "{reason}", host=peer.host, port=peer.port,
-                                  transport=peer.transport, reason=_reason(error))
+            self.peer_log.warn(log, peer.host, "dropped a message from {host}:{port} "
+                               "({transport}): {reason}", host=peer.host, port=peer.port,
+                               transport=peer.transport, reason=_reason(error))
             return
         message_log.received(message, peer)
         try:
-            self.receiver.message_received(message, peer)
+            self.receiver.message_received(message, peer, waited)
         except Exception:
-            log.failure("the receiver failed on a message from {peer}", peer=peer)
+            self.peer_log.failure(log, peer.host, "the receiver failed on a message from "
+                                  "{peer}", peer=peer)
 
     def _reject(self, error, peer):
         """
@@ -600,9 +643,9 @@ class SipTransports:
                 return
             except (ParseError, TransportError):
                 pass
-        self._garbage_warning(log, "dropped unreadable input from {host}:{port} "
-                              "({transport}): {reason}", host=peer.host, port=peer.port,
-                              transport=peer.transport, reason=_reason(error))
+        self.peer_log.warn(log, peer.host, "dropped unreadable input from {host}:{port} "
+                           "({transport}): {reason}", host=peer.host, port=peer.port,
+                           transport=peer.transport, reason=_reason(error))
 
     def _not_ours(self, via):
         port = via.port or _default_port(via.transport)
@@ -621,20 +664,28 @@ def _top_via(message):
 
 
 def _stamp_via(request, peer):
-    """
-    Add C{received} to the top Via when its sent-by host is not the source
-    address (RFC 3261 §18.2.1), and fill an empty C{rport} with the source
-    port, with C{received} then always (RFC 3581 §4).
-    """
+    """Stamp the top Via of a received request (L{stamp_source})."""
     vias = _vias(request)
-    top = vias[0]
-    wants_rport = top.rport is True
-    if not wants_rport and _same_host(top.host, peer.host):
-        return
-    top.received = peer.host
+    if stamp_source(vias[0], peer):
+        request.via = vias
+
+
+def stamp_source(via, peer):
+    """
+    Add C{received} to the top Via of a request from C{peer} when its
+    sent-by host is not the source address (RFC 3261 §18.2.1), and fill an
+    empty C{rport} with the source port, with C{received} then always
+    (RFC 3581 §4).
+
+    @return: whether C{via} changed.
+    """
+    wants_rport = via.rport is True
+    if not wants_rport and _same_host(via.host, peer.host):
+        return False
+    via.received = peer.host
     if wants_rport:
-        top.rport = peer.port
-    request.via = vias
+        via.rport = peer.port
+    return True
 
 
 def _same_host(via_host, address):
@@ -649,7 +700,7 @@ def _same_host(via_host, address):
         return False
 
 
-def _response_destination(via):
+def response_destination(via):
     """
     Where a response goes when not on the request's connection (§18.2.2):
     (transport, host, port).
@@ -682,29 +733,150 @@ def _reason(error):
     return getattr(error, "reason", None) or str(error)
 
 
+def source_key(host):
+    """
+    What counts as one source of connections and of log lines: an IPv4
+    address (also when written as an IPv4-mapped IPv6 one), or an IPv6
+    /64, one subscriber's network, whose addresses are the subscriber's
+    to choose.
+    """
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(_bare(host))
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
+class _Allowance:
+    """
+    A token bucket of log lines: C{burst} at once, then one more every
+    C{period} seconds; and the count of the lines held back since the
+    last one logged.
+    """
+
+    __slots__ = ("burst", "period", "tokens", "updated", "held_back")
+
+    def __init__(self, burst, period, now):
+        self.burst = burst
+        self.period = period
+        self.tokens = burst
+        self.updated = now
+        self.held_back = 0
+
+    def take(self, now):
+        """Whether a line may be logged now (it spends a token)."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) / self.period)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _emit(method, format, allowance, suffix, kwargs):
+    """Log a line with C{method}, telling how many like it were held back."""
+    held_back, allowance.held_back = allowance.held_back, 0
+    if held_back:
+        format += suffix
+    method(format, held_back=held_back, **kwargs)
+
+
 class RateLimitedWarning:
     """
     A warning logged at most once per C{interval} seconds, with a count of
-    those held back since: a flood of garbage or of connections must not
-    flood the log too.
+    those held back since: for what no one peer causes (a full table), so
+    that a flood does not flood the log too.  What peers cause goes
+    through a L{PeerLogLimit}.
     """
 
     def __init__(self, clock, interval=60.0):
         self._clock = clock
-        self._interval = interval
-        self._quiet_until = float("-inf")
-        self._held_back = 0
+        self._allowance = _Allowance(1, interval, clock.seconds())
 
-    def __call__(self, logger, format, **kwargs):
+    def __call__(self, logger, format, /, **kwargs):
+        if self._allowance.take(self._clock.seconds()):
+            _emit(logger.warn, format, self._allowance,
+                  " ({held_back} more like this were not logged)", kwargs)
+        else:
+            self._allowance.held_back += 1
+
+
+class PeerLogLimit:
+    """
+    The log lines that peers cause (input dropped, connections refused, the
+    receiver failing on their message), held back so that no input makes
+    the log grow faster than itself: each source (L{source_key}) may cause
+    C{burst} lines at once, then one every C{interval} seconds, and all
+    sources together C{total} lines per C{interval}.  A source's next line
+    tells how many of its lines were held back.  Only the C{peers} sources
+    heard from last are tracked (the least recent forgotten first), so the
+    memory it takes is bounded whatever the addresses.
+    """
+
+    def __init__(self, clock, burst=5, interval=60.0, total=100, peers=1024):
+        self._clock = clock
+        self._burst = burst
+        self._interval = interval
+        self._peers = peers
+        self._allowances = OrderedDict()    # source -> its _Allowance, the least recent first
+        self._everyone = _Allowance(total, interval / total, clock.seconds())
+
+    def warn(self, logger, address, format, /, **kwargs):
+        """Log a warning caused by the peer at C{address}, unless held back."""
+        self._log(logger.warn, address, format, kwargs)
+
+    def failure(self, logger, address, format, /, **kwargs):
+        """Log the exception being handled (with its traceback), caused by
+        the peer at C{address}, unless held back."""
+        self._log(logger.failure, address, format, kwargs)
+
+    def _log(self, method, address, format, kwargs):
         now = self._clock.seconds()
-        if now < self._quiet_until:
-            self._held_back += 1
-            return
-        self._quiet_until = now + self._interval
-        held_back, self._held_back = self._held_back, 0
-        if held_back:
-            format += " ({held_back} more like this were not logged)"
-        logger.warn(format, held_back=held_back, **kwargs)
+        allowance = self._allowance(source_key(address), now)
+        if allowance.take(now) and self._everyone.take(now):
+            _emit(method, format, allowance,
+                  " ({held_back} more lines about this peer were not logged)", kwargs)
+        else:
+            allowance.held_back += 1
+
+    def _allowance(self, source, now):
+        allowances = self._allowances
+        allowance = allowances.get(source)
+        if allowance is not None:
+            allowances.move_to_end(source)
+            return allowance
+        if len(allowances) >= self._peers:
+            allowances.popitem(last=False)
+        allowance = allowances[source] = _Allowance(self._burst, self._interval, now)
+        return allowance
+
+
+def reserve_descriptors(connections):
+    """
+    Let the process hold C{connections} sockets besides its other files
+    (L{OTHER_DESCRIPTORS}): raise the soft limit on open files
+    (C{RLIMIT_NOFILE}) as far as the hard limit allows, as needed.  Only
+    root may raise the hard limit (ulimit -Hn, systemd's C{LimitNOFILE}).
+
+    @return: the limit when it is still too low, else None.
+    """
+    needed = connections + OTHER_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (OSError, ValueError) as error:
+            log.debug("cannot raise the open file limit to {wanted}: {error}",
+                      wanted=wanted, error=error)
+    return soft if soft < needed else None
 
 
 # -- one reliable flow ---------------------------------------------------------
@@ -722,7 +894,13 @@ class Connection:
     handshake); until then what is sent waits here, and closing aborts.
     A pipe raises L{TransportError} from C{write} when it cannot take data.
     C{id} names the connection in flow tokens (see
-    L{SipTransports.find_connection}).
+    L{SipTransports.find_connection}).  C{local} is the listening point of
+    an inbound connection, None for one we made.
+
+    A connection closes once nothing has come or gone on it for the idle
+    timeout, unless it is held (L{hold}): by a dialog or a registration
+    whose requests it carries, which the peer could not get without it
+    (a client behind NAT cannot be connected to).
     """
 
     def __init__(self, transports, transport, host, port, local=None):
@@ -735,6 +913,7 @@ class Connection:
         self._waiting = []  # (data, destination) sent before the pipe opened
         self._connect = None  # the Deferred of an outbound connection being made
         self._when_lost = []
+        self._users = {}  # who holds the connection -> until when (None: until released)
         clock = transports.clock
         self._last_activity = clock.seconds()
         self._idle_call = clock.callLater(transports.connect_timeout, self._check_idle)
@@ -742,6 +921,27 @@ class Connection:
 
     def __repr__(self):
         return f"<Connection {self.id} {self.peer.transport} {self.peer.host}:{self.peer.port}>"
+
+    @property
+    def inbound(self):
+        """Whether the peer opened the connection (it counts towards its
+        source's bound)."""
+        return self.peer.local is not None
+
+    def hold(self, user, until=None):
+        """
+        Keep the connection open, however idle, while C{user} (any hashable:
+        a dialog id, a registration) uses it: until L{release}d, or until
+        the clock reads C{until}.  A user's hold replaces its earlier one.
+        The peer closing the connection, or an error, still closes it.
+        """
+        if not self.closed:
+            self._users[user] = until
+
+    def release(self, user):
+        """C{user} no longer uses the connection: it closes once idle for
+        the idle timeout, unless others hold it."""
+        self._users.pop(user, None)
 
     def send(self, data, destination=None):
         if self.closed:
@@ -802,6 +1002,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        self._users.clear()
         self._transports._remove(self)
         if self._idle_call.active():
             self._idle_call.cancel()
@@ -817,17 +1018,26 @@ class Connection:
     def _check_idle(self):
         """Close the connection if it has not opened within the connect
         timeout (a peer that never finishes its handshake), or when nothing
-        has come or gone for the idle timeout."""
+        has come or gone for the idle timeout and nobody holds it; else
+        look again when that may have changed."""
         if not self._open:
             log.debug("closing {connection}: not open after {timeout} s", connection=self,
                       timeout=self._transports.connect_timeout)
             self.close()
             return
         clock = self._transports.clock
-        idle = clock.seconds() - self._last_activity
+        now = clock.seconds()
+        idle = now - self._last_activity
         timeout = self._transports.idle_timeout
         if idle < timeout:
             self._idle_call = clock.callLater(timeout - idle, self._check_idle)
+            return
+        self._users = {user: until for user, until in self._users.items()
+                       if until is None or until > now}
+        if self._users:
+            wait = min([timeout] + [until - now for until in self._users.values()
+                                    if until is not None])
+            self._idle_call = clock.callLater(wait, self._check_idle)
             return
         log.debug("closing {connection}: idle for {idle:.0f} s", connection=self, idle=idle)
         self.close()
@@ -859,15 +1069,23 @@ class _DatagramSocket(DatagramProtocol):
         self._peers = {}    # source address -> its Peer
 
     def datagramReceived(self, data, address):
+        self.datagram_arrived(data, address, 0.0)
+
+    def datagram_arrived(self, data, address, waited):
+        """A datagram came from C{address}, after C{waited} seconds in the
+        socket's buffer (see L{_DatagramPort.doRead})."""
         if data[:1] in (b"\r", b"\n") and not data.strip(b"\r\n"):
             return  # a keep-alive: there is nothing to answer over UDP
         peer = self._peers.get(address) or self._new_peer(address)
+        shedder = self.transports.shedder
+        if shedder is not None and shedder(data, peer, waited):
+            return
         try:
             message = parse_message(data, self.transports.limits)
         except ParseError as error:
             self.transports._reject(error, peer)
             return
-        self.transports._deliver(message, peer)
+        self.transports._deliver(message, peer, waited)
 
     def _new_peer(self, address):
         """@return: the Peer of a source address, kept; all are forgotten
@@ -878,15 +1096,67 @@ class _DatagramSocket(DatagramProtocol):
         return peer
 
 
+#: Linux's SO_TIMESTAMPNS: each datagram read comes with the time the
+#: kernel received it, a C{struct timespec} (seconds and nanoseconds).
+#: Python's socket module does not name it: 35 is its value on the
+#: architectures Debian builds for but a few (alpha, hppa, mips, sparc).
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS",
+                          35 if sys.platform == "linux" else None)
+_TIMESPEC = struct.Struct("@ll")
+_TIMESPEC_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+
+
 class _DatagramPort(udp.Port):
     """
     The UDP port of a listening point (what C{reactor.listenUDP} makes),
-    whose C{write} sends to an IP address of the socket's family at once.
+    with two departures from Twisted's.
+
+    It reads each datagram with the time the kernel received it
+    (SO_TIMESTAMPNS, where the system has it), and tells its protocol how
+    long the datagram waited in the socket's buffer.  That buffer is where
+    the backlog of an overloaded server piles up, unseen from inside the
+    process: the door (L{resource_adaptors.sip.admission}) sheds new
+    requests by that wait.  C{wall_clock} is what the kernel's stamps are
+    compared with.
+
+    Its C{write} sends to an IP address of the socket's family at once.
     Twisted's tests the address up to five ways before it sends, some 1.5 us
     a datagram; one C{inet_pton} says the same of the addresses answers go
     to, the sources of requests.  Anything else (a name, an address of the
     other family) goes to Twisted's C{write}, which refuses it as it should.
     """
+
+    wall_clock = staticmethod(time.time)
+
+    def startListening(self):
+        super().startListening()
+        if _SO_TIMESTAMPNS is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+
+    def doRead(self):
+        """Twisted's C{doRead}, but with C{recvmsg}, for the kernel's time stamps."""
+        read = 0
+        while read < self.maxThroughput:
+            try:
+                data, ancillary, _, address = self.socket.recvmsg(self.maxPacketSize,
+                                                                  _TIMESPEC_SPACE)
+            except OSError as error:
+                if error.errno in udp._sockErrReadIgnore or \
+                        error.errno in udp._sockErrReadRefuse:
+                    return
+                raise
+            read += len(data)
+            waited = 0.0
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    seconds, nanoseconds = _TIMESPEC.unpack(value)
+                    waited = max(0.0, self.wall_clock() - seconds - nanoseconds * 1e-9)
+            try:
+                self.protocol.datagram_arrived(data, address[:2], waited)
+            except BaseException:
+                self.protocol.transports.peer_log.failure(
+                    log, address[0], "the SIP stack failed on a datagram from {address}",
+                    address=address[:2])
 
     def write(self, datagram, addr=None):
         if addr is None or self._connectedAddr:

@@ -15,14 +15,23 @@ as on TCP (RFC 5626 §4.4.1; SIP.js and JsSIP send them), answered with a
 CRLF; a lone CRLF is ignored.  Messages go out as text frames when they are UTF-8, as binary ones
 otherwise (§4.2.1).  A message over the parser's C{max_message_size} closes
 the connection (autobahn enforces it before buffering more).
+
+What autobahn logs about a connection (a failed handshake, a connection
+dropped for a protocol error: a peer's doing) goes through the transport
+layer's L{PeerLogLimit}, so that no peer floods the log; its chatter is
+debug, under this module's namespace.
 """
 
 from autobahn.exception import Disconnected
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
+from twisted.logger import Logger
 
 from resource_adaptors.sip.parser import KEEPALIVE, ParseError, parse_message
 from resource_adaptors.sip.transport import TransportError
+from slee.trace import log_observer
+
+log = Logger(namespace="resource_adaptors.sip.websocket", observer=log_observer)
 
 SUBPROTOCOL = "sip"
 PING = b"\r\n\r\n"
@@ -63,6 +72,7 @@ class SipWebSocketProtocol(WebSocketServerProtocol):
         return SUBPROTOCOL
 
     def connectionMade(self):
+        self.log = _PeerLog(self.factory.transports.peer_log, self.connection.peer.host)
         super().connectionMade()
         self.connection.attached(self)
 
@@ -103,6 +113,27 @@ class SipWebSocketProtocol(WebSocketServerProtocol):
             self.closeHandshakeTimeoutCall.cancel()
             self.closeHandshakeTimeoutCall = None
         self.connection.lost(reason)
+
+
+class _PeerLog:
+    """
+    The logger autobahn gets for one connection (its C{txaio} logger
+    interface): warnings and errors, held back per peer; the rest at debug.
+    """
+
+    def __init__(self, peer_log, host):
+        self._peer_log = peer_log
+        self._host = host
+
+    def warn(self, format, **kwargs):
+        self._peer_log.warn(log, self._host, format, **kwargs)
+
+    critical = error = warn
+
+    def debug(self, format, **kwargs):
+        log.debug(format, **kwargs)
+
+    info = trace = debug
 
 
 def _is_utf8(data):

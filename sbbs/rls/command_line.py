@@ -9,21 +9,9 @@ deployed.
 """
 
 from slee.resources import SbbEnvOption
-from slee.settings import check_switch
+from slee.settings import check_number, check_switch
 
 SBB = "ResourceListNotifierSbb"
-
-
-def _number(low, high, kind):
-    def check(value):
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"expected a number from {low} to {high}, not {value!r}") from None
-        if isinstance(value, bool) or not low <= number <= high:
-            raise ValueError(f"expected a number from {low} to {high}, not {value!r}")
-        return number
-    return check
 
 
 def _sip_uri(value):
@@ -44,12 +32,12 @@ OUTBOUND_PROXY_OPTION = SbbEnvOption(
     doc="URI: the SIP proxy the resource list server's back-end SUBSCRIBEs to members on "
         "other servers go through (a loose Route). [default: none: to each member's host]")
 NOTIFY_INTERVAL_OPTION = SbbEnvOption(
-    "rls-notify-interval", SBB, "notify-interval", check=_number(0.001, 3600, float),
+    "rls-notify-interval", SBB, "notify-interval", check=check_number(0.001, 3600, float),
     metavar="SECONDS",
     doc="SECONDS: the least time between two NOTIFYs of one list subscription; changes "
         "meanwhile go together in the next. [default: 1.0]")
 MAX_LIST_SIZE_OPTION = SbbEnvOption(
-    "rls-max-list-size", SBB, "max-list-size", check=_number(1, 100000, int), metavar="N",
+    "rls-max-list-size", SBB, "max-list-size", check=check_number(1, 100000, int), metavar="N",
     doc="N: the most members of one list (a larger one is refused with 403). [default: 1000]")
 REQUEST_CONTAINED_LISTS_OPTION = SbbEnvOption(
     "rls-request-contained-lists", SBB, "request-contained-lists", check=check_switch,

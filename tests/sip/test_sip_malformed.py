@@ -204,9 +204,6 @@ def test_an_escaped_control_character_stays_escaped_in_an_address_of_record():
     assert address_of_record(parse_uri("sip:%61li%63e@example.com")) == "sip:alice@example.com"
 
 
-@pytest.mark.xfail(strict=True, reason="adaptor.py: a client transaction whose first send "
-                   "fails at once (its connection closed) is never ended: the RA registers it "
-                   "after the transaction layer reported the failure")
 @pytest_twisted.ensureDeferred
 async def test_a_subscriber_gone_before_its_notify_leaves_nothing(tmp_path, failures,
                                                                   monkeypatch):

@@ -20,7 +20,8 @@ from resource_adaptors.sip import transport as transport_module
 from resource_adaptors.sip.message import Request, Response, make_response
 from resource_adaptors.sip.parser import Limits, parse_message
 from resource_adaptors.sip.transport import (
-    ListenDescription, ListeningPoint, Peer, TransportError, parse_listen_description)
+    ListenDescription, ListeningPoint, Peer, PeerLogLimit, RateLimitedWarning, TransportError,
+    parse_listen_description, source_key)
 from sipclient import StreamPeer, options
 from transport_harness import (  # noqa: F401 (fixtures)
     answered, certificate, network, warnings, within)
@@ -299,12 +300,12 @@ async def test_garbage_datagrams_are_dropped_with_a_rate_limited_warning(network
         client.send(b"\x00\xff garbage %d" % n)
     response = await answered(client, options(point.port, local_port=client.port))
     assert response.status == 200
-    assert len(warnings) == 1 and "127.0.0.1" in warnings[0]
+    assert len(warnings) == 5 and all("127.0.0.1" in warning for warning in warnings)
 
     clock.advance(61)
     client.send(b"more garbage\r\n\r\n")
     await answered(client, options(point.port, local_port=client.port))
-    assert len(warnings) == 2 and "49 more like this" in warnings[1]
+    assert len(warnings) == 6 and "45 more lines about this peer" in warnings[5]
     requests = [(await stack.receiver.next())[0] for _ in range(2)]
     assert [r.method for r in requests] == ["OPTIONS", "OPTIONS"]
     assert stack.receiver.pending == 0
@@ -426,6 +427,39 @@ async def test_tcp_stream_that_cannot_be_framed_is_closed(network, warnings):
     assert len(warnings) == 1 and "Missing Content-Length" in warnings[0]
 
 
+TOO_LARGE = {  # what is too large -> (the request, the answer before the close)
+    "body": (lambda port, local: options(port, "TCP", local, body="x" * 3000),
+             (413, "Body too large")),
+    "message": (lambda port, local: options(port, "TCP", local, body="x" * 1900),
+                (513, "Message Too Large")),
+    "header section": (lambda port, local: options(
+        port, "TCP", local, headers="Subject: " + "x" * 2500 + "\r\n"), (513, "Message Too Large")),
+}
+
+
+@pytest.mark.parametrize("kind", TOO_LARGE)
+@pytest_twisted.ensureDeferred
+async def test_tcp_message_too_large_is_answered_before_the_close(network, kind):
+    make, answer = TOO_LARGE[kind]
+    limits = Limits(max_message_size=2000, max_body_size=2000, max_line_length=4000)
+    stack, point, client = await tcp_service(network, limits=limits)
+    client.send(make(point.port, client.port))
+    response = await client.next()
+    assert (response.status, response.reason) == answer
+    assert response.via[0].received == "127.0.0.1"
+    await within(client.closed)
+    assert stack.receiver.pending == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_tcp_message_too_large_without_a_route_is_dropped(network, warnings):
+    stack, point, client = await tcp_service(network, limits=Limits(max_body_size=100))
+    client.send(options(point.port, "TCP", client.port, body="x" * 300).replace(b"Via:", b"Vja:"))
+    await within(client.closed)
+    assert bytes(client.raw) == b""
+    assert len(warnings) == 1 and "Body too large" in warnings[0]
+
+
 @pytest_twisted.ensureDeferred
 async def test_tcp_malformed_message_is_answered_and_the_stream_goes_on(network):
     stack, point, client = await tcp_service(network)
@@ -470,7 +504,7 @@ async def test_receiver_failure_does_not_close_the_connection(network):
     stack, point, client = await tcp_service(network)
     calls = []
 
-    def fail_once(message, peer):
+    def fail_once(message, peer, waited=0.0):
         calls.append(message)
         if len(calls) == 1:
             raise RuntimeError("a bug above the transport")
@@ -494,7 +528,7 @@ async def test_connections_over_the_cap_are_closed_at_once(network, warnings):
         await answered(client, options(point.port, "TCP", client.port))
     refused = [await network.stream_peer(point.port) for _ in range(100)]
     await within(defer.gatherResults([client.closed for client in refused]))
-    assert len(warnings) == 1 and "5 connections are open" in warnings[0]
+    assert len(warnings) == 5 and "5 connections are open" in warnings[0]
     assert (await answered(kept[0], options(point.port, "TCP", kept[0].port))).status == 200
 
     # Once one goes, there is room for a new one.
@@ -751,3 +785,95 @@ async def test_connections_that_do_not_open_in_time_are_closed(network, certific
     silent = await network.stream_peer(point.port)
     await within(silent.closed, 5)
     assert stack.listening  # closed by the timeout, not by stopping
+
+
+# -- the log held back ---------------------------------------------------------
+
+
+class Lines:
+    """A logger's lines, formatted, and its failures' exceptions."""
+
+    def __init__(self):
+        from twisted.logger import Logger
+        self.events = []
+        self.logger = Logger(observer=self.events.append)
+
+    @property
+    def texts(self):
+        from twisted.logger import formatEvent
+        return [formatEvent(event) for event in self.events]
+
+
+def test_each_peer_gets_a_burst_then_one_line_per_interval():
+    clock, lines = Clock(), Lines()
+    limit = PeerLogLimit(clock, burst=3, interval=60)
+    for n in range(10):
+        limit.warn(lines.logger, "192.0.2.1", "garbage {n} from {host}", n=n, host="192.0.2.1")
+    limit.warn(lines.logger, "192.0.2.2", "garbage from another")
+    assert lines.texts == ["garbage 0 from 192.0.2.1", "garbage 1 from 192.0.2.1",
+                           "garbage 2 from 192.0.2.1", "garbage from another"]
+    clock.advance(59)
+    limit.warn(lines.logger, "192.0.2.1", "still")
+    assert len(lines.texts) == 4
+    clock.advance(1)
+    limit.warn(lines.logger, "192.0.2.1", "again")
+    limit.warn(lines.logger, "192.0.2.1", "and again")
+    assert lines.texts[4:] == ["again (8 more lines about this peer were not logged)"]
+    clock.advance(120)
+    limit.warn(lines.logger, "192.0.2.1", "later")
+    assert lines.texts[5:] == ["later (1 more lines about this peer were not logged)"]
+
+
+def test_all_peers_together_are_held_back_too():
+    clock, lines = Clock(), Lines()
+    limit = PeerLogLimit(clock, burst=2, interval=60, total=10)
+    for n in range(100):
+        limit.warn(lines.logger, f"192.0.2.{n}", "garbage")
+    assert len(lines.texts) == 10
+    clock.advance(6)    # the total allows one line every interval / total seconds
+    limit.warn(lines.logger, "198.51.100.1", "garbage")
+    assert len(lines.texts) == 11
+
+
+def test_only_the_peers_heard_from_last_are_remembered():
+    clock, lines = Clock(), Lines()
+    limit = PeerLogLimit(clock, burst=1, interval=60, peers=2)
+    for host in ("192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.3"):
+        limit.warn(lines.logger, host, "from {host}", host=host)
+    assert limit._allowances.keys() == {"192.0.2.1", "192.0.2.3"}
+    limit.warn(lines.logger, "192.0.2.2", "from 192.0.2.2, forgotten")
+    assert lines.texts == ["from 192.0.2.1", "from 192.0.2.2", "from 192.0.2.3",
+                           "from 192.0.2.2, forgotten"]
+
+
+def test_a_peers_failure_is_logged_with_its_traceback_and_held_back():
+    clock, lines = Clock(), Lines()
+    limit = PeerLogLimit(clock, burst=1)
+    for _ in range(2):
+        try:
+            raise RuntimeError("a bug")
+        except RuntimeError:
+            limit.failure(lines.logger, "192.0.2.1", "the receiver failed")
+    [event] = lines.events
+    assert event["log_failure"].check(RuntimeError)
+
+
+def test_a_global_warning_is_logged_once_per_interval():
+    clock, lines = Clock(), Lines()
+    warning = RateLimitedWarning(clock, interval=60)
+    for _ in range(5):
+        warning(lines.logger, "full")
+    clock.advance(60)
+    warning(lines.logger, "full")
+    assert lines.texts == ["full", "full (4 more like this were not logged)"]
+
+
+@pytest.mark.parametrize("host, source", [
+    ("192.0.2.1", "192.0.2.1"),
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+    ("[2001:db8:1:2::9]", "2001:db8:1:2::/64"),
+    ("::ffff:192.0.2.1", "192.0.2.1"),
+    ("not:an:address", "not:an:address"),
+])
+def test_sources_are_ipv4_addresses_and_ipv6_networks(host, source):
+    assert source_key(host) == source

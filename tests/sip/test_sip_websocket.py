@@ -208,13 +208,44 @@ async def test_idle_websocket_is_closed(network):
     await within(client.closed)
 
 
+@pytest.mark.parametrize("bound, refusal", [
+    ("max_connections", "2 connections are open"),
+    ("max_connections_per_peer", "2 connections from 127.0.0.1 are open"),
+])
 @pytest_twisted.ensureDeferred
-async def test_websocket_connections_count_towards_the_cap(network, warnings):
-    stack = network.stack(max_connections=2)
+async def test_websocket_connections_count_towards_the_bounds(network, warnings, bound, refusal):
+    stack = network.stack(**{bound: 2})
     point = await stack.listen(f"ws:0:{LOCAL}")
     kept = [await browser(network, point.port) for _ in range(2)]
     refused = await browser(network, point.port)
     await within(refused.closed)
     for client in kept:
         assert (await answered(client, from_browser(point.port, client))).status == 200
-    assert len(warnings) == 1 and "2 connections are open" in warnings[0]
+    assert len(warnings) == 1 and refusal in warnings[0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_held_websocket_stays_open_however_idle(network):
+    """The idle timeout spares what a dialog or a registration holds, on
+    WebSocket as on TCP (a request answered shows the connection open)."""
+    clock = Clock()
+    stack, point, client = await ws_service(network, clock=clock, idle_timeout=60)
+    await answered(client, from_browser(point.port, client))
+    _, peer = await stack.receiver.next()
+    peer.connection.hold("registration", until=600)
+    clock.advance(60)
+    assert (await answered(client, from_browser(point.port, client))).status == 200
+    clock.advance(600)
+    await within(client.closed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_autobahn_says_about_a_peer_is_held_back(network, warnings):
+    """A peer failing handshake after handshake gets a burst of warnings, no more."""
+    stack = network.stack()
+    point = await stack.listen(f"ws:0:{LOCAL}")
+    for _ in range(20):
+        refused = await browser(network, point.port, protocols=("chat",))
+        await within(refused.closed)
+    assert len(warnings) == 5
+    assert all("needs the 'sip' subprotocol" in text for text in warnings)

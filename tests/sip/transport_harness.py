@@ -42,7 +42,7 @@ class Receiver:
         self.messages = defer.DeferredQueue()
         self.errors = defer.DeferredQueue()
 
-    def message_received(self, message, peer):
+    def message_received(self, message, peer, waited=0.0):
         self.messages.put((message, peer))
         if self.answer and isinstance(message, Request) and message.method != "ACK":
             self.transports.send_response(make_response(message, 200), peer)
