@@ -28,20 +28,23 @@ def test_install_freezes_start_up_and_leaves_a_safety_net(collector_state):
     assert gc.get_freeze_count() > 0
 
 
-@pytest.mark.parametrize("counts, collected", [
-    ((999, 10, 10), None),          # not due: too few net allocations
-    ((1000, 0, 0), 0),
-    ((1000, 9, 9), 0),
-    ((1000, 10, 0), 1),             # the middle generation's turn
-    ((1000, 10, 9), 1),
-    ((1000, 3, 10), 2),             # the oldest's
+@pytest.mark.parametrize("counts, heap, collected", [
+    ((999, 10, 10), 200, None),     # not due: too few net allocations
+    ((1000, 0, 0), 100, 0),
+    ((1000, 9, 9), 200, 0),
+    ((1000, 10, 0), 100, 1),        # the middle generation's turn
+    ((1000, 10, 9), 200, 1),
+    ((1000, 3, 10), 126, 2),        # the oldest's, the heap a quarter larger
+    ((1000, 3, 10), 125, 1),        # not grown enough: the middle's instead
 ])
-def test_the_generations_that_are_due_are_collected(monkeypatch, counts, collected):
+def test_the_generations_that_are_due_are_collected(monkeypatch, counts, heap, collected):
     collections = []
     monkeypatch.setattr(gc, "get_count", lambda: counts)
     monkeypatch.setattr(gc, "collect", lambda generation=2: collections.append(generation))
     monkeypatch.setattr(gc, "get_threshold", lambda: (700, 10, 10))
-    TurnCollector(youngest=1000)()
+    sizes = iter([100, heap, heap])         # at the start, now, after a full collection
+    collector = TurnCollector(youngest=1000, heap=lambda: next(sizes))
+    collector()
     assert collections == ([] if collected is None else [collected])
 
 
