@@ -34,7 +34,7 @@ Properties (all checked when the unit is deployed):
   C{ws:...}, C{wss:...}); C{--sip} sets them;
 - C{t1}, C{t2}, C{t4}: RFC 3261 timer values in seconds;
 - C{max-message-size}, C{max-headers}, C{max-line-length},
-  C{max-body-size}: parser limits;
+  C{max-body-size}, C{max-uri-length} (at most 960): parser limits;
 - C{max-connections}, C{max-connections-per-peer}, C{idle-timeout}: stream
   connection limits (a connection a dialog or a registration uses is not
   closed for being idle while it does);
@@ -80,6 +80,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from slee.errors import OverloadError, UnknownActivityError
+from slee.log_limits import RateLimitedWarning
 from slee.resources import Property, ResourceAdaptor, positive
 from slee.trace import log_observer
 
@@ -170,6 +171,13 @@ def _binding_expiry(contact, default):
     return expires
 
 
+def _uri_length(value):
+    highest = Limits().max_uri_length
+    if not 0 < value <= highest:
+        return f"must be from 1 to {highest}: services name activities after Request-URIs"
+    return None
+
+
 def _auth_mode(value):
     if not value:
         return None                     # chosen by whether there is a user store
@@ -216,6 +224,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         "max-headers": Property(int, Limits().max_headers, positive),
         "max-line-length": Property(int, Limits().max_line_length, positive),
         "max-body-size": Property(int, Limits().max_body_size, positive),
+        "max-uri-length": Property(int, Limits().max_uri_length, _uri_length),
         "max-connections": Property(int, DEFAULT_MAX_CONNECTIONS, positive),
         "max-connections-per-peer": Property(int, DEFAULT_MAX_CONNECTIONS_PER_PEER, positive),
         "max-transactions": Property(int, 500000, positive),
@@ -238,6 +247,7 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.transports = None
         self.layer = None
         self.door = None
+        self._dropped_warning = None
         #: server transaction id -> transaction, while it may be answered.
         self.server_transactions = {}
         #: the ids of the server transactions that are activities.
@@ -289,7 +299,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         self.limits = Limits(max_message_size=config["max-message-size"],
                              max_headers=config["max-headers"],
                              max_line_length=config["max-line-length"],
-                             max_body_size=config["max-body-size"])
+                             max_body_size=config["max-body-size"],
+                             max_uri_length=config["max-uri-length"])
 
     async def activate(self, endpoint):
         from twisted.internet import reactor
@@ -306,6 +317,7 @@ class SipResourceAdaptor(ResourceAdaptor):
                                             "max-connections-per-peer"],
                                         idle_timeout=self.config["idle-timeout"],
                                         udp_receive_buffer=self.config["udp-receive-buffer"])
+        self._dropped_warning = RateLimitedWarning(reactor)
         self.door = Door(endpoint.queue_delay, self.config["max-queue-delay"], reactor)
         self.layer = TransactionLayer(reactor, self.transports, self, self.timer_settings,
                                       self.config["max-transactions"], self.door.refusal)
@@ -660,8 +672,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         try:
             self.endpoint.fire_event(handle, event_type, event)
         except OverloadError:
-            self.log.warn("overloaded: dropped {event_type} on {handle}",
-                          event_type=event_type.name, handle=handle)
+            self._dropped_warning(self.log, "overloaded: dropped {event_type} on {handle}",
+                                  event_type=event_type.name, handle=handle)
         except UnknownActivityError:
             self.log.debug("dropped {event_type} on {handle}, an activity that ended",
                            event_type=event_type.name, handle=handle)

@@ -16,6 +16,7 @@ parsing fields, a Content-Length before waiting for (or slicing) the body.
 """
 
 import re
+from itertools import islice
 from dataclasses import dataclass
 
 from resource_adaptors.sip.headers import header_key, header_name
@@ -102,9 +103,10 @@ def _parse(data, start, head_end, limits):
     # One decode for the whole header section; surrogateescape keeps bytes
     # that are not UTF-8 so that they serialize back unchanged.
     lines = data[start:head_end].decode("utf-8", "surrogateescape").split("\r\n")
-    if len(lines) > limits.max_headers + 1:
-        raise ParseError("Too many header fields", _TOO_LARGE)
     line_error = None
+    if len(lines) > limits.max_headers + 1:
+        lines = _answer_lines(lines, limits)
+        line_error = ParseError("Too many header fields", _TOO_LARGE)
     if head_end - start > limits.max_line_length \
             and max(map(len, lines)) > limits.max_line_length:
         line_error = _long_lines(lines, limits)
@@ -173,6 +175,23 @@ def _long_lines(lines, limits):
     if error is None and lines[0][:4].upper() == "SIP/":
         error = ParseError("Status line too long", _TOO_LARGE)
     return error
+
+
+def _answer_lines(lines, limits):
+    """
+    @return: of the lines of a message with too many header fields, those
+        its answer needs: the start line and the lines of the headers an
+        answer copies, so that the answer can say what is wrong (RFC 3261
+        §21.5.14).
+    @raise ParseError: when even those are too many.
+    """
+    kept = [lines[0]]
+    for line in islice(lines, 1, None):
+        if line.partition(":")[0].strip(" \t").lower() in _COPIED:
+            kept.append(line)
+            if len(kept) > limits.max_headers + 1:
+                raise ParseError("Too many header fields", _TOO_LARGE)
+    return kept
 
 
 def _only_crlfs(data, start, head_end):

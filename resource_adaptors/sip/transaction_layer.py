@@ -118,7 +118,8 @@ from resource_adaptors.sip.transaction import (
     SendCancel, StartTimer, State, StopTimer, Terminated, TimerSettings, Timeout,
     TransactionStateError, TransportFailed, client_key, is_rfc3261_branch, new_branch,
     rfc2543_key, server_key)
-from resource_adaptors.sip.transport import Peer, RateLimitedWarning, TransportError
+from resource_adaptors.sip.transport import Peer, TransportError
+from slee.log_limits import RateLimitedWarning
 from slee.trace import log_observer
 
 log = Logger(namespace="resource_adaptors.sip.transaction_layer", observer=log_observer)
@@ -532,6 +533,7 @@ class TransactionLayer:
         self.max_server_transactions = max_server_transactions
         self.admission = admission
         self._full_warning = RateLimitedWarning(clock)
+        self._bad_ack_warning = RateLimitedWarning(clock)
         self._warned_no_tcp = False
         transports.receiver = self
         # server_key -> ServerTransaction or lingering record; client_key ->
@@ -616,8 +618,8 @@ class TransactionLayer:
         RFC 6026 §7.1.
         """
         if ack.cseq.method != "ACK":
-            log.warn("dropped an ACK with CSeq method {method} from {peer}",
-                     method=ack.cseq.method, peer=peer)
+            self._bad_ack_warning(log, "dropped an ACK with CSeq method {method} from {peer}",
+                                  method=ack.cseq.method, peer=peer)
             return
         entry = self._acked(ack)
         if entry is None or _leaves_acks_to_the_user(entry):

@@ -55,7 +55,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.web import http, server
 
-from resource_adaptors.sip.transport import RateLimitedWarning
+from slee.log_limits import RateLimitedWarning
 from slee.resources import Property, positive
 from slee.trace import log_observer
 

@@ -42,7 +42,7 @@ from weakref import WeakKeyDictionary
 
 from BTrees.Length import Length
 
-from resource_adaptors.sip.transport import RateLimitedWarning
+from slee.log_limits import RateLimitedWarning
 from sbbs.sipevent.publication import STORE
 from sbbs.sipevent.subscription import Refusal
 from slee.resources import Property

@@ -153,6 +153,42 @@ async def test_a_request_uri_of_several_kb_gets_414(sip, failures, length, statu
     assert failures == []
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_request_with_too_many_header_fields_gets_513(sip, failures):
+    _, peer = sip
+    extra = "".join(f"X-Field-{number}: y\r\n" for number in range(200))
+    response = await answer(peer, request(peer, headers=extra))
+    assert (response.status, response.reason) == (513, "Too many header fields")
+    assert failures == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_request_uri_limit_is_a_property(tmp_path):
+    from twisted.internet import reactor
+    container = await started_container(
+        tmp_path, [shipped_units() / "sip", shipped_units() / "options"],
+        {"sip": {"endpoints": ["udp:0:interface=127.0.0.1"], "max-uri-length": 100}})
+    peer = UdpPeer(reactor, sip_port_of(container))
+    port = reactor.listenUDP(0, peer, interface="127.0.0.1")
+    try:
+        uri = f"sip:{'a' * 100}@127.0.0.1:{peer.server[1]}"
+        assert (await answer(peer, request(peer, uri=uri))).status == 414
+    finally:
+        await port.stopListening()
+        await container.stop()
+
+
+@pytest.mark.parametrize("length", [0, 961])
+def test_a_request_uri_limit_over_what_activity_names_allow_is_refused(tmp_path, length):
+    from slee.errors import DeploymentError
+    from units import ContainerHarness, started
+    harness = ContainerHarness(tmp_path)
+    harness.container.ra_properties = {"sip": {"max-uri-length": length}}
+    with pytest.raises(DeploymentError, match="max-uri-length"):
+        started(harness.container.deploy(str(shipped_units() / "sip")))
+    harness.stop()
+
+
 async def settled(container):
     """
     @return: the container's activities and SBB entities once what its

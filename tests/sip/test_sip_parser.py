@@ -120,6 +120,10 @@ def test_too_many_header_fields():
     assert len(parse_message(with_extra_fields(9), limits).headers) == 16
     error = parse_error(with_extra_fields(10), limits)
     assert (error.status, error.reason) == (513, "Too many header fields")
+    assert error.request is not None, "the lines an answer copies route it"
+    assert "X-1" not in error.request.headers
+    many_vias = request_bytes(extra=b"Via: SIP/2.0/UDP a.example.com;branch=z9hG4bKx\r\n" * 20)
+    assert parse_error(many_vias, limits).request is None
 
 
 def test_a_line_too_long():
