@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+#
+# Overload: slee offered twice its capacity in PUBLISHes over UDP for a
+# minute, against that capacity measured in the same run.
+#
+# The server is twistd -n slee on its defaults (the integrated profile,
+# FileStorage in a temporary var directory: a 200 means the change is on
+# disk).  The load is SIPp with bench/overload/publish.xml: a call
+# publishes the state of a new presentity and removes it again (two
+# PUBLISHes, each expecting 200; a 503 fails the call at once, as a real
+# client's transaction ends on it), so the server's state stays the same
+# size however long the load lasts and any growth of its memory is the
+# overload's doing.
+#
+#   1. capacity: SIPp at rising rates, --seconds per step; the highest call
+#      rate SIPp reached with fewer than 0.1% failed calls
+#      (bench/servers.sh, rising_rates);
+#   2. overload: SIPp offers twice that rate for --overload seconds (-timeout
+#      stops it then, abruptly, as a load that ends), while
+#      bench/overload_probe.py publishes every 20 ms and samples the
+#      server's VmRSS every second;
+#   3. the same overload on a server started again with the door open
+#      (--sip-max-queue-delay 60: nothing is shed), unless --door-only: what
+#      the server did before it had admission control.
+#
+# It prints, for each overload run:
+#
+#   - goodput: calls that succeeded per second of load (SIPp's successful
+#     calls over the time its calls were started in), and its ratio to the
+#     capacity (the goal: >= 0.90);
+#   - the rate SIPp reached, and the share of calls refused (503);
+#   - the probe's answers during the load: the share answered 200, and
+#     the latency (p50, p99) of those;
+#   - memory: VmRSS 10 s into the load, halfway and at its end, and the
+#     growth over the second half (the goal: none beyond noise: in the
+#     first half the server still fills what a steady load keeps, such as
+#     the 32 s an answered UDP request lingers to absorb retransmissions);
+#   - recovery: from the end of the load, the time until the first probe
+#     after which every probe is answered 200 within 0.5 s (the goal: < 2 s).
+#
+# SIPp, the probe and the server share the machine's CPUs: SIPp needs more
+# of them at twice the rate, which the server's capacity was not measured
+# with.  Compare ratios, not absolute figures, across machines.
+#
+# Usage, from the repository root, with the virtualenv in .venv:
+#
+#   bench/overload.sh [--seconds N] [--overload N] [--rates "R1 R2 ..."] [--door-only]
+#
+# slee runs from the working tree (PYTHONPATH), not from the copy installed
+# in .venv.  Every process the script starts is killed when it ends, however
+# it ends.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SCENARIO=$ROOT/bench/overload/publish.xml
+PYTHON=$ROOT/.venv/bin/python
+TWISTD=$ROOT/.venv/bin/twistd
+RATES="500 1000 1500 2000 2500 3000 4000 5000"
+SECONDS_PER_STEP=5
+OVERLOAD_SECONDS=60
+GRACE=5              # seconds SIPp may take past a step's length to start its calls
+ANSWER_WITHIN=2000   # milliseconds a call may wait for each message before it fails
+READY_TIMEOUT=120    # seconds the server may take to answer a PUBLISH after its start
+RECOVERED_LATENCY=0.5
+DOOR_ONLY=no
+
+. "$ROOT/bench/servers.sh"
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --seconds) SECONDS_PER_STEP=${2:?}; shift ;;
+        --overload) OVERLOAD_SECONDS=${2:?}; shift ;;
+        --rates) RATES=${2:?}; shift ;;
+        --door-only) DOOR_ONLY=yes ;;
+        *) usage ;;
+    esac
+    shift
+done
+
+command -v sipp >/dev/null \
+    || { echo "sipp is not installed (apt-get install sip-tester)" >&2; exit 1; }
+
+RUNS=0
+
+start_slee() {
+    RUNS=$((RUNS + 1))
+    local dir=$WORK/slee-$RUNS
+    mkdir "$dir"
+    PORT=$(free_port udp)
+    PYTHONPATH=$ROOT "$TWISTD" -n --pidfile= slee --var "$dir/var" \
+        --admin tcp:0:interface=127.0.0.1 --sip "udp:$PORT:interface=127.0.0.1" \
+        --xcap tcp:0:interface=127.0.0.1 "$@" >"$dir/server.log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_LOG=$dir/server.log
+}
+
+sipp_run() {
+    local step=$1 rate=$2 calls=$3 timeout=$4
+    (cd "$WORK" && sipp "127.0.0.1:$PORT" -sf "$SCENARIO" -key step "$step" \
+        -t u1 -i 127.0.0.1 -r "$rate" -m "$calls" -timeout "${timeout}s" \
+        -recv_timeout "$ANSWER_WITHIN" -nd -nostdin </dev/null 2>&1) || true
+}
+
+wait_ready() {
+    local deadline=$((SECONDS + READY_TIMEOUT)) attempt=0
+    while [ $SECONDS -lt $deadline ]; do
+        kill -0 "$SERVER_PID" 2>/dev/null \
+            || { echo "slee exited; its output:" >&2; cat "$SERVER_LOG" >&2; exit 1; }
+        attempt=$((attempt + 1))
+        [ "$(sipp_run "ready$RUNS-$attempt" 1 1 2 | cumulative 'Successful call')" = 1 ] \
+            && return
+    done
+    echo "slee did not answer PUBLISH within ${READY_TIMEOUT}s; its output:" >&2
+    cat "$SERVER_LOG" >&2
+    exit 1
+}
+
+capacity_step() {
+    sipp_run "c$RUNS-$1" "$1" "$2" $((SECONDS_PER_STEP + GRACE))
+}
+
+# overload NAME RATE: the overload run on the server started; prints its figures.
+overload() {
+    local name=$1 rate=$2 screen started ended
+    "$PYTHON" "$ROOT/bench/overload_probe.py" --server "127.0.0.1:$PORT" --pids "$SERVER_PID" \
+        --seconds $((OVERLOAD_SECONDS + 10)) >"$WORK/$name.probe" &
+    local probe=$!
+    started=$(date +%s.%N)
+    screen=$(sipp_run "o$RUNS" "$rate" $((rate * OVERLOAD_SECONDS * 2)) "$OVERLOAD_SECONDS")
+    # The load ends when SIPp's -timeout stops it, not when SIPp is done exiting.
+    ended=$(awk -v started="$started" -v seconds="$OVERLOAD_SECONDS" \
+        'BEGIN { printf "%.3f", started + seconds }')
+    wait "$probe"
+    local ok failed reached
+    ok=$(cumulative 'Successful call' <<<"$screen")
+    failed=$(cumulative 'Failed call' <<<"$screen")
+    reached=$(cumulative 'Call Rate' <<<"$screen")
+    refused=$(awk '$1 == "503" { n += $3 } END { print n + 0 }' <<<"$screen")
+    # The latencies of the probe's 200s during the load, sorted (mawk has no asort).
+    awk -v ended="$ended" '$1 == "probe" && $2 < ended && $3 == 200 { print $4 }' \
+        "$WORK/$name.probe" | sort -g >"$WORK/$name.latencies"
+    awk -v name="$name" -v ok="${ok:-0}" -v failed="${failed:-0}" -v reached="${reached:-0}" \
+        -v refused="$refused" -v asked="$rate" -v capacity="$CAPACITY" -v started="$started" \
+        -v ended="$ended" -v recovered="$RECOVERED_LATENCY" -v half=$((OVERLOAD_SECONDS / 2)) '
+        function pct(p) { return (n > 0) ? lat[int((n - 1) * p) + 1] : -1 }
+        FILENAME ~ /latencies$/ { lat[++n] = $1; next }
+        $1 == "rss" { t = $2 - started; if (t >= 10 && rss10 == "") rss10 = $3
+                      if (t >= half && rss_half == "") rss_half = $3
+                      if ($2 <= ended) rss_end = $3 }
+        $1 == "probe" && $2 < ended { sent++; if ($3 == 200) good++ }
+        $1 == "probe" && $2 >= ended { after++; t_after[after] = $2
+                      bad_after[after] = ($3 != 200 || $4 > recovered) }
+        END {
+            calls = ok + failed
+            seconds = (reached > 0) ? calls / reached : 0
+            goodput = (seconds > 0) ? ok / seconds : 0
+            recovery = 0
+            for (i = after; i >= 1; i--) if (bad_after[i]) { recovery = t_after[i] - ended; break }
+            printf "   %-40s %s\n", "offered / reached (calls/s)", asked " / " int(reached)
+            printf "   %-40s %.0f /s = %.2f of capacity %s /s\n", "goodput", goodput,
+                goodput / capacity, capacity
+            printf "   %-40s %.1f%%\n", "calls refused 503", (calls > 0) ? 100 * refused / calls : 0
+            printf "   %-40s %.1f%% answered 200; p50 %.3f s, p99 %.3f s\n", "probe during the load",
+                (sent > 0) ? 100 * good / sent : 0, pct(0.5), pct(0.99)
+            printf "   %-40s %.1f MiB at 10 s, %.1f at %d s, %.1f at the end: %+.1f MiB\n",
+                "VmRSS", rss10 / 1024, rss_half / 1024, half, rss_end / 1024,
+                (rss_end - rss_half) / 1024
+            printf "   %-40s %.2f s (%d probes after the load)\n", "recovery", recovery, after
+            printf "%s_goodput=%.0f %s_ratio=%.2f %s_growth=%.1f %s_recovery=%.2f\n", name, goodput,
+                name, goodput / capacity, name, (rss_end - rss_half) / 1024, name, recovery \
+                > "/dev/stderr"
+        }' "$WORK/$name.latencies" "$WORK/$name.probe" 2>"$WORK/$name.figures"
+    eval "$(cat "$WORK/$name.figures")"
+}
+
+echo "== slee, $(nproc) CPUs: capacity (${SECONDS_PER_STEP}s steps, calls of two PUBLISHes)"
+start_slee
+wait_ready
+rising_rates capacity_step
+CAPACITY=${BEST%.*}
+[ "$SATURATED" = yes ] \
+    || echo "   no step failed: the capacity is a lower bound, give --rates that go higher"
+[ "$CAPACITY" -gt 0 ] || { echo "no step passed" >&2; exit 1; }
+OFFERED=$((2 * CAPACITY))
+
+echo "== overload: $OFFERED calls/s (twice $CAPACITY) for ${OVERLOAD_SECONDS}s, admission control on"
+overload door "$OFFERED"
+stop_server
+
+if [ "$DOOR_ONLY" = no ]; then
+    echo "== the same without admission control (--sip-max-queue-delay 60)"
+    start_slee --sip-max-queue-delay 60
+    wait_ready
+    overload open "$OFFERED"
+    stop_server
+fi
+
+echo "== summary (goals: goodput >= 0.90 of capacity, no memory growth, recovery < 2 s)"
+printf '   %-22s %10s %10s %16s %10s\n' "" "goodput/s" "ratio" "VmRSS 2nd half" "recovery"
+printf '   %-22s %10s %10s %12s MiB %8s s\n' "admission control" "$door_goodput" "$door_ratio" \
+    "$door_growth" "$door_recovery"
+if [ "$DOOR_ONLY" = no ]; then
+    printf '   %-22s %10s %10s %12s MiB %8s s\n' "none (door open)" "$open_goodput" \
+        "$open_ratio" "$open_growth" "$open_recovery"
+fi
