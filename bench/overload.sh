@@ -14,9 +14,13 @@
 #
 #   1. capacity: SIPp at rising rates, --seconds per step; the highest call
 #      rate SIPp reached with fewer than 0.1% failed calls
-#      (bench/servers.sh, rising_rates);
-#   2. overload: SIPp offers twice that rate for --overload seconds (-timeout
-#      stops it then, abruptly, as a load that ends), while
+#      (bench/servers.sh, rising_rates).  Each step, and each overload run,
+#      has a server just started: every call leaves records in the
+#      FileStorage and its index until the hourly pack, and a server that
+#      ran the steps before would be measured older than the first;
+#   2. overload: on a server warmed up by 30 s at the capacity, SIPp offers
+#      twice that rate for --overload seconds (-timeout stops it then,
+#      abruptly, as a load that ends), while
 #      bench/overload_probe.py publishes every 20 ms and samples the
 #      server's VmRSS every second;
 #   3. the same overload on a server started again with the door open
@@ -29,6 +33,10 @@
 #     calls over the time its calls were started in), and its ratio to the
 #     capacity (the goal: >= 0.90);
 #   - the rate SIPp reached, and the share of calls refused (503);
+#   - the share of a CPU the server used, against its share at the
+#     capacity, and the goodput per CPU second against the capacity's: SIPp
+#     needs more of the machine's two CPUs at twice the rate, and what it
+#     takes the server does not have;
 #   - the probe's answers during the load: the share answered 200, and
 #     the latency (p50, p99) of those;
 #   - memory: VmRSS 10 s into the load, halfway and at its end, and the
@@ -56,9 +64,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCENARIO=$ROOT/bench/overload/publish.xml
 PYTHON=$ROOT/.venv/bin/python
 TWISTD=$ROOT/.venv/bin/twistd
-RATES="500 1000 1500 2000 2500 3000 4000 5000"
-SECONDS_PER_STEP=5
+RATES="1000 1500 2000 2500 3000 4000"
+SECONDS_PER_STEP=20
 OVERLOAD_SECONDS=60
+WARM_SECONDS=30      # at the capacity, before each overload run
 GRACE=5              # seconds SIPp may take past a step's length to start its calls
 ANSWER_WITHIN=2000   # milliseconds a call may wait for each message before it fails
 READY_TIMEOUT=120    # seconds the server may take to answer a PUBLISH after its start
@@ -81,18 +90,33 @@ done
 command -v sipp >/dev/null \
     || { echo "sipp is not installed (apt-get install sip-tester)" >&2; exit 1; }
 
-RUNS=0
-
+# start_slee [OPTION...]: a server just started, in a directory of its own.
+# Its pid goes to $WORK/server.pid too: the capacity steps start theirs in
+# the subshell rising_rates runs them in (see restart_slee).
 start_slee() {
-    RUNS=$((RUNS + 1))
-    local dir=$WORK/slee-$RUNS
-    mkdir "$dir"
+    local dir
+    dir=$(mktemp -d "$WORK/slee-XXXX")
     PORT=$(free_port udp)
+    echo "$PORT" >"$WORK/server.port"
     PYTHONPATH=$ROOT "$TWISTD" -n --pidfile= slee --var "$dir/var" \
         --admin tcp:0:interface=127.0.0.1 --sip "udp:$PORT:interface=127.0.0.1" \
         --xcap tcp:0:interface=127.0.0.1 "$@" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
+    echo "$SERVER_PID" >"$WORK/server.pid"
     SERVER_LOG=$dir/server.log
+}
+
+# restart_slee: stops the server $WORK/server.pid names (whichever shell
+# started it), waits until it is gone, and starts one anew.
+restart_slee() {
+    local pid
+    pid=$(cat "$WORK/server.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    start_slee
+    wait_ready
 }
 
 sipp_run() {
@@ -108,7 +132,7 @@ wait_ready() {
         kill -0 "$SERVER_PID" 2>/dev/null \
             || { echo "slee exited; its output:" >&2; cat "$SERVER_LOG" >&2; exit 1; }
         attempt=$((attempt + 1))
-        [ "$(sipp_run "ready$RUNS-$attempt" 1 1 2 | cumulative 'Successful call')" = 1 ] \
+        [ "$(sipp_run "ready$PORT-$attempt" 1 1 2 | cumulative 'Successful call')" = 1 ] \
             && return
     done
     echo "slee did not answer PUBLISH within ${READY_TIMEOUT}s; its output:" >&2
@@ -116,8 +140,25 @@ wait_ready() {
     exit 1
 }
 
+# The CPU time the server has used, in clock ticks.
+server_ticks() {
+    sed 's/^.*) //' "/proc/$SERVER_PID/stat" | awk '{ print $12 + $13 }'
+}
+
+# A step of the capacity search, on a server just started; notes the share
+# of a CPU the server used at the rate SIPp reached, in $WORK/capacity.cpu.
 capacity_step() {
-    sipp_run "c$RUNS-$1" "$1" "$2" $((SECONDS_PER_STEP + GRACE))
+    local before screen reached elapsed
+    restart_slee
+    before=$(server_ticks)
+    elapsed=$(date +%s.%N)
+    screen=$(sipp_run "c$PORT-$1" "$1" "$2" $((SECONDS_PER_STEP + GRACE)))
+    reached=$(cumulative 'Call Rate' <<<"$screen")
+    awk -v reached="${reached:-0}" -v ticks=$(($(server_ticks) - before)) -v hz="$(getconf CLK_TCK)" \
+        -v started="$elapsed" -v ended="$(date +%s.%N)" \
+        'BEGIN { printf "%s %.3f\n", reached, ticks / hz / (ended - started) }' \
+        >>"$WORK/capacity.cpu"
+    echo "$screen"
 }
 
 # overload NAME RATE: the overload run on the server started; prints its figures.
@@ -126,8 +167,11 @@ overload() {
     "$PYTHON" "$ROOT/bench/overload_probe.py" --server "127.0.0.1:$PORT" --pids "$SERVER_PID" \
         --seconds $((OVERLOAD_SECONDS + 10)) >"$WORK/$name.probe" &
     local probe=$!
+    local ticks
+    ticks=$(server_ticks)
     started=$(date +%s.%N)
-    screen=$(sipp_run "o$RUNS" "$rate" $((rate * OVERLOAD_SECONDS * 2)) "$OVERLOAD_SECONDS")
+    screen=$(sipp_run "o$PORT" "$rate" $((rate * OVERLOAD_SECONDS * 2)) "$OVERLOAD_SECONDS")
+    ticks=$(($(server_ticks) - ticks))
     # The load ends when SIPp's -timeout stops it, not when SIPp is done exiting.
     ended=$(awk -v started="$started" -v seconds="$OVERLOAD_SECONDS" \
         'BEGIN { printf "%.3f", started + seconds }')
@@ -142,6 +186,9 @@ overload() {
         "$WORK/$name.probe" | sort -g >"$WORK/$name.latencies"
     awk -v name="$name" -v ok="${ok:-0}" -v failed="${failed:-0}" -v reached="${reached:-0}" \
         -v refused="$refused" -v asked="$rate" -v capacity="$CAPACITY" -v started="$started" \
+        -v cpu="$(awk -v ticks="$ticks" -v hz="$(getconf CLK_TCK)" -v started="$started" \
+            -v now="$(date +%s.%N)" 'BEGIN { print ticks / hz / (now - started) }')" \
+        -v capacity_cpu="$CAPACITY_CPU" \
         -v ended="$ended" -v recovered="$RECOVERED_LATENCY" -v half=$((OVERLOAD_SECONDS / 2)) '
         function pct(p) { return (n > 0) ? lat[int((n - 1) * p) + 1] : -1 }
         FILENAME ~ /latencies$/ { lat[++n] = $1; next }
@@ -161,6 +208,9 @@ overload() {
             printf "   %-40s %.0f /s = %.2f of capacity %s /s\n", "goodput", goodput,
                 goodput / capacity, capacity
             printf "   %-40s %.1f%%\n", "calls refused 503", (calls > 0) ? 100 * refused / calls : 0
+            printf "   %-40s %.0f%% of a CPU (at capacity %.0f%%): %.2f of capacity per CPU second\n",
+                "server CPU", 100 * cpu, 100 * capacity_cpu,
+                (cpu > 0 && capacity_cpu > 0) ? (goodput / cpu) / (capacity / capacity_cpu) : 0
             printf "   %-40s %.1f%% answered 200; p50 %.3f s, p99 %.3f s\n", "probe during the load",
                 (sent > 0) ? 100 * good / sent : 0, pct(0.5), pct(0.99)
             printf "   %-40s %.1f MiB at 10 s, %.1f at %d s, %.1f at the end: %+.1f MiB\n",
@@ -175,23 +225,32 @@ overload() {
 }
 
 echo "== slee, $(nproc) CPUs: capacity (${SECONDS_PER_STEP}s steps, calls of two PUBLISHes)"
-start_slee
-wait_ready
 rising_rates capacity_step
+SERVER_PID=$(cat "$WORK/server.pid")
+stop_server
 CAPACITY=${BEST%.*}
+CAPACITY_CPU=$(awk -v best="$BEST" '$1 == best { print $2; exit }' "$WORK/capacity.cpu")
 [ "$SATURATED" = yes ] \
     || echo "   no step failed: the capacity is a lower bound, give --rates that go higher"
 [ "$CAPACITY" -gt 0 ] || { echo "no step passed" >&2; exit 1; }
 OFFERED=$((2 * CAPACITY))
 
+# warm: a server just started, then WARM_SECONDS at the capacity, so that
+# the overload meets it as it runs, its caches and tables full.
+warm() {
+    start_slee "$@"
+    wait_ready
+    sipp_run "w$PORT" "$CAPACITY" $((CAPACITY * WARM_SECONDS)) $((WARM_SECONDS + GRACE)) >/dev/null
+}
+
 echo "== overload: $OFFERED calls/s (twice $CAPACITY) for ${OVERLOAD_SECONDS}s, admission control on"
+warm
 overload door "$OFFERED"
 stop_server
 
 if [ "$DOOR_ONLY" = no ]; then
     echo "== the same without admission control (--sip-max-queue-delay 60)"
-    start_slee --sip-max-queue-delay 60
-    wait_ready
+    warm --sip-max-queue-delay 60
     overload open "$OFFERED"
     stop_server
 fi

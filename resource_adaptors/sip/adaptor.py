@@ -964,7 +964,12 @@ class SipResourceAdaptor(ResourceAdaptor):
         return Peer(transport, uri.host.strip("[]"), port)
 
     def _dialog_destination(self, dialog, request):
+        """
+        Where a request in C{dialog} goes: over the connection its requests
+        came on while it is open (the peer may be unreachable otherwise,
+        behind NAT); else to the dialog's remote target.
+        """
         peer = self.dialog_peers.get(dialog.id)
-        if peer is not None and peer.connection is not None:
+        if peer is not None and peer.connection is not None and not peer.connection.closed:
             return peer
         return self._destination(request)

@@ -1005,6 +1005,10 @@ class _DatagramPort(udp.Port):
     """
 
     wall_clock = staticmethod(time.time)
+    #: Bytes read per turn of the reactor (Twisted's 256 KiB): under
+    #: overload most of what is read is refused at once, and the door bounds
+    #: what is taken in, so a turn may read the buffer's backlog further.
+    maxThroughput = 1024 * 1024
 
     def startListening(self):
         super().startListening()
