@@ -46,9 +46,10 @@
 #   - recovery: from the end of the load, the time until the first probe
 #     after which every probe is answered 200 within 0.5 s (the goal: < 2 s).
 #
-# SIPp, the probe and the server share the machine's CPUs: SIPp needs more
-# of them at twice the rate, which the server's capacity was not measured
-# with.  Compare ratios, not absolute figures, across machines.
+# The server runs on the first CPU, SIPp and the probe on the others
+# (taskset), so that SIPp, which needs more CPU at twice the rate, does not
+# take it from the server; on one CPU they share it.  Compare ratios, not
+# absolute figures, across machines.
 #
 # Usage, from the repository root, with the virtualenv in .venv:
 #
@@ -76,6 +77,17 @@ DOOR_ONLY=no
 
 . "$ROOT/bench/servers.sh"
 
+# The server on the first CPU, SIPp and the probe on the others (taskset),
+# when there are two or more: at twice the rate SIPp needs more CPU, and
+# without this it takes it from the server, whose capacity was measured
+# with less load beside it.
+SERVER_CPU=
+LOAD_CPU=
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    SERVER_CPU="taskset -c 0"
+    LOAD_CPU="taskset -c 1-$(($(nproc) - 1))"
+fi
+
 while [ $# -gt 0 ]; do
     case $1 in
         --seconds) SECONDS_PER_STEP=${2:?}; shift ;;
@@ -98,7 +110,7 @@ start_slee() {
     dir=$(mktemp -d "$WORK/slee-XXXX")
     PORT=$(free_port udp)
     echo "$PORT" >"$WORK/server.port"
-    PYTHONPATH=$ROOT "$TWISTD" -n --pidfile= slee --var "$dir/var" \
+    PYTHONPATH=$ROOT $SERVER_CPU "$TWISTD" -n --pidfile= slee --var "$dir/var" \
         --admin tcp:0:interface=127.0.0.1 --sip "udp:$PORT:interface=127.0.0.1" \
         --xcap tcp:0:interface=127.0.0.1 "$@" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
@@ -121,7 +133,7 @@ restart_slee() {
 
 sipp_run() {
     local step=$1 rate=$2 calls=$3 timeout=$4
-    (cd "$WORK" && sipp "127.0.0.1:$PORT" -sf "$SCENARIO" -key step "$step" \
+    (cd "$WORK" && $LOAD_CPU sipp "127.0.0.1:$PORT" -sf "$SCENARIO" -key step "$step" \
         -t u1 -i 127.0.0.1 -r "$rate" -m "$calls" -timeout "${timeout}s" \
         -recv_timeout "$ANSWER_WITHIN" -nd -nostdin </dev/null 2>&1) || true
 }
@@ -164,7 +176,8 @@ capacity_step() {
 # overload NAME RATE: the overload run on the server started; prints its figures.
 overload() {
     local name=$1 rate=$2 screen started ended
-    "$PYTHON" "$ROOT/bench/overload_probe.py" --server "127.0.0.1:$PORT" --pids "$SERVER_PID" \
+    $LOAD_CPU "$PYTHON" "$ROOT/bench/overload_probe.py" --server "127.0.0.1:$PORT" \
+        --pids "$SERVER_PID" \
         --seconds $((OVERLOAD_SECONDS + 10)) >"$WORK/$name.probe" &
     local probe=$!
     local ticks
