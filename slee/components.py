@@ -91,6 +91,17 @@ class ServiceComponent:
         return self.id.split(":", 1)[0]
 
 
+def _classes_under(component):
+    """@return: the SBB classes of C{component} and of the children it may create."""
+    classes, waiting = set(), [component]
+    while waiting:
+        component = waiting.pop()
+        if component.cls not in classes:
+            classes.add(component.cls)
+            waiting.extend(child for _, child in component.relations.values())
+    return classes
+
+
 class Registry:
     """
     The index of installed components.
@@ -111,6 +122,7 @@ class Registry:
         self.ra_entities = {}
         self.initial = {}
         self.initial_types = frozenset()
+        self.active_classes = frozenset()
 
     def find_service(self, name):
         """
@@ -125,13 +137,23 @@ class Registry:
         return matches[0] if len(matches) == 1 else None
 
     def reindex(self):
-        """Rebuild L{initial} from the services' states."""
+        """Rebuild L{initial} and L{active_classes} from the services' states."""
         initial = {}
         active = sorted((s for s in self.services.values() if s.state == "active"),
                         key=lambda s: (-s.priority, s.id))
+        classes = set()
         for service in active:
             for type_id, spec in service.root.handlers.items():
                 if spec.initial:
                     initial.setdefault(type_id, []).append((service, spec))
+            classes |= _classes_under(service.root)
         self.initial = initial
         self.initial_types = frozenset(initial)
+        self.active_classes = frozenset(classes)
+
+    def active_sbb_classes(self, base):
+        """
+        @return: the SBB classes, subclasses of C{base}, of the active
+            services: their root SBBs and the children those may create.
+        """
+        return [cls for cls in self.active_classes if issubclass(cls, base)]

@@ -25,7 +25,8 @@ from zope.interface import implementer
 from slee.alarms import AlarmFacility
 from slee.components import Registry
 from slee.deployment import load_unit, parse_descriptor, read_descriptor, unload_unit
-from slee.engine import SERVICE_RA, ActivityInfo, Engine, EndActivity, activity_key
+from slee.activities import SERVICE_RA, ActivityInfo, EndActivity, activity_key
+from slee.engine import Engine
 from slee.errors import DeploymentError, ManagementError
 from slee.events import BUILTIN_EVENT_TYPES
 from slee.interfaces import IContainerManagement
@@ -42,14 +43,20 @@ class Container:
     @ivar engine: the L{Engine} (SBB semantics).
     @ivar router: the L{EventRouter} (queue and transactions).
     @ivar registry: the installed components.
+    @ivar reactor: what RA entities open sockets on (L{ISleeEndpoint.reactor}).
+    @ivar clock: what timers, the router and RA entities measure time on:
+        the reactor, or a C{task.Clock} a test drives.
     """
 
     log = Logger(namespace="slee.container", observer=log_observer)
 
     def __init__(self, db, var_dir, clock=None, batch_max=256, queue_max=100000,
-                 trace_levels=None, ra_properties=None):
+                 trace_levels=None, ra_properties=None, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
         if clock is None:
-            from twisted.internet import reactor as clock
+            clock = reactor
+        self.reactor = reactor
         self.db = db
         self.var_dir = Path(var_dir)
         self.clock = clock
@@ -184,7 +191,7 @@ class Container:
     def _activate_ra_entities(self, unit):
         for entity in unit.ra_entities.values():
             try:
-                yield entity.activate(self.engine)
+                yield entity.activate(self.engine, self.reactor)
             except Exception as e:
                 self.log.failure("RA entity {name} failed to activate", name=entity.name)
                 self.alarm_facility.raise_alarm("slee.container", "ra-activation-failed",

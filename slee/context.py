@@ -9,8 +9,9 @@ thin, and every operation goes to the L{slee.engine.Engine}.
 
 from zope.interface import implementer
 
-from slee.interfaces import ISbbContext
-from slee.sbb import Reference
+from slee.interfaces import (
+    IActivityContextInterface, IChildRelation, ISbbContext, ISbbLocalObject)
+from slee.sbb import Referable, Reference
 
 
 @implementer(ISbbContext)
@@ -30,10 +31,6 @@ class SbbContext:
     @property
     def service(self):
         return self._entity.service
-
-    @property
-    def entity_id(self):
-        return self._entity_id
 
     @property
     def sbb_local_object(self):
@@ -60,6 +57,9 @@ class SbbContext:
 
     def shared_data(self, name):
         return self._engine.state.shared_data_of(name)
+
+    def active_sbb_classes(self, base):
+        return self._engine.registry.active_sbb_classes(base)
 
     @property
     def naming(self):
@@ -99,10 +99,6 @@ class SbbContext:
         self._engine.work().rollback_only = True
 
     def resolve(self, reference):
-        """
-        @return: the local object or activity context interface a CMP
-            field's L{Reference} names.
-        """
         kind, key = reference
         if kind == "sbb":
             return self._engine.local_object(key)
@@ -112,7 +108,8 @@ class SbbContext:
         return ChildRelationView(self._engine, self._entity, relation.name)
 
 
-class SbbLocalObject:
+@implementer(ISbbLocalObject)
+class SbbLocalObject(Referable):
     """
     A reference to an SBB entity through which other entities call the
     methods of its local interface, synchronously, in the caller's
@@ -146,7 +143,8 @@ class SbbLocalObject:
     def __repr__(self):
         return f"<SbbLocalObject {self.entity_id}>"
 
-    def __slee_reference__(self):
+    @property
+    def reference(self):
         return Reference("sbb", self.entity_id)
 
     @property
@@ -164,7 +162,8 @@ class SbbLocalObject:
         return self._engine.entity_exists(self.entity_id)
 
 
-class ActivityContextInterface:
+@implementer(IActivityContextInterface)
+class ActivityContextInterface(Referable):
     """
     An SBB's handle on an activity context: attach and detach entities,
     read the activity, end a null activity.
@@ -185,7 +184,8 @@ class ActivityContextInterface:
     def __repr__(self):
         return f"<ActivityContextInterface {self.key}>"
 
-    def __slee_reference__(self):
+    @property
+    def reference(self):
         return Reference("ac", self.key)
 
     @property
@@ -210,9 +210,10 @@ class ActivityContextInterface:
         return self._engine.attached_count(self.key)
 
 
+@implementer(IChildRelation)
 class ChildRelationView:
     """
-    One entity's children in one child relation.
+    One entity's children in one child relation: see L{IChildRelation}.
     """
 
     __slots__ = ("_engine", "_entity", "_name")
@@ -223,13 +224,13 @@ class ChildRelationView:
         self._name = name
 
     def create(self):
-        """
-        Create a child entity (its C{sbb_create} and C{sbb_post_create}
-        run now).
-
-        @return: its local object.
-        """
         return self._engine.create_child(self._entity, self._name)
+
+    def get_or_create(self):
+        children = self._entity.children.get(self._name)
+        if children:
+            return self._engine.local_object(next(iter(children)))
+        return self.create()
 
     def _ids(self):
         return list(self._entity.children.get(self._name, ()))

@@ -49,7 +49,7 @@ from slee.errors import ConfigurationError, DeploymentError
 from slee.events import BUILTIN_EVENT_TYPES, EventType
 from slee.interfaces import IResourceAdaptor
 from slee.resources import ResourceAdaptorEntity, configured, sbb_env_target
-from slee.sbb import Sbb, handlers_of
+from slee.sbb import Sbb, Select, handlers_of
 
 DESCRIPTOR = "deployable.toml"
 MAX_DESCRIPTOR_SIZE = 1 << 20
@@ -371,6 +371,10 @@ def _check_sbb_class(checker, cls, where, known_types):
         if spec.selector is not None and not callable(getattr(cls, spec.selector, None)):
             checker.fail(where, f"{name}.{spec.method}: initial event selector method "
                                 f"{spec.selector!r} does not exist")
+        if spec.initial and cls.singleton and (spec.select != (Select.ACTIVITY_CONTEXT,)
+                                               or spec.selector is not None):
+            checker.fail(where, f"{name}.{spec.method}: a singleton SBB's initial events "
+                                f"all go to its one entity: it declares no select or selector")
         if spec.initial and not spec.select and spec.selector is None:
             checker.fail(where, f"{name}.{spec.method}: an initial event needs select "
                                 f"variables or a selector method")

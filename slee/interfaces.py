@@ -75,7 +75,20 @@ class IResourceAdaptor(Interface):
 class ISleeEndpoint(Interface):
     """
     What the container offers a resource adaptor entity.
+
+    An RA takes its reactor and clock from here, never from
+    C{twisted.internet}: the container decides what the RA runs on (the
+    process's reactor; a C{task.Clock} a test drives), as Twisted's own
+    protocols take a C{reactor=} argument.
     """
+
+    reactor = Attribute(
+        "The reactor the RA opens its sockets on and resolves names with (IReactorTCP, "
+        "IReactorUDP, IReactorSSL, IReactorPluggableNameResolver...).")
+    clock = Attribute(
+        "The container's clock (an IReactorTime), the one its timers use: for what an RA "
+        "stamps or schedules in the services' time.  A protocol's own timeouts and "
+        "retransmissions run on the reactor, the network's time.")
 
     def start_activity(handle, durable=False):
         """
@@ -161,10 +174,10 @@ class ISbbContext(Interface):
     """
 
     service = Attribute("The ServiceID of the entity's service.")
-    sbb_local_object = Attribute("This entity's own local object.")
+    sbb_local_object = Attribute("This entity's own L{ISbbLocalObject}.")
     parent = Attribute("The parent entity's local object, or None for a root.")
-    timers = Attribute("The timer facility.")
-    naming = Attribute("The activity context naming facility.")
+    timers = Attribute("The L{ITimerFacility}.")
+    naming = Attribute("The activity context naming facility (L{INamingFacility}).")
     usage = Attribute("The usage parameters of this service and SBB.")
     alarms = Attribute("The alarm facility.")
     tracer = Attribute("A twisted.logger Logger named for this component.")
@@ -225,6 +238,148 @@ class ISbbContext(Interface):
         if it rolls back): for what a service keeps in the process beside
         what it stores, so that the two never disagree.
         """
+
+    def active_sbb_classes(base):
+        """
+        @return: the SBB classes, subclasses of C{base}, of the services
+            active now (their root SBBs and the children those may
+            create): what a service offers others (an event package's
+            publisher or notifier, say) is there while it is active, and
+            gone once it is deactivated.
+        """
+
+    def resolve(reference):
+        """
+        @return: the L{ISbbLocalObject} or L{IActivityContextInterface} a
+            L{slee.sbb.Reference} names (one a service kept inside a CMP
+            value), valid in this transaction.
+        """
+
+
+class ITimerFacility(Interface):
+    """
+    Timers on activities, stored with the transaction that sets them: a
+    L{slee.events.TimerEvent} is delivered on the activity when one falls
+    due, after a restart too.
+    """
+
+    clock = Attribute(
+        "The container's clock (an IReactorTime): C{clock.seconds()} is the time timers are "
+        "measured on, the one a service reads to stamp or expire what it stores, so that a "
+        "test driving the container with a task.Clock drives the service too.")
+
+    def set_timer(aci, delay, period=None, repetitions=None):
+        """
+        Set a timer on the activity C{aci}, due in C{delay} seconds, then
+        every C{period} seconds (if given) C{repetitions} times in all
+        (C{None}: until cancelled).
+
+        @return: the timer id.
+        """
+
+    def cancel_timer(timer_id):
+        """Cancel a timer (one that already fired for good: nothing)."""
+
+
+class INamingFacility(Interface):
+    """
+    Names bound to activity contexts, in the caller's transaction: how
+    entities that never met find one another (JAIN SLEE 1.1 §13.5).  A
+    bound name holds its activity open; ending the activity unbinds it.
+    """
+
+    def bind(aci, name):
+        """Bind C{name} (at most 1,024 characters) to the activity context C{aci}."""
+
+    def unbind(name):
+        """Unbind C{name}; its null activity ends once nothing holds it."""
+
+    def lookup(name):
+        """@return: the activity context interface bound to C{name}, or None."""
+
+    def lookup_or_create(name):
+        """@return: the activity context bound to C{name}, a new null activity
+        bound to it when there was none."""
+
+    def join(name, sbb):
+        """Attach C{sbb} (an SBB local object) to the activity bound to C{name},
+        made if need be: the entities that watch one thing meet there."""
+
+    def leave(name, sbb):
+        """Detach C{sbb} from the activity bound to C{name}; the last to leave
+        unbinds the name."""
+
+
+class ISbbLocalObject(Interface):
+    """
+    A handle on an SBB entity: the methods of its SBB's local interface,
+    called synchronously in the caller's transaction, and these.  Two are
+    equal when they name the same entity.
+    """
+
+    entity_id = Attribute("The entity's id (an int), unique in the container.")
+    reference = Attribute("The L{slee.sbb.Reference} naming the entity, to store.")
+    priority = Attribute("The entity's event delivery priority.")
+
+    def set_priority(priority):
+        """Change the entity's event delivery priority."""
+
+    def remove():
+        """Remove the entity and its descendants, in this transaction."""
+
+    def exists():
+        """@return: whether the entity still exists."""
+
+
+class IActivityContextInterface(Interface):
+    """
+    An SBB's handle on an activity context.  Two are equal when they name
+    the same activity context.
+    """
+
+    activity = Attribute("The RA's activity object (or the container's, for a null one).")
+    is_ending = Attribute("Whether the activity is ending.")
+    reference = Attribute("The L{slee.sbb.Reference} naming the activity context, to store.")
+
+    def attach(sbb_local_object):
+        """Attach an entity: it gets the events fired on the activity."""
+
+    def detach(sbb_local_object):
+        """Detach an entity; a root entity attached to nothing is removed."""
+
+    def is_attached(sbb_local_object):
+        """@return: whether the entity is attached."""
+
+    def attached_count():
+        """@return: how many entities are attached."""
+
+
+class IChildRelation(Interface):
+    """
+    One entity's children in one of its SBB's child relations: iterating
+    gives their L{ISbbLocalObject}s, C{len()} their number, C{in} tells
+    whether a local object is one.
+    """
+
+    def create():
+        """
+        Create a child entity (its C{sbb_create} and C{sbb_post_create}
+        run now).
+
+        @return: its local object.
+        """
+
+    def get_or_create():
+        """
+        @return: the local object of the first child, created if there is
+            none: for a relation holding one child, such as a client SBB.
+        """
+
+    def remove(local_object):
+        """Remove a child and its descendants."""
+
+    def clear():
+        """Remove every child of the relation."""
 
 
 class IContainerManagement(Interface):

@@ -6,11 +6,15 @@ Bindings are stored in the database in the binding transaction.  A bound
 name holds a null activity open; ending an activity unbinds its names.
 """
 
+from zope.interface import implementer
+
 from slee.errors import NameAlreadyBoundError, NameNotBoundError
+from slee.interfaces import INamingFacility
 
 MAX_NAME_LENGTH = 1024
 
 
+@implementer(INamingFacility)
 class NamingFacility:
     """bind / unbind / lookup, in the caller's transaction."""
 
@@ -58,6 +62,27 @@ class NamingFacility:
         made = self.engine.create_null_activity()
         self.bind(made, name)
         return made
+
+    def join(self, name, sbb):
+        """
+        Attach C{sbb} (an SBB local object) to the activity bound to
+        C{name}, a new null activity bound to it when there is none: the
+        entities that watch one thing (a document, a resource) meet there,
+        and an event fired on it reaches them all.
+        """
+        self.lookup_or_create(name).attach(sbb)
+
+    def leave(self, name, sbb):
+        """
+        Detach C{sbb} from the activity bound to C{name}, if any; the last
+        to leave unbinds the name, and the null activity ends.
+        """
+        joined = self.lookup(name)
+        if joined is None:
+            return
+        joined.detach(sbb)
+        if not joined.attached_count():
+            self.unbind(name)
 
     def forget(self, name):
         """Drop a binding (the activity ended)."""

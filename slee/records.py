@@ -166,7 +166,7 @@ class ActivityContextRecord(Record):
     @ivar handle: the RA's handle.
     @ivar durable: whether it outlives a restart.
     @ivar attached: SBB entity id to its priority (a dict, or an LLBTree
-        once it grows: L{slee.engine.ATTACHED_IN_RECORD}).
+        once it grows: L{slee.activities.ATTACHED_IN_RECORD}).
     @ivar names: the activity context names bound to it, a tuple.
     @ivar timers: the ids of the timers set on it, a tuple.
     @ivar ending: an activity end event has been queued.

@@ -13,7 +13,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from slee.engine import activity_key
+from slee.activities import activity_key
 from slee.errors import ConfigurationError, UnknownActivityError
 from slee.interfaces import IResourceAdaptor, ISleeEndpoint
 from slee.trace import log_observer
@@ -181,9 +181,11 @@ class ResourceAdaptor:
 class SleeEndpoint:
     """The container as one RA entity sees it."""
 
-    def __init__(self, engine, ra_name):
+    def __init__(self, engine, ra_name, reactor):
         self._engine = engine
         self._ra = ra_name
+        self.reactor = reactor
+        self.clock = engine.clock
         # The engine's own, bound: an RA calls them for most things it does.
         self.after_commit = engine.after_commit
         self.on_abort = engine.on_abort
@@ -226,10 +228,10 @@ class ResourceAdaptorEntity:
         self.state = "inactive"
         self.sbb_interface = None
 
-    def activate(self, engine):
-        """Give the adaptor its endpoint; @return: a Deferred."""
+    def activate(self, engine, reactor):
+        """Give the adaptor its endpoint, on C{reactor}; @return: a Deferred."""
         self.sbb_interface = self.adaptor.sbb_interface()
-        d = defer.maybeDeferred(self.adaptor.activate, SleeEndpoint(engine, self.name))
+        d = defer.maybeDeferred(self.adaptor.activate, SleeEndpoint(engine, self.name, reactor))
 
         def activated(result):
             self.state = "active"

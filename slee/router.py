@@ -55,14 +55,14 @@ class Work:
     @ivar idle_activities: keys of null activities that may have nothing
         left holding them open.
     @ivar rollback_only: an SBB asked for the roll-back without raising.
-    @ivar started: activity key to L{slee.engine.ActivityInfo} for the
+    @ivar started: activity key to L{slee.activities.ActivityInfo} for the
         activities started by this operation: usable (attachable) at once,
         live for everyone else only after the commit.
     @ivar handled: how many SBB entity handlers the event was delivered to.
     @ivar undo: callables run in order if the transaction aborts: what an
         RA set up in memory for the operation (a dialog, say) is dropped.
     @ivar sbbs: SBB entity id to the SBB object assigned to it for the
-        operation (see L{slee.engine.Engine._sbb}).
+        operation (see L{slee.entity_tree.EntityTree._sbb}).
     @ivar finishing: None, or a callable C{finishing(work)} run once the
         operation's own work is done, before the next operation of its
         batch runs or the commit.

@@ -147,7 +147,7 @@ class SleeService(Service):
         levels = LOG_LEVELS
         levels.replace(settings.log_levels)
         db = open_database(settings.db, settings.cache_size)
-        self.container = Container(db, settings.var, clock=self.reactor,
+        self.container = Container(db, settings.var, reactor=self.reactor,
                                    batch_max=settings.batch_max, queue_max=settings.queue_max,
                                    trace_levels=levels, ra_properties=settings.ra_properties)
         await self.container.start()

@@ -8,7 +8,8 @@ An SBB is a Python class deriving from L{Sbb}.  On the class it declares:
 - CMP fields, with L{CmpField}: the entity's persistent state;
 - child relations, with L{ChildRelation}: the SBBs it creates as children;
 - its local interface, as the class attribute C{local_interface}: the
-  zope.interface other SBB entities may call synchronously.
+  zope.interface other SBB entities may call synchronously;
+- for a root SBB of which a service has one entity, C{singleton = True}.
 
 An SBB object is a short-lived view of one SBB entity: the container makes
 one when an operation (an event delivery, in its transaction) first calls
@@ -26,9 +27,11 @@ attributes.
 
 import enum
 
+from persistent import Persistent
 from zope.interface import Interface
 
 from slee.events import EventType
+from slee.frozen import freeze
 from slee.records import CmpState
 
 
@@ -106,11 +109,20 @@ class CmpField:
     """
     A container-managed persistent field of an SBB entity.
 
-    Values are stored with the entity in the database.  A value may be
-    anything picklable, including persistent objects, SBB local objects and
-    activity context interfaces (stored as references).  C{default} is
-    returned (not copied) while the field was never set: give mutable
-    defaults with C{default_factory}.
+    Values are stored with the entity in the database, and are values:
+    a plain container a field is set to is frozen (L{slee.frozen}: a list
+    is stored as a tuple, a dict as a read-only dict, recursively), so that
+    a change made in place, which the database would never see, raises a
+    L{TypeError} naming the field instead of being lost at the next
+    restart.  A handler changes a field by assigning it
+    (C{self.history += (item,)}).  Persistent objects (a BTree) are stored
+    as they are and track their own changes.  An SBB local object or an
+    activity context interface is stored as its L{Reference} and read back
+    as the object.
+
+    C{default} (frozen) is what the field reads while it was never set;
+    C{default_factory} makes it on each such read instead, and a persistent
+    object it makes is stored at once, so that changes to it are kept.
     """
 
     def __init__(self, default=None, default_factory=None):
@@ -122,6 +134,7 @@ class CmpField:
         if name.startswith(("_p_", "_v_")):
             raise TypeError(f"a CMP field may not be named {name!r} (reserved by ZODB)")
         self.name = name
+        self.default = freeze(self.default, name)
 
     def __get__(self, sbb, owner=None):
         if sbb is None:
@@ -132,29 +145,32 @@ class CmpField:
             if self.default_factory is None:
                 return self.default
             value = self.default_factory()
-            setattr(_cmp_state(sbb._entity), self.name, value)
-            return value
+            if isinstance(value, Persistent):
+                setattr(_cmp_state(sbb._entity), self.name, value)
+                return value
+            return freeze(value, self.name)
         if type(value) is Reference:
             return sbb.context.resolve(value)
         return value
 
     def __set__(self, sbb, value):
-        reference = getattr(value, "__slee_reference__", None)
-        if reference is not None:
-            value = reference()
-        elif type(value) in _SCALARS:
+        kind = type(value)
+        if kind in _SCALARS:
             fields = sbb._entity.cmp
             if fields is not None:
                 stored = fields.__dict__.get(self.name, _UNSET)
-                if type(stored) is type(value) and stored == value:
+                if type(stored) is kind and stored == value:
                     return      # unchanged: nothing to write
+        elif isinstance(value, Referable):
+            value = value.reference
+        else:
+            value = freeze(value, self.name)
         setattr(_cmp_state(sbb._entity), self.name, value)
 
 
 _UNSET = object()
 
-#: Immutable values a field may be set to again with no write: a mutable
-#: one set again may have changed inside (a list appended to, say).
+#: Immutable values a field may be set to again with no write.
 _SCALARS = frozenset((type(None), bool, int, float, str, bytes))
 
 
@@ -168,8 +184,17 @@ def _cmp_state(entity):
 
 class Reference(tuple):
     """
-    How a CMP field stores an SBB local object or an activity context
-    interface: by kind and key, resolved again when the field is read.
+    A reference to an SBB entity or an activity context, storable in CMP
+    fields (anywhere in their values: in a tuple, a dict, a frozen
+    dataclass) and usable as a dict key.
+
+    An SBB local object's or an activity context interface's C{reference}
+    gives it; C{self.context.resolve(reference)} gives the object back, in
+    the transaction at hand.  A CMP field set to the object itself stores
+    its reference and resolves it when read.
+
+    @ivar kind: C{"sbb"} (an SBB entity) or C{"ac"} (an activity context).
+    @ivar key: the entity id or the activity context key.
     """
 
     __slots__ = ()
@@ -179,6 +204,28 @@ class Reference(tuple):
 
     def __getnewargs__(self):  # unpickling calls __new__(cls, kind, key)
         return tuple(self)
+
+    @property
+    def kind(self):
+        return self[0]
+
+    @property
+    def key(self):
+        return self[1]
+
+
+class Referable:
+    """
+    The base of what a CMP field stores by L{Reference}: SBB local objects
+    and activity context interfaces (L{slee.context}).
+    """
+
+    __slots__ = ()
+
+    @property
+    def reference(self):
+        """The L{Reference} naming this object."""
+        raise NotImplementedError
 
 
 class ChildRelation:
@@ -218,6 +265,10 @@ class Sbb:
 
     @cvar local_interface: the zope.interface other entities may call on
         this one's local object; the class must implement all of it.
+    @cvar singleton: C{True} for a root SBB of which a service has one
+        entity at most: every initial event goes to it, created the first
+        time (a service's reader, directory or bot).  Its initial handlers
+        then declare no C{select} or C{selector}.
     @cvar environment: its environment entries (JAIN SLEE's env-entries):
         name -> L{slee.resources.Property}; a unit sets them in the SBB's
         C{env} table, checked when it is deployed, and the SBB reads them
@@ -227,6 +278,7 @@ class Sbb:
 
     local_interface = Interface
     environment = {}
+    singleton = False
 
     # The container sets them all when it makes the object: the entity's
     # record and SBB component (its own business), and the context.
@@ -280,10 +332,3 @@ def child_relations_of(cls):
                 relations[name] = value
     return relations
 
-
-def cmp_fields_of(cls):
-    """
-    @return: the names of the CMP fields of C{cls} and its bases.
-    """
-    return sorted({name for klass in cls.__mro__ for name, value in vars(klass).items()
-                   if isinstance(value, CmpField)})

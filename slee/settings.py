@@ -50,6 +50,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -93,9 +94,14 @@ def _absolute(path: os.PathLike | str, base: Path | None = None) -> Path:
 
 
 def shipped_units() -> Path:
-    """The directory of the deployable units that ship with slee."""
-    import deployables
-    return Path(deployables.__file__).parent
+    """
+    The directory of the deployable units that ship with slee: the package
+    the ``slee.units`` entry point ``shipped`` names, located without being
+    imported.  The units are data to the container, which sits below them.
+    """
+    (point,) = entry_points(group="slee.units", name="shipped")
+    spec = find_spec(point.value)
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 #: The profile a bare ``twistd slee`` runs.

@@ -17,8 +17,10 @@ deleted, in the same transaction.
 import math
 
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from slee.events import TIMER, TimerEvent
+from slee.interfaces import ITimerFacility
 from slee.records import TimerRecord, new_id
 from slee.schedule import Schedule
 from slee.trace import log_observer
@@ -47,9 +49,10 @@ class FireTimer:
         return f"<timer {self.timer_id}>"
 
 
+@implementer(ITimerFacility)
 class TimerFacility:
     """
-    Set and cancel timers; see the module docstring.
+    Set and cancel timers; see the module docstring and L{ITimerFacility}.
     """
 
     log = Logger(namespace="slee.timers", observer=log_observer)

@@ -1,5 +1,5 @@
 """
-The C{slee} command line (slee.cli) and the admin token file
+The C{slee} command line (slee.management.cli) and the admin token file
 (slee.management.token).
 
 No server runs here: the HTTP call is replaced where a test needs an
@@ -16,7 +16,7 @@ import stat
 
 import pytest
 
-from slee import cli
+from slee.management import cli
 from slee.management.token import (
     TOKEN_FILE,
     TokenFileWarning,

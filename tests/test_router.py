@@ -575,7 +575,7 @@ def test_shared_data_is_shared_by_the_services_naming_it(tmp_path):
 
 def test_many_entities_on_one_activity_live_in_a_btree_of_their_own(tmp_path):
     from BTrees.LLBTree import LLBTree
-    from slee.engine import ATTACHED_IN_RECORD
+    from slee.activities import ATTACHED_IN_RECORD
     from units import ContainerHarness
     harness = ContainerHarness(tmp_path)
     harness.deploy("probe")

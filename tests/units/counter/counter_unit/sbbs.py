@@ -1,6 +1,6 @@
 """
 The counter service: every line received on any connection goes to one
-root SBB entity (a custom selector returns a constant convergence name).
+root SBB entity (a singleton root SBB).
 
 The entity creates a null activity when it is created, attaches to it and
 binds it to the name C{counter}: that keeps the entity alive when the
@@ -20,9 +20,11 @@ NAME = "counter"
 
 
 class Counter(Sbb):
+    singleton = True
     count = CmpField(default=0)
     fired = CmpField(default=0)
     home = CmpField()  # the null activity bound to NAME
+    notes = CmpField(default_factory=list)     # stored frozen: see the README
 
     def sbb_post_create(self):
         context = self.context
@@ -31,13 +33,10 @@ class Counter(Sbb):
         context.naming.bind(null, NAME)
         self.home = null
 
-    def one_counter(self, event_type, event, aci, address):
-        return NAME
-
     def answer(self, aci, line):
         self.context.resource_adaptor("line").send(aci, line)
 
-    @handler(LINE_RECEIVED, initial=True, select=(), selector="one_counter")
+    @handler(LINE_RECEIVED, initial=True)
     def on_line(self, event, aci):
         command, _, argument = event.line.strip().partition(" ")
         if command == "incr":
@@ -57,6 +56,13 @@ class Counter(Sbb):
             self.answer(aci, "timer set")
         elif command == "fired":
             self.answer(aci, f"fired {self.fired}")
+        elif command == "note":
+            self.notes += [argument]
+            self.answer(aci, f"noted {len(self.notes)}")
+        elif command == "note-in-place":
+            self.notes.append(argument)     # refused (a TypeError): rolled back, no answer
+        elif command == "notes":
+            self.answer(aci, " ".join(("notes",) + self.notes))
         elif command == "fail":
             self.count += 1
             raise RuntimeError("told to fail")

@@ -11,15 +11,12 @@ from slee.sbb import ChildRelation, Sbb, handler
 @implementer(ILocationClientParent)
 class Watcher(Sbb):
     local_interface = ILocationClientParent
+    singleton = True
     location = ChildRelation(LocationClientSbb)
 
-    def _one(self, event_type, event, aci, address):
-        return "watcher"
-
-    @handler(PING, initial=True, select=(), selector="_one")
+    @handler(PING, initial=True)
     def on_ping(self, event, aci):
-        children = list(self.location)
-        client = children[0] if children else self.location.create()
+        client = self.location.get_or_create()
         found = getattr(client, event["location"])(event["aor"])
         JOURNAL.append((event["location"], tuple(binding.uri for binding in found or ())))
 

@@ -12,25 +12,18 @@ from presenceclients_unit import JOURNAL
 @implementer(ISubscriptionClientParent)
 class Parent(Sbb):
     local_interface = ISubscriptionClientParent
+    singleton = True
     publications = ChildRelation(PublicationClientSbb)
     subscriptions = ChildRelation(SubscriptionClientSbb)
 
-    def _one(self, event_type, event, aci, address):
-        return "parent"
-
-    @handler(PING, initial=True, select=(), selector="_one")
+    @handler(PING, initial=True)
     def on_ping(self, event, aci):
         operation, arguments = event["op"], event["args"]
         if operation.endswith("publication"):
-            client = self._child(self.publications)
+            client = self.publications.get_or_create()
             JOURNAL.append((operation, getattr(client, operation)(*arguments)))
         else:
-            getattr(self._child(self.subscriptions), operation)(*arguments)
-
-    @staticmethod
-    def _child(relation):
-        children = list(relation)
-        return children[0] if children else relation.create()
+            getattr(self.subscriptions.get_or_create(), operation)(*arguments)
 
     def _heard(name):
         def heard(self, *arguments):

@@ -15,8 +15,7 @@ class Parent(Sbb):
 
     @handler(PING, initial=True, select=(Select.ACTIVITY_CONTEXT,))
     def on_ping(self, event, aci):
-        children = list(self.xdm)
-        client = children[0] if children else self.xdm.create()
+        client = self.xdm.get_or_create()
         operation = event["op"]
         if operation == "put":
             client.put(event["uri"], event["content"], event["type"], event.get("xui"),
