@@ -3,8 +3,8 @@ SIP messages per second through the hot path of a UAS answering OPTIONS
 over UDP, step by step as the transport, the transaction layer and the
 resource adaptor take it:
 
- 1. parse the datagram (parse_message, with limits);
- 2. stamp received/rport on the top Via (RFC 3581, as transport._stamp_via);
+ 1. parse the datagram (a Parser with limits, and its memos, as the transports keep one);
+ 2. stamp received/rport on the top Via (RFC 3581, as core.routing.stamp_via);
  3. read the server transaction key (CSeq method, top Via branch and sent-by);
  4. validate_request (every typed header present is checked);
  5. read To tag, method, and Contact for a dialog-creating method;
@@ -27,8 +27,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
-from resource_adaptors.sip.message import make_response, validate_request  # noqa: E402
-from resource_adaptors.sip.parser import DEFAULT_LIMITS, parse_message  # noqa: E402
+from resource_adaptors.sip.core.message import make_response, validate_request  # noqa: E402
+from resource_adaptors.sip.core.parser import DEFAULT_LIMITS, Parser  # noqa: E402
 
 #: What SIPp's OPTIONS scenario (and most softphones' keep-alive) sends;
 #: %(call)d stands for what changes from one call to the next (see L{calls}).
@@ -64,6 +64,7 @@ RICH_OPTIONS = (
 PEER_HOST, PEER_PORT = "127.0.0.1", 5061
 URI_SCHEMES = ("sip", "sips", "tel")
 DIALOG_CREATING = frozenset(("INVITE", "SUBSCRIBE", "REFER", "NOTIFY"))
+PARSER = Parser(DEFAULT_LIMITS)
 
 
 def answer(data):
@@ -72,7 +73,7 @@ def answer(data):
 
     @return: the response's bytes, and the key of the server transaction.
     """
-    request = parse_message(data, DEFAULT_LIMITS)                       # 1
+    request = PARSER.parse(data)                                        # 1
     vias = request.via                                                  # 2
     top = vias[0]
     if top.rport is True:

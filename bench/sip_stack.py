@@ -30,7 +30,7 @@ from twisted.internet import reactor, task
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT))
 
-from resource_adaptors.sip.transport import _DatagramSocket  # noqa: E402
+from resource_adaptors.sip.datagram import DatagramSocket  # noqa: E402
 from slee.container import Container  # noqa: E402
 from slee.collector import TurnCollector  # noqa: E402
 from slee.settings import shipped_units  # noqa: E402
@@ -76,7 +76,7 @@ async def run(options):
         deployed = await container.deploy(str(shipped_units() / unit))
         for service in deployed["services"]:
             container.activate(service)
-    socket, = (o for o in gc.get_objects() if isinstance(o, _DatagramSocket))
+    socket, = (o for o in gc.get_objects() if isinstance(o, DatagramSocket))
     sent = []
     socket.socket_port.write = lambda data, address: sent.append(data)
     # What twistd slee does once up: the router collects at the end of each

@@ -28,7 +28,7 @@ from twisted.internet import reactor
 from twisted.internet.protocol import DatagramProtocol
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from resource_adaptors.sip.transport import DEFAULT_UDP_RECEIVE_BUFFER  # noqa: E402
+from resource_adaptors.sip.transports import DEFAULT_UDP_RECEIVE_BUFFER  # noqa: E402
 
 # Lower-cased line starts of the header fields a response copies from its
 # request (RFC 3261 §8.2.6.2), long and compact forms.

@@ -92,10 +92,10 @@ class LineResourceAdaptor(ResourceAdaptor):
         self.port = None
 
     async def activate(self, endpoint):
-        from twisted.internet import reactor
         super().activate(endpoint)
         factory = Factory.forProtocol(lambda: LineConnection(self))
-        self.listening = await serverFromString(reactor, self.config["endpoint"]).listen(factory)
+        listening = serverFromString(endpoint.reactor, self.config["endpoint"])
+        self.listening = await listening.listen(factory)
         self.port = self.listening.getHost().port
         if self.config["port-file"]:
             with open(self.config["port-file"], "w") as f:

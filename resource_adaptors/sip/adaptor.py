@@ -70,6 +70,15 @@ again, signed, as a new transaction on the same activity (RFC 3261
 §22.2), and the SBB hears the answer to that one only.  A request is
 signed once per kind of challenge: a second 401 to a signed request means
 the account is refused, and is the answer.
+
+Why one module of some 1,000 lines: L{SipResourceAdaptor} is at once the
+transaction user (L{resource_adaptors.sip.interfaces.ITransactionUser})
+and the provider SBBs call (L{ISipProvider}), and both sides read and
+write the same tables (transactions to activities, dialogs, the requests
+sent in each dialog, the identities admitted).  Cut in two, each half
+would reach into the other's state; the parts that stand alone are
+modules of their own already (the door, the gate, the transports, the
+dialogs, the events).
 """
 
 import itertools
@@ -91,19 +100,20 @@ from resource_adaptors.sip.admission import Door
 from resource_adaptors.sip.shedding import Shedder
 from resource_adaptors.sip.authentication import Gate, Refused, trusted_network
 from resource_adaptors.sip.command_line import DEFAULT_ENDPOINTS, check_auth, check_endpoint
-from resource_adaptors.sip.dialog import (
+from resource_adaptors.sip.core.dialog import (
     DIALOG_CREATING_METHODS, Dialog, DialogState, DialogTable, dialog_id, new_tag)
-from resource_adaptors.sip.headers import NameAddr, Params, header_key
-from resource_adaptors.sip.message import (
+from resource_adaptors.sip.core.headers import NameAddr, Params, header_key
+from resource_adaptors.sip.core.message import (
     Headers, PreparedFields, Request, make_response, validate_request)
-from resource_adaptors.sip.parser import Limits, ParseError
+from resource_adaptors.sip.core.parser import Limits, ParseError
 from resource_adaptors.sip.provider import ISipProvider
 from resource_adaptors.sip.transaction_layer import State, TransactionLayer
-from resource_adaptors.sip.transaction import TimerSettings, TransactionStateError
-from resource_adaptors.sip.transport import (
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_UDP_RECEIVE_BUFFER, Peer,
-    SipTransports, TransportError, reserve_descriptors)
-from resource_adaptors.sip.uri import SipURI, parse_uri
+from resource_adaptors.sip.core.transaction import TimerSettings, TransactionStateError
+from resource_adaptors.sip.core.routing import Peer, TransportError
+from resource_adaptors.sip.transports import (
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER, DEFAULT_UDP_RECEIVE_BUFFER,
+    SipTransports, reserve_descriptors)
+from resource_adaptors.sip.core.uri import SipURI, parse_uri
 
 SUPPORTED_SCHEMES = frozenset(("sip", "sips", "tel"))
 #: Methods whose requests name an event package (RFC 6665, RFC 3903).
@@ -263,7 +273,8 @@ class SipResourceAdaptor(ResourceAdaptor):
         #: final answer; and the count the ids of such requests are made of.
         self.dialog_requests = {}
         self._dialog_request_ids = itertools.count(1)
-        self.dialogs = DialogTable()
+        self.dialogs = DialogTable(
+            Logger(namespace="resource_adaptors.sip.dialog", observer=log_observer))
         #: who requests come from (L{Gate}), made when the RA is activated.
         self.gate = None
         #: server transaction id -> the identity of its request, once admitted.
@@ -303,8 +314,10 @@ class SipResourceAdaptor(ResourceAdaptor):
                              max_uri_length=config["max-uri-length"])
 
     async def activate(self, endpoint):
-        from twisted.internet import reactor
         super().activate(endpoint)
+        # The network's time too (retransmissions, idle connections): the
+        # reactor's, not the container's clock, which a test may drive.
+        reactor = endpoint.reactor
         files = reserve_descriptors(self.config["max-connections"])
         if files is not None:
             self.log.warn("max-connections is {connections} but the process may open only "

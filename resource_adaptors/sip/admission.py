@@ -19,7 +19,7 @@ hundred times what a queued activity end does:
 
 - what the request has waited already: over UDP, the time since the
   kernel received the datagram (its socket buffer is where an overloaded
-  server's backlog piles up; see L{resource_adaptors.sip.transport});
+  server's backlog piles up; see L{resource_adaptors.sip.datagram});
 - plus what is queued in the container ahead of it
   (L{slee.interfaces.ISleeEndpoint.queue_delay}).
 

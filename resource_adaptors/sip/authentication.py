@@ -35,14 +35,13 @@ from twisted.internet import defer
 
 from resource_adaptors.auth.digest import DigestAuthority, DigestError, UserStoreChecker
 from resource_adaptors.auth.users import IUser, User, UserRealm
-from resource_adaptors.sip.headers import NameAddr
-from resource_adaptors.sip.syntax import ParseError
-from resource_adaptors.sip.uri import SipURI, parse_uri
+from resource_adaptors.sip.core.headers import ASSERTED_IDENTITY, NameAddr
+from resource_adaptors.sip.core.syntax import ParseError
+from resource_adaptors.sip.core.uri import SipURI, parse_uri
 
 MODES = ("digest", "trust-localhost", "none")
 #: Requests that pass without an identity.
 UNCHALLENGED = frozenset(("ACK", "CANCEL", "OPTIONS"))
-ASSERTED = "P-Asserted-Identity"
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -121,9 +120,9 @@ class Gate:
         @return: the value of the one a trusted peer sent, or None.
         """
         if self.is_trusted(peer.host):
-            return request.headers.get(ASSERTED)
-        if ASSERTED in request.headers:
-            request.headers.remove(ASSERTED)
+            return request.headers.get(ASSERTED_IDENTITY)
+        if ASSERTED_IDENTITY in request.headers:
+            request.headers.remove(ASSERTED_IDENTITY)
         return None
 
     def identify(self, request, peer):
@@ -181,7 +180,7 @@ def _settled(make_identity):
     try:
         return defer.succeed(make_identity())
     except ParseError:
-        return defer.fail(Refused(400, f"Malformed {ASSERTED}"))
+        return defer.fail(Refused(400, f"Malformed {ASSERTED_IDENTITY}"))
 
 
 def _asserted_address(value):

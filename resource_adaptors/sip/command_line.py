@@ -23,7 +23,7 @@ from slee.settings import check_number, check_switch
 
 from resource_adaptors.auth.users import ALGORITHMS
 from resource_adaptors.sip.authentication import MODES, trusted_network
-from resource_adaptors.sip.transport import parse_listen_description
+from resource_adaptors.sip.core.listen import parse_listen_description
 
 DEFAULT_ENDPOINTS = ("udp:5060", "tcp:5060")
 

@@ -56,10 +56,10 @@ class RequestEvent:
     """
     A request arrived.
 
-    @ivar request: the L{resource_adaptors.sip.message.Request}.
+    @ivar request: the L{resource_adaptors.sip.core.message.Request}.
     @ivar transaction: the server transaction's id, which the provider's
         C{respond} takes; C{None} for an ACK (it has no transaction).
-    @ivar peer: the L{resource_adaptors.sip.transport.Peer} it came from.
+    @ivar peer: the L{resource_adaptors.sip.core.routing.Peer} it came from.
     @ivar dialog: the id of the dialog it belongs to, or C{None}.
     @ivar identity: who it comes from, as the RA decided
         (L{resource_adaptors.sip.authentication}): a

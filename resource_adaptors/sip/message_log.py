@@ -26,8 +26,8 @@ of its namespace before it formats anything.
 
 from twisted.logger import Logger, LogLevel
 
-from resource_adaptors.sip.syntax import ParseError
-from resource_adaptors.sip.uri import SipURI
+from resource_adaptors.sip.core.syntax import ParseError
+from resource_adaptors.sip.core.uri import SipURI
 from slee.trace import LOG_LEVELS, log_observer
 
 MESSAGES = "resource_adaptors.sip.messages"

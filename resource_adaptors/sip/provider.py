@@ -52,7 +52,7 @@ class ISipProvider(Interface):
             the Allow, Accept, Supported and Allow-Events (when there are
             event packages) headers of an answer to OPTIONS (RFC 3261
             §11.2); kept until the capabilities change.  They are
-            L{resource_adaptors.sip.message.PreparedFields}: made once, they
+            L{resource_adaptors.sip.core.message.PreparedFields}: made once, they
             cost a response nothing more than a copy.
         """
 

@@ -24,14 +24,14 @@ whose method is not the request's, an RFC 2543 branch.  So the fast lane
 never refuses what the usual path would take in.
 
 L{plain_request} is sans-IO; L{Shedder} is what the UDP listening points
-call (L{resource_adaptors.sip.transport.SipTransports.shedder}).
+call (L{resource_adaptors.sip.interfaces.ITransports.shedder}).
 """
 
-from resource_adaptors.sip.headers import Via
-from resource_adaptors.sip.randomness import random_hex
-from resource_adaptors.sip.syntax import ParseError
-from resource_adaptors.sip.transaction import is_rfc3261_branch
-from resource_adaptors.sip.transport import TransportError, response_destination, stamp_source
+from resource_adaptors.sip.core.headers import Via
+from resource_adaptors.sip.core.randomness import random_hex
+from resource_adaptors.sip.core.syntax import ParseError
+from resource_adaptors.sip.core.transaction import is_rfc3261_branch
+from resource_adaptors.sip.core.routing import TransportError, response_destination, stamp_source
 
 #: The header lines an answer copies, by their names (full and compact)
 #: in lower case.
@@ -60,7 +60,7 @@ class PlainRequest:
 
     def key(self):
         """@return: the key of the server transaction it would start
-        (L{resource_adaptors.sip.transaction.server_key})."""
+        (L{resource_adaptors.sip.core.transaction.server_key})."""
         via = self.top_via
         return via.branch, via.host.lower(), via.port, self.method
 

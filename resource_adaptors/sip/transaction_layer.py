@@ -1,8 +1,9 @@
 """
 The transaction layer: runs the pure machines of
-L{resource_adaptors.sip.transaction} on real transports and timers, keeps
+L{resource_adaptors.sip.core.transaction} on real transports and timers, keeps
 the table of live transactions, and tells the transaction user (the
-resource adaptor) what it must know.
+resource adaptor) what it must know.  (Its length, past 600 lines, is
+its docstring's: the layer's contract is told here whole.)
 
 API::
 
@@ -10,11 +11,12 @@ API::
                              max_server_transactions=None, admission=None)
 
 - C{clock} is an C{IReactorTime} (the reactor, or a C{task.Clock} in
-  tests); C{transports} a L{SipTransports} (or anything with
-  C{prepare_request}, C{prepare_response}, C{send}, C{send_response},
-  C{via_for}, C{listening_point} and a C{receiver} attribute): the layer
-  makes itself its receiver.  C{user} provides
-  L{ITransactionUser}.
+  tests); C{transports} an L{resource_adaptors.sip.interfaces.ITransports}
+  (tests give a part of one: C{prepare_request}, C{prepare_response},
+  C{send}, C{send_response}, C{via_for}, C{listening_point} and
+  C{receiver}): the layer makes itself its receiver, an
+  L{resource_adaptors.sip.interfaces.ITransportReceiver}.  C{user}
+  provides L{resource_adaptors.sip.interfaces.ITransactionUser}.
 - C{layer.message_received(message, peer, waited=0.0)} and
   C{layer.transport_error(peer, reason)}: what the transports call;
   C{waited} is how long the message waited before it was read, when the
@@ -79,12 +81,12 @@ handle's C{state} stays what the RFC says, Completed or Confirmed), and the
 layer keeps of it only a small record with the message to send again (the
 last response, or the ACK of a non-2xx to our INVITE) as the transports
 prepared it (its bytes and route), not the request, the machine, the
-handle nor any parsed message.  A record is a plain tuple of numbers,
-strings and that prepared message, which over UDP is one too: Python's
-garbage collector untracks such tuples, so the 32 s of answered requests
-a loaded UDP server keeps (a quarter of a million at 8,000 a second) cost
-it no work, where objects of ours would be walked by every collection and
-stall the server for tenths of a second.  A resend that fails is only
+handle nor any parsed message.  A record (L{lingering}) is a plain tuple
+of numbers, strings and that prepared message, which over UDP is one too:
+Python's garbage collector untracks such tuples, so the 32 s of answered
+requests a loaded UDP server keeps (a quarter of a million at 8,000 a
+second) cost it no work, where objects of ours would be walked by every
+collection and stall the server for tenths of a second.  A resend that fails is only
 logged then.
 
 Transport errors: a send that raises L{TransportError} fails its
@@ -104,27 +106,26 @@ timer of its own: over UDP it adds one entry to the J FIFO, over reliable
 transports nothing.
 """
 
-import collections
 import itertools
 
 from twisted.logger import Logger
-from zope.interface import Interface
 
-from resource_adaptors.sip import message_log
-from resource_adaptors.sip.message import Response, make_response
-from resource_adaptors.sip.randomness import random_hex
-from resource_adaptors.sip.transaction import (
+from resource_adaptors.sip import lingering, message_log
+from resource_adaptors.sip.core.message import Response, make_response
+from resource_adaptors.sip.core.randomness import random_hex
+from resource_adaptors.sip.core.transaction import (
     DeliverToUser, InviteClient, InviteServer, Linger, NonInviteClient, NonInviteServer, Send,
     SendCancel, StartTimer, State, StopTimer, Terminated, TimerSettings, Timeout,
     TransactionStateError, TransportFailed, client_key, is_rfc3261_branch, new_branch,
     rfc2543_key, server_key)
-from resource_adaptors.sip.transport import Peer, TransportError
+from resource_adaptors.sip.core.routing import Peer, TransportError
+from resource_adaptors.sip.lingering import LingerQueue, is_record
 from slee.log_limits import RateLimitedWarning
 from slee.trace import log_observer
 
 log = Logger(namespace="resource_adaptors.sip.transaction_layer", observer=log_observer)
 
-__all__ = ["ITransactionUser", "TransactionLayer", "ServerTransaction", "ClientTransaction",
+__all__ = ["TransactionLayer", "ServerTransaction", "ClientTransaction",
            "State", "TimerSettings", "TransactionStateError", "MAX_UDP_REQUEST"]
 
 #: The largest request sent over UDP, in bytes, when the path MTU is
@@ -132,52 +133,9 @@ __all__ = ["ITransactionUser", "TransactionLayer", "ServerTransaction", "ClientT
 MAX_UDP_REQUEST = 1300
 
 
-class ITransactionUser(Interface):
-    """What the transaction layer tells its user."""
-
-    def request_received(transaction, request):
-        """A new request (not an ACK, not a CANCEL) started a
-        L{ServerTransaction}: answer it with C{transaction.respond()}."""
-
-    def cancel_received(transaction, cancel):
-        """
-        A CANCEL cancelled the INVITE of this L{ServerTransaction}: the
-        layer answered the CANCEL 200 and the INVITE 487 already.
-        """
-
-    def response_received(transaction, response):
-        """A response to the request of a L{ClientTransaction} (not a
-        retransmission, except 2xx to an INVITE, which the user
-        acknowledges each time)."""
-
-    def stray_ack(ack, peer):
-        """An ACK that is no transaction's: the ACK of a 2xx, for the
-        dialog."""
-
-    def stray_response(response, peer):
-        """A response that matches no client transaction (a late 2xx from
-        another fork, or garbage)."""
-
-    def transaction_timeout(transaction):
-        """
-        The transaction timed out: a client's request got no final response
-        (timer B or F), or an INVITE server's final response got no ACK
-        (timer H).
-        """
-
-    def transaction_error(transaction, reason):
-        """The transport failed the transaction (C{reason}: a
-        L{TransportError})."""
-
-    def transaction_terminated(transaction):
-        """The transaction has nothing more for the user (it is over, or
-        lingers only to absorb retransmissions): the last callback about
-        it."""
-
-
 class Transaction:
     """
-    A live transaction: a machine of L{resource_adaptors.sip.transaction}
+    A live transaction: a machine of L{resource_adaptors.sip.core.transaction}
     and the timers and table entry that carry out its effects.
 
     @ivar id: unique in the process, usable as an activity handle.
@@ -294,8 +252,8 @@ class Transaction:
         layer = self._layer
         deadline = layer.clock.seconds() + effect.delay
         table = self._table()
-        table[self._key] = (deadline, self._machine.state is State.ACCEPTED,
-                            self._lingering_to_tag(), resend)
+        table[self._key] = lingering.record(deadline, self._machine.state is State.ACCEPTED,
+                                            self._lingering_to_tag(), resend)
         layer._linger_queue(effect.delay, table).add(deadline, self._key)
         self._user.transaction_terminated(self)
 
@@ -417,75 +375,14 @@ class ClientTransaction(Transaction):
             del by_destination[self.peer]
 
 
-# A lingering record (see the module docstring) is the exact tuple
-#
-#     (deadline, accepted, to_tag, resend)
-#
-# deadline: when it ends (clock seconds); accepted: whether it is an INVITE
-# server in the Accepted state (RFC 6026), which leaves the ACKs of its 2xx
-# to the user; to_tag: an INVITE server's last To tag (CANCEL and RFC 2543
-# ACK matching need it), else None; resend: the prepared message each
-# retransmission gets again, or None.  The tables hold records and live
-# Transactions side by side: the helpers below tell them apart.
-_DEADLINE, _ACCEPTED, _TO_TAG, _RESEND = range(4)
-
-
-def _is_record(entry):
-    return type(entry) is tuple
-
-
 def _to_tag(entry):
     """The To tag of an INVITE server, live or lingering."""
-    return entry[_TO_TAG] if _is_record(entry) else entry.to_tag
+    return lingering.to_tag(entry) if is_record(entry) else entry.to_tag
 
 
 def _leaves_acks_to_the_user(entry):
     """Whether an INVITE server passes the ACKs it matches on (RFC 6026 §7.1)."""
-    return entry[_ACCEPTED] if _is_record(entry) else entry.state is State.ACCEPTED
-
-
-class _LingerQueue:
-    """
-    The lingering records of one table that last the same time: they end in
-    the order they started, so a FIFO with one C{callLater} for its head
-    replaces a timer each.  The FIFO is two deques in step, of deadlines
-    and of keys: no object is made per record to pair them.
-    """
-
-    def __init__(self, clock, delay, table):
-        self._clock = clock
-        self._delay = delay
-        self._table = table
-        # Oldest first.
-        self._deadlines = collections.deque()
-        self._keys = collections.deque()
-        self._call = None
-
-    def add(self, deadline, key):
-        self._deadlines.append(deadline)
-        self._keys.append(key)
-        if self._call is None:
-            self._call = self._clock.callLater(self._delay, self._expire)
-
-    def stop(self):
-        if self._call is not None:
-            self._call.cancel()
-            self._call = None
-        self._deadlines.clear()
-        self._keys.clear()
-
-    def _expire(self):
-        now = self._clock.seconds()
-        deadlines, keys, table = self._deadlines, self._keys, self._table
-        while deadlines and deadlines[0] <= now:
-            deadline = deadlines.popleft()
-            key = keys.popleft()
-            entry = table.get(key)
-            # Not a live transaction, nor a later record, that took the key since.
-            if _is_record(entry) and entry[_DEADLINE] == deadline:
-                del table[key]
-        self._call = self._clock.callLater(deadlines[0] - now, self._expire) \
-            if deadlines else None
+    return lingering.accepted(entry) if is_record(entry) else entry.state is State.ACCEPTED
 
 
 class _Unheard:
@@ -555,7 +452,7 @@ class TransactionLayer:
 
     def holds(self, key):
         """Whether a server transaction (or its lingering record) has this
-        key (L{resource_adaptors.sip.transaction.server_key})."""
+        key (L{resource_adaptors.sip.core.transaction.server_key})."""
         return key in self._servers
 
     def _new_id(self):
@@ -565,16 +462,16 @@ class TransactionLayer:
         which = (delay, table is self._servers)
         queue = self._linger_queues.get(which)
         if queue is None:
-            queue = self._linger_queues[which] = _LingerQueue(self.clock, delay, table)
+            queue = self._linger_queues[which] = LingerQueue(self.clock, delay, table)
         return queue
 
     def _receive(self, entry, message):
         """A message for a live transaction, or a retransmission for a
         lingering one: its answer, if any, is sent again."""
-        if not _is_record(entry):
+        if not is_record(entry):
             entry._receive(message)
             return
-        resend = entry[_RESEND]
+        resend = lingering.resend(entry)
         if resend is None:
             return
         try:
@@ -683,7 +580,7 @@ class TransactionLayer:
         # The 200 and the 487 carry the tag the INVITE's answers had, if any.
         tag = _to_tag(invite) or _new_tag()
         cancel.respond(make_response(request, 200, to_tag=tag))
-        if not _is_record(invite) and invite.state is State.PROCEEDING:
+        if not is_record(invite) and invite.state is State.PROCEEDING:
             invite.respond(make_response(invite.request, 487, to_tag=tag))
             self.user.cancel_received(invite, request)
 
@@ -768,7 +665,7 @@ class TransactionLayer:
     def stop(self):
         """Cancel every timer and forget every transaction, silently."""
         for transaction in [*self._servers.values(), *self._clients.values()]:
-            if not _is_record(transaction):
+            if not is_record(transaction):
                 transaction._abandon()
         for queue in self._linger_queues.values():
             queue.stop()

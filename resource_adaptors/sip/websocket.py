@@ -3,8 +3,8 @@ SIP over WebSocket (RFC 7118), the server side, on autobahn.
 
 A WebSocket connection is a reliable flow like TCP (a L{Connection} in the
 transport layer's table) but frames like UDP: each WebSocket message holds
-exactly one SIP message (RFC 7118 §5), so it is parsed whole with
-C{parse_message}.  The clients are browsers: they cannot be connected to,
+exactly one SIP message (RFC 7118 §5), so it is parsed whole, as a
+datagram is (C{Parser.parse}).  The clients are browsers: they cannot be connected to,
 and put C{.invalid} hosts in their Via and Contact, so responses and
 requests reach them only on the connection they opened (the transport
 layer sees to that).
@@ -27,8 +27,8 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.types import ConnectionDeny
 from twisted.logger import Logger
 
-from resource_adaptors.sip.parser import KEEPALIVE, ParseError, parse_message
-from resource_adaptors.sip.transport import TransportError
+from resource_adaptors.sip.core.parser import KEEPALIVE, ParseError
+from resource_adaptors.sip.core.routing import TransportError
 from slee.trace import log_observer
 
 log = Logger(namespace="resource_adaptors.sip.websocket", observer=log_observer)
@@ -60,10 +60,11 @@ class SipWebSocketFactory(WebSocketServerFactory):
 class SipWebSocketProtocol(WebSocketServerProtocol):
     """One browser's connection, and the pipe of its L{Connection}."""
 
-    def __init__(self, connection, limits):
+    def __init__(self, connection, parser):
+        """C{parser}: the stack's L{Parser}; each WebSocket message is one SIP message."""
         super().__init__()
         self.connection = connection
-        self.limits = limits
+        self.parser = parser
 
     def onConnect(self, request):
         if SUBPROTOCOL not in request.protocols:
@@ -86,7 +87,7 @@ class SipWebSocketProtocol(WebSocketServerProtocol):
         if not payload.strip(b"\r\n"):
             return  # a lone CRLF: a pong, or padding
         try:
-            message = parse_message(payload, self.limits)
+            message = self.parser.parse(payload)
         except ParseError as error:
             self.connection.malformed(error)
         else:

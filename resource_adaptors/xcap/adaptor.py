@@ -154,9 +154,8 @@ class XcapResourceAdaptor(ResourceAdaptor):
         return self.users.with_xui(identity) or User(identity, identity)
 
     async def activate(self, endpoint):
-        from twisted.internet import reactor
         super().activate(endpoint)
-        self.clock = reactor
+        reactor = self.clock = endpoint.reactor     # the network's time (timeouts, nonces)
         if self.config["auth"] == "digest":
             users = self.config["users"]
             store = UserStore.load(users) if users else UserStore("slee")
@@ -167,12 +166,12 @@ class XcapResourceAdaptor(ResourceAdaptor):
             self.portal = Portal(UserRealm(store), [UserStoreChecker(store)])
         access_log = self.config["access-log"]
         try:
-            self.access_log = AccessLog(access_log or None, reactor)
+            self.access_log = AccessLog(access_log or None, self.clock)
         except OSError as error:
             raise StartError(f"{access_log}: cannot open the access log: "
                              f"{error.strerror}") from None
         self.site = _XcapSite(_XcapResource(self), self.config["max-body-size"],
-                              self.access_log, ConnectionLimits.from_config(self.config), reactor)
+                              self.access_log, ConnectionLimits.from_config(self.config), self.clock)
         endpoint = self.config["endpoint"]
         try:
             self.port = await serverFromString(reactor, endpoint).listen(self.site)

@@ -71,8 +71,8 @@ from twisted.web.http_headers import Headers
 from zope.interface import implementer
 
 from resource_adaptors.auth.digest import DigestClient
-from resource_adaptors.sip.parser import ParseError
-from resource_adaptors.sip.uri import parse_uri
+from resource_adaptors.sip.core.parser import ParseError
+from resource_adaptors.sip.core.uri import parse_uri
 from resource_adaptors.xcap import events, identity
 from resource_adaptors.xcap.provider import IXcapRequester
 from slee.errors import OverloadError
@@ -198,9 +198,8 @@ class RemoteXcapAdaptor(ResourceAdaptor):
         return self.config["sip-identity"]
 
     def activate(self, endpoint):
-        from twisted.internet import reactor
         super().activate(endpoint)
-        self.clock = reactor
+        reactor = self.clock = endpoint.reactor     # the network's time (timeouts)
         url = urlsplit(self.config["xcap-root-url"])
         self._origin = f"{url.scheme}://{url.netloc}"
         self._pool = HTTPConnectionPool(reactor, persistent=True)

@@ -41,7 +41,7 @@ import pytest_twisted
 from twisted.internet import defer, protocol
 
 from resource_adaptors.auth.digest import DigestClient
-from resource_adaptors.sip.parser import parse_message
+from resource_adaptors.sip.core.parser import parse_message
 from sipclient import reply
 from documents import pres_rules
 from test_restart import REPO, processes, ra_status  # noqa: F401

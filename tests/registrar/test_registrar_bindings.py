@@ -5,11 +5,11 @@ requests read and applied to bindings at a given time.
 
 import pytest
 
-from resource_adaptors.sip.parser import parse_message
+from resource_adaptors.sip.core.parser import parse_message
 from sbbs.registrar.bindings import (
     Limits, Refusal, contact_fields, contact_key, live, next_expiry, read_register,
     register)
-from resource_adaptors.sip.uri import parse_uri
+from resource_adaptors.sip.core.uri import parse_uri
 
 LIMITS = Limits()
 NOW = 1000.0

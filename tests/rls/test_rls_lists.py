@@ -10,7 +10,7 @@ import time
 import pytest
 from lxml import etree
 
-from resource_adaptors.sip.uri import parse_uri
+from resource_adaptors.sip.core.uri import parse_uri
 from sbbs.rls.lists import (
     MAX_DEPTH, MAX_DOCUMENT_SIZE, MAX_URI_LENGTH, DocumentNeeded, Flattened, ListError,
     ListTooBig, Member, flatten, member_key, parse_services)

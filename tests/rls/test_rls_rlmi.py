@@ -9,7 +9,7 @@ import time
 import pytest
 from lxml import etree
 
-from resource_adaptors.sip.headers import ContentType
+from resource_adaptors.sip.core.headers import ContentType
 from sbbs.rls.rlmi import (
     MAX_BODY, MAX_INSTANCES, MAX_PART_HEADERS, MAX_PARTS, MAX_RESOURCES, MULTIPART_RELATED,
     RLMI_NAMESPACE, RLMI_TYPE, Instance, Part, Resource, RlmiError, RlmiList, multipart_related,

@@ -9,7 +9,7 @@ import uuid
 
 from twisted.internet import defer, protocol
 
-from resource_adaptors.sip.parser import Limits, StreamParser, parse_message
+from resource_adaptors.sip.core.parser import Limits, StreamParser, parse_message
 
 #: The tests send themselves requests with Request-URIs padded past the
 #: size of a UDP request (test_sip_adaptor.PADDING).

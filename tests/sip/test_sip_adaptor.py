@@ -12,7 +12,7 @@ from slee.container import Container
 from slee.settings import shipped_units
 
 from resource_adaptors.sip.adaptor import SipResourceAdaptor
-from resource_adaptors.sip.dialog import dialog_id
+from resource_adaptors.sip.core.dialog import dialog_id
 from resource_adaptors.sip.events import REQUEST
 from resource_adaptors.sip.transaction_layer import MAX_UDP_REQUEST
 

@@ -13,7 +13,7 @@ from twisted.internet import task
 from twisted.logger import LogLevel, globalLogPublisher
 
 from resource_adaptors.sip.admission import GOING_ON_FACTOR, MAX_RETRY_AFTER, Door, retry_after
-from resource_adaptors.sip.message import Headers, Request
+from resource_adaptors.sip.core.message import Headers, Request
 from slee.settings import shipped_units
 
 from sipclient import UdpPeer, options
@@ -90,7 +90,7 @@ async def slee(tmp_path):
 
 
 def udp_port(sip):
-    """The RA's UDP port (a L{resource_adaptors.sip.transport._DatagramPort})."""
+    """The RA's UDP port (a L{resource_adaptors.sip.datagram.DatagramPort})."""
     (server,) = sip.transports._datagram_sockets.values()
     return server.socket_port
 

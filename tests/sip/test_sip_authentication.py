@@ -14,8 +14,8 @@ from twisted.internet import task
 from resource_adaptors.auth.digest import DigestClient
 from resource_adaptors.auth.users import UserStore
 from resource_adaptors.sip.authentication import Gate, Refused, trusted_network
-from resource_adaptors.sip.message import Request
-from resource_adaptors.sip.transport import Peer
+from resource_adaptors.sip.core.message import Request
+from resource_adaptors.sip.core.routing import Peer
 from sipclient import UdpPeer, options
 from slee.settings import shipped_units
 from units import sip_port_of, started_container

@@ -10,7 +10,7 @@ from twisted.internet import task
 
 from resource_adaptors.auth.digest import DigestAuthority, DigestResponse
 from resource_adaptors.auth.users import ha1
-from resource_adaptors.sip.message import Request
+from resource_adaptors.sip.core.message import Request
 from slee.container import Container
 from slee.settings import shipped_units
 

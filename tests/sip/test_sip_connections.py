@@ -20,7 +20,7 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 
 from resource_adaptors.sip.adaptor import SipResourceAdaptor
-from resource_adaptors.sip.transport import DEFAULT_MAX_CONNECTIONS_PER_PEER, reserve_descriptors
+from resource_adaptors.sip.transports import DEFAULT_MAX_CONNECTIONS_PER_PEER, reserve_descriptors
 from sipclient import TIMEOUT, StreamPeer, options, reply
 from slee.errors import ConfigurationError
 from slee.settings import shipped_units

@@ -1,5 +1,5 @@
 """
-Dialog state (resource_adaptors.sip.dialog): pure units on parsed messages.
+Dialog state (resource_adaptors.sip.core.dialog): pure units on parsed messages.
 
 The messages follow one cast: Alice (the UAC, at 192.0.2.1) and Bob (the
 UAS, at 192.0.2.2), with proxy p1 next to Alice and p2 next to Bob.  A
@@ -9,11 +9,11 @@ carries Record-Route p2 then p1 (the proxy nearest the receiver on top).
 
 import pytest
 
-from resource_adaptors.sip.dialog import (
+from resource_adaptors.sip.core.dialog import (
     FIRST_LOCAL_SEQ, OUT_OF_ORDER, Dialog, DialogState, DialogTable, dialog_id, new_tag)
-from resource_adaptors.sip.parser import ParseError, parse_message
-from resource_adaptors.sip.syntax import TOKEN_CHARS
-from resource_adaptors.sip.uri import parse_uri
+from resource_adaptors.sip.core.parser import ParseError, parse_message
+from resource_adaptors.sip.core.syntax import TOKEN_CHARS
+from resource_adaptors.sip.core.uri import parse_uri
 
 ALICE = "sip:alice@example.com"
 BOB = "sip:bob@example.com"
@@ -621,8 +621,8 @@ def test_remove():
 
 def test_a_dialog_is_made_again_from_its_snapshot():
     import json
-    from resource_adaptors.sip.dialog import Dialog
-    from resource_adaptors.sip.parser import parse_message
+    from resource_adaptors.sip.core.dialog import Dialog
+    from resource_adaptors.sip.core.parser import parse_message
     subscribe = parse_message(
         b"SUBSCRIBE sip:alice@example.com SIP/2.0\r\n"
         b"Via: SIP/2.0/UDP 10.0.0.2:5062;branch=z9hG4bKabc\r\n"
@@ -630,7 +630,7 @@ def test_a_dialog_is_made_again_from_its_snapshot():
         b"From: <sip:bob@example.com>;tag=bt\r\nTo: <sip:alice@example.com>\r\n"
         b"Call-ID: c1\r\nCSeq: 7 SUBSCRIBE\r\nContact: <sip:bob@10.0.0.2:5062>\r\n"
         b"Event: presence\r\nContent-Length: 0\r\n\r\n")
-    from resource_adaptors.sip.uri import parse_uri
+    from resource_adaptors.sip.core.uri import parse_uri
     dialog = Dialog.from_uas(subscribe, "at", parse_uri("sip:ps@10.0.0.1"))
     dialog.create_request("NOTIFY")
     again = Dialog.from_snapshot(json.loads(json.dumps(dialog.snapshot())))   # plain data

@@ -12,13 +12,13 @@ import re
 
 import pytest
 
-from resource_adaptors.sip import headers as headers_module
-from resource_adaptors.sip import uri as uri_module
-from resource_adaptors.sip.headers import ContentType, NameAddr, Via
-from resource_adaptors.sip.message import Headers, Message, validate_request
-from resource_adaptors.sip.parser import ParseError, parse_message
-from resource_adaptors.sip.syntax import Params, split_list
-from resource_adaptors.sip.uri import PORT_NUMBER, SipURI, parse_uri
+from resource_adaptors.sip.core import headers as headers_module
+from resource_adaptors.sip.core import uri as uri_module
+from resource_adaptors.sip.core.headers import ContentType, NameAddr, Via
+from resource_adaptors.sip.core.message import Headers, Message, validate_request
+from resource_adaptors.sip.core.parser import ParseError, parse_message
+from resource_adaptors.sip.core.syntax import Params, split_list
+from resource_adaptors.sip.core.uri import PORT_NUMBER, SipURI, parse_uri
 
 NEVER = re.compile(r"(?!)")
 
@@ -162,9 +162,9 @@ def outcome(parse, text):
 def general_outcome(monkeypatch, parse, text):
     """@return: L{outcome} with every fast path switched off."""
     with monkeypatch.context() as patch:
-        patch.setattr(headers_module, "_usual_groups", lambda text: None)
+        patch.setattr(headers_module, "_usual_match", lambda text: None)
         patch.setattr(headers_module, "_USUAL_VIA", NEVER)
-        patch.setattr(uri_module, "_usual_groups", lambda text: None)
+        patch.setattr(uri_module, "_USUAL_SIP_URI", NEVER)
         return outcome(parse, text)
 
 

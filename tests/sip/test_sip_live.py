@@ -98,7 +98,7 @@ async def websocket_options(port):
     from twisted.internet import defer, reactor
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
-    from resource_adaptors.sip.parser import parse_message
+    from resource_adaptors.sip.core.parser import parse_message
 
     answered, closed = defer.Deferred(), defer.Deferred()
 

@@ -15,7 +15,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
-from resource_adaptors.sip.uri import parse_uri
+from resource_adaptors.sip.core.uri import parse_uri
 from sbbs.sipevent.addresses import address_of_record
 from sipclient import StreamPeer, UdpPeer, options
 from slee.settings import shipped_units

@@ -2,12 +2,12 @@
 
 import pytest
 
-from resource_adaptors.sip.headers import (
+from resource_adaptors.sip.core.headers import (
     Challenge, ContentType, CSeq, Event, NameAddr, Params, SubscriptionState, Via)
-from resource_adaptors.sip.message import (
+from resource_adaptors.sip.core.message import (
     Headers, PreparedFields, Request, Response, answerable, make_response, validate_request)
-from resource_adaptors.sip.parser import ParseError, parse_message
-from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
+from resource_adaptors.sip.core.parser import ParseError, parse_message
+from resource_adaptors.sip.core.uri import AbsoluteURI, SipURI, parse_uri
 
 INVITE = (
     b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"

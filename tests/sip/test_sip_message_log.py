@@ -9,7 +9,7 @@ import pytest
 import pytest_twisted
 from twisted.logger import formatEvent, globalLogPublisher
 
-from resource_adaptors.sip.message import make_response
+from resource_adaptors.sip.core.message import make_response
 from resource_adaptors.sip.message_log import BODIES, MESSAGES, REFUSALS
 from resource_adaptors.sip.transaction_layer import TransactionLayer
 from sipclient import options

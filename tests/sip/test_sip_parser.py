@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from resource_adaptors.sip.message import Request, Response, make_response, validate_request
-from resource_adaptors.sip.parser import (
+from resource_adaptors.sip.core.message import Request, Response, make_response, validate_request
+from resource_adaptors.sip.core.parser import (
     KEEPALIVE, FramingError, Limits, ParseError, StreamParser, parse_message)
 
 

@@ -2,8 +2,8 @@
 
 import os
 
-from resource_adaptors.sip import randomness
-from resource_adaptors.sip.randomness import POOL_SIZE, random_hex
+from resource_adaptors.sip.core import randomness
+from resource_adaptors.sip.core.randomness import POOL_SIZE, random_hex
 
 
 def test_hex_of_the_asked_length_and_never_repeated_across_pools():

@@ -3,12 +3,14 @@ The memo of what recurs in received messages, and the parser and validation
 reading recurring lines and values as they read new ones.
 """
 
+import pickle
+
 import pytest
 
-from resource_adaptors.sip import parser as parser_module
-from resource_adaptors.sip.message import Message, validate_request
-from resource_adaptors.sip.parser import ParseError, parse_message
-from resource_adaptors.sip.recurring import RecurringMemo
+from resource_adaptors.sip.core import parser as parser_module
+from resource_adaptors.sip.core.message import validate_request
+from resource_adaptors.sip.core.parser import ParseError, Parser
+from resource_adaptors.sip.core.recurring import RecurringMemo
 
 
 def test_a_key_is_kept_once_it_recurs():
@@ -52,20 +54,23 @@ REQUEST = (
 
 
 @pytest.fixture
-def memo(monkeypatch):
-    memo = RecurringMemo(4096)
-    monkeypatch.setattr(parser_module, "_RECURRING_LINES", memo)
-    return memo
+def parser():
+    return Parser()
 
 
-def parsed(n, contact="<sip:sipp@127.0.0.1:5061>"):
-    request = parse_message(REQUEST.format(n=n, contact=contact).encode())
+@pytest.fixture
+def memo(parser):
+    return parser.memos.lines
+
+
+def parse(parser, n, contact="<sip:sipp@127.0.0.1:5061>"):
+    request = parser.parse(REQUEST.format(n=n, contact=contact).encode())
     validate_request(request)
     return request
 
 
-def test_recurring_lines_give_the_same_fields_as_new_ones(memo):
-    first, second, third = parsed(1), parsed(2), parsed(3)
+def test_recurring_lines_give_the_same_fields_as_new_ones(parser, memo):
+    first, second, third = parse(parser, 1), parse(parser, 2), parse(parser, 3)
     assert "Max-Forwards: 70" in memo.kept and "Contact: <sip:sipp@127.0.0.1:5061>" in memo.kept
     assert not any("folded" in line for line in memo.kept)      # continuation lines are not kept
     assert not any(line.startswith(("Via", "From", "Call-ID")) for line in memo._once)
@@ -77,22 +82,48 @@ def test_recurring_lines_give_the_same_fields_as_new_ones(memo):
     assert third.headers._fields[1] is second.headers._fields[1]  # Max-Forwards: one tuple
 
 
-def test_a_change_to_a_shared_field_is_not_seen_by_the_other_messages(memo):
-    parsed(1)
-    first, second = parsed(2), parsed(3)
+def test_a_change_to_a_shared_field_is_not_seen_by_the_other_messages(parser):
+    parse(parser, 1)
+    first, second = parse(parser, 2), parse(parser, 3)
     first.headers.set("Max-Forwards", "69")
     assert (first.max_forwards, second.max_forwards) == (69, 70)
 
 
-def test_a_bad_value_is_refused_however_often_it_comes(memo):
+def test_a_bad_value_is_refused_however_often_it_comes(parser):
     for n in range(3):
         with pytest.raises(ParseError, match="Bad Contact header"):
-            parsed(n, contact="<sip:sipp@127.0.0.1:5061")
+            parse(parser, n, contact="<sip:sipp@127.0.0.1:5061")
 
 
-def test_a_value_of_the_usual_shape_is_checked_once_it_recurs():
-    contact = Message.contact
+def test_a_value_of_the_usual_shape_is_checked_once_it_recurs(parser):
     value = "<sip:recurring@127.0.0.1:5062>"
     for n in range(3):
-        parsed(n, contact=value)
-    assert value in contact._usual_values.kept
+        parse(parser, n, contact=value)
+    assert value in parser.memos.usual_values("contact").kept
+    assert parser.memos.usual_values("from") is None        # new in every request
+
+
+def test_each_parser_remembers_for_itself(parser, memo):
+    other = Parser()
+    for n in range(3):
+        parse(parser, n)
+    assert "Max-Forwards: 70" in memo.kept
+    assert not other.memos.lines.kept and not other.memos.names
+    assert other.memos.usual_values("contact").kept == {}
+    stream = parser.stream()
+    assert stream.memos is parser.memos and stream.limits is parser.limits
+
+
+def test_names_are_remembered_within_bounds(parser, monkeypatch):
+    monkeypatch.setattr(parser_module, "MAX_NAMES", 2)
+    parse(parser, 1)
+    assert len(parser.memos.names) == 2
+
+
+def test_a_pickled_message_leaves_the_parsers_memos_behind(parser):
+    for n in range(3):
+        request = parse(parser, n)
+    assert request.headers._memos is parser.memos
+    copy = pickle.loads(pickle.dumps(request))
+    assert copy.headers._memos is None and bytes(copy) == bytes(request)
+    validate_request(copy)

@@ -8,10 +8,10 @@ import pytest
 from twisted.internet import task
 
 from resource_adaptors.sip.admission import Door
-from resource_adaptors.sip.message import make_response
-from resource_adaptors.sip.parser import parse_message
+from resource_adaptors.sip.core.message import make_response
+from resource_adaptors.sip.core.parser import parse_message
 from resource_adaptors.sip.shedding import Shedder, plain_request
-from resource_adaptors.sip.transport import Peer
+from resource_adaptors.sip.core.routing import Peer
 
 PUBLISH = (
     "PUBLISH sip:alice@example.com SIP/2.0\r\n"
@@ -52,7 +52,7 @@ def test_the_refusal_from_bytes_is_the_usual_paths():
 
 
 def test_the_key_is_the_server_transactions():
-    from resource_adaptors.sip.transaction import server_key
+    from resource_adaptors.sip.core.transaction import server_key
     assert plain_request(datagram()).key() == server_key(parse_message(datagram()), "PUBLISH")
 
 

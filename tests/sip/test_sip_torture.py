@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from resource_adaptors.sip.message import Request, Response, make_response, validate_request
-from resource_adaptors.sip.parser import FramingError, ParseError, StreamParser, parse_message
-from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
+from resource_adaptors.sip.core.message import Request, Response, make_response, validate_request
+from resource_adaptors.sip.core.parser import FramingError, ParseError, StreamParser, parse_message
+from resource_adaptors.sip.core.uri import AbsoluteURI, SipURI, parse_uri
 
 TORTURE = Path(__file__).parent / "torture"
 

@@ -6,9 +6,9 @@ and the matching keys.  No clock, no transport: inputs in, effects out.
 
 import pytest
 
-from resource_adaptors.sip.message import make_response
-from resource_adaptors.sip.parser import parse_message
-from resource_adaptors.sip.transaction import (
+from resource_adaptors.sip.core.message import make_response
+from resource_adaptors.sip.core.parser import parse_message
+from resource_adaptors.sip.core.transaction import (
     MAGIC_COOKIE, TERMINATED, TIMEOUT, DeliverToUser, InviteClient, InviteServer, Linger,
     NonInviteClient, NonInviteServer, Send, SendCancel, StartTimer, State, StopTimer,
     TimerSettings, TransactionStateError, TransportFailed, client_key, make_ack, make_cancel,

@@ -12,12 +12,13 @@ from twisted.internet.task import Clock
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from resource_adaptors.sip.headers import Params, Via
-from resource_adaptors.sip.message import Request, make_response
-from resource_adaptors.sip.transaction import State, TransactionStateError, make_ack
+from resource_adaptors.sip.core.headers import Params, Via
+from resource_adaptors.sip.core.message import Request, make_response
+from resource_adaptors.sip.core.transaction import State, TransactionStateError, make_ack
 from resource_adaptors.sip.transaction_layer import (
-    MAX_UDP_REQUEST, ClientTransaction, ITransactionUser, ServerTransaction, TransactionLayer)
-from resource_adaptors.sip.transport import ListeningPoint, Peer, TransportError
+    MAX_UDP_REQUEST, ClientTransaction, ServerTransaction, TransactionLayer)
+from resource_adaptors.sip.core.routing import ListeningPoint, Peer, TransportError
+from resource_adaptors.sip.interfaces import ITransactionUser
 
 from test_sip_transaction import answer, request
 from transport_harness import warnings  # noqa: F401 (a fixture)

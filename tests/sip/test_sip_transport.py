@@ -15,17 +15,26 @@ from twisted.internet import defer, udp
 from twisted.internet.error import InvalidAddressError, MessageLengthError
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
+from zope.interface.verify import verifyObject
 
-from resource_adaptors.sip import transport as transport_module
-from resource_adaptors.sip.message import Request, Response, make_response
-from resource_adaptors.sip.parser import Limits, parse_message
-from resource_adaptors.sip.transport import (
-    ListenDescription, ListeningPoint, Peer, TransportError, parse_listen_description)
+from resource_adaptors.sip import addresses as addresses_module
+from resource_adaptors.sip import datagram as datagram_module
+from resource_adaptors.sip.core.message import Request, Response, make_response
+from resource_adaptors.sip.core.parser import Limits, parse_message
+from resource_adaptors.sip.core.listen import ListenDescription, parse_listen_description
+from resource_adaptors.sip.core.routing import ListeningPoint, Peer, TransportError
+from resource_adaptors.sip.interfaces import IFlows, ITransports
 from sipclient import StreamPeer, options
 from transport_harness import (  # noqa: F401 (fixtures)
     answered, certificate, network, warnings, within)
 
 LOCAL = "interface=127.0.0.1"
+
+
+def test_the_transports_provide_their_interfaces(network):
+    stack = network.stack()
+    verifyObject(ITransports, stack)
+    verifyObject(IFlows, stack)
 
 
 async def udp_service(network, **options):
@@ -103,7 +112,7 @@ async def test_listen_reports_listening_points(network):
 
 @pytest_twisted.ensureDeferred
 async def test_a_wildcard_listener_advertises_the_primary_address(network, monkeypatch):
-    monkeypatch.setattr(transport_module, "primary_address",
+    monkeypatch.setattr(addresses_module, "primary_address",
                         lambda version=4: {4: "192.0.2.7", 6: "2001:db8::7"}[version])
     stack = network.stack()
     assert (await stack.listen("udp:0")).host == "192.0.2.7"
@@ -114,7 +123,7 @@ async def test_a_wildcard_listener_advertises_the_primary_address(network, monke
 
 
 def test_the_primary_address_is_where_packets_to_the_world_leave_from():
-    address = ipaddress.ip_address(transport_module.primary_address())
+    address = ipaddress.ip_address(addresses_module.primary_address())
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             probe.connect(("192.0.2.1", 9))
@@ -129,9 +138,9 @@ def test_the_primary_address_is_loopback_without_a_route(monkeypatch):
         def connect(self, address):
             raise OSError("Network is unreachable")
 
-    monkeypatch.setattr(transport_module.socket, "socket", Unroutable)
-    assert transport_module.primary_address(4) == "127.0.0.1"
-    assert transport_module.primary_address(6) == "::1"
+    monkeypatch.setattr(addresses_module.socket, "socket", Unroutable)
+    assert addresses_module.primary_address(4) == "127.0.0.1"
+    assert addresses_module.primary_address(6) == "::1"
 
 
 # -- UDP -----------------------------------------------------------------------
@@ -231,7 +240,7 @@ async def test_a_udp_source_address_has_one_peer_while_not_too_many_send(network
     (_, first), (_, second) = [await stack.receiver.next() for _ in range(2)]
     assert first is second
     (server,) = stack._datagram_sockets.values()
-    monkeypatch.setattr(transport_module, "_KNOWN_PEERS", 2)
+    monkeypatch.setattr(datagram_module, "KNOWN_PEERS", 2)
     other = server._new_peer(("192.0.2.1", 1))     # the second kept: as many as may be
     assert other == Peer("udp", "192.0.2.1", 1) and other.local == point
     assert list(server._peers.values()) == [first, other]

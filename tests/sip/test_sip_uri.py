@@ -2,9 +2,9 @@
 
 import pytest
 
-from resource_adaptors.sip.parser import ParseError
-from resource_adaptors.sip.headers import NameAddr, Params
-from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
+from resource_adaptors.sip.core.parser import ParseError
+from resource_adaptors.sip.core.headers import NameAddr, Params
+from resource_adaptors.sip.core.uri import AbsoluteURI, SipURI, parse_uri
 
 
 def test_every_component_of_a_sip_uri():

@@ -13,9 +13,9 @@ from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.task import Clock
 
-from resource_adaptors.sip.message import make_response
-from resource_adaptors.sip.parser import Limits, parse_message
-from resource_adaptors.sip.transport import Peer, TransportError
+from resource_adaptors.sip.core.message import make_response
+from resource_adaptors.sip.core.parser import Limits, parse_message
+from resource_adaptors.sip.core.routing import Peer, TransportError
 from sipclient import TIMEOUT, options, reply
 from transport_harness import (  # noqa: F401 (fixtures)
     answered, certificate, network, warnings, within)

@@ -12,8 +12,8 @@ from twisted.internet.endpoints import SSL4ClientEndpoint, TCP4ClientEndpoint, c
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.logger import LogLevel, globalLogPublisher
 
-from resource_adaptors.sip.message import Request, make_response
-from resource_adaptors.sip.transport import SipTransports
+from resource_adaptors.sip.core.message import Request, make_response
+from resource_adaptors.sip.transports import SipTransports
 from certificates import self_signed
 from sipclient import TIMEOUT, StreamPeer, UdpPeer
 

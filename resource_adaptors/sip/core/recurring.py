@@ -14,6 +14,10 @@ only what recurs reaches.  A hit in C{kept} is one dict lookup, done by the
 caller on the hot path (C{memo.kept.get(key)}); a miss costs the work the
 memo saves, then L{note}.  The headers whose values are new in every request
 by design (see L{NEW_IN_EVERY_REQUEST}) are not noted at all.
+
+The memos are a parser's (L{Memos}, held by a
+L{resource_adaptors.sip.core.parser.Parser}), not the module's: two stacks
+in one process, or a test, do not share (or see) each other's.
 """
 
 #: The keys of the headers whose values are new in every request: RFC 3261
@@ -50,3 +54,34 @@ class RecurringMemo:
             if len(kept) >= self._max_size:
                 kept.clear()
             kept[key] = value
+
+
+#: How many header name spellings a parser remembers.
+MAX_NAMES = 4096
+
+
+class Memos:
+    """
+    The memo tables of one parser: header lines to their field tuples
+    (C{lines}), header name spellings to their (key, name) (C{names}, at
+    most L{MAX_NAMES}), and per header key the values of a usual shape seen
+    to recur (L{usual_values}), for validation.  The messages it parses
+    carry it, so that validating them reads its tables.
+    """
+
+    __slots__ = ("lines", "names", "_usual_values")
+
+    def __init__(self):
+        self.lines = RecurringMemo(4096)
+        self.names = {}
+        self._usual_values = {}
+
+    def usual_values(self, key):
+        """
+        @return: the L{RecurringMemo} of the values of header C{key} known to
+            be of its usual shape; None for the headers new in every request.
+        """
+        memo = self._usual_values.get(key)
+        if memo is None and key not in NEW_IN_EVERY_REQUEST:
+            memo = self._usual_values[key] = RecurringMemo(1024)
+        return memo

@@ -9,11 +9,10 @@ matching a Request-URI or a registered contact needs.
 """
 
 import re
-from functools import lru_cache
 from ipaddress import ip_address
 from urllib.parse import unquote
 
-from resource_adaptors.sip.syntax import ParseError, Params, parse_port
+from resource_adaptors.sip.core.syntax import ParseError, Params, parse_port
 
 # The character classes of RFC 3261 §25.1.  Each component's class excludes
 # the character that ends it, so the expressions below cannot backtrack.
@@ -94,9 +93,9 @@ def parse_uri(text):
         other scheme.
     @raise ParseError: when C{text} is not a URI.
     """
-    usual = _usual_groups(text)
+    usual = _USUAL_SIP_URI.fullmatch(text)
     if usual is not None:       # the fast path; anything else below
-        return usual_sip_uri(*usual)
+        return usual_sip_uri(*usual.groups())
     if text.startswith("sip:"):
         return _parse_sip_uri("sip", text[4:])
     colon = text.find(":")
@@ -109,16 +108,6 @@ def parse_uri(text):
     if colon + 1 == len(text) or _NOT_IN_OPAQUE.search(text):
         raise ParseError("Bad URI")
     return AbsoluteURI(text)
-
-
-@lru_cache(maxsize=256)
-def _usual_groups(text):
-    """
-    @return: the groups of C{text} as a L{USUAL_SIP_URI}, or None.
-        Remembered: a client sends the same Request-URI again and again.
-    """
-    usual = _USUAL_SIP_URI.fullmatch(text)
-    return None if usual is None else usual.groups()
 
 
 def _parse_sip_uri(scheme, rest):

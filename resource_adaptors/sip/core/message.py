@@ -13,16 +13,19 @@ malformed header raises L{ParseError} when it is read, not before.
 Typed values are mutable objects, but changing one in place does not
 change the message: assign it back (C{vias = msg.via; vias[0].received =
 host; msg.via = vias}), which rewrites the header from the value.
+
+Its length (about 700 lines) is one concept's: the typed header table of
+L{Message} and the checks of L{validate_request} read the same per-header
+descriptors, which would only be split apart from each other.
 """
 
 from operator import itemgetter
 
-from resource_adaptors.sip.headers import (
+from resource_adaptors.sip.core.headers import (
     CSeq, Challenge, ContentType, Event, NameAddr, SubscriptionState, Via, header_key,
     header_key_and_name, header_name, is_list_header, parse_tokens)
-from resource_adaptors.sip.recurring import NEW_IN_EVERY_REQUEST, RecurringMemo
-from resource_adaptors.sip.syntax import ParseError, parse_int, split_list
-from resource_adaptors.sip.uri import parse_uri
+from resource_adaptors.sip.core.syntax import ParseError, parse_int, split_list
+from resource_adaptors.sip.core.uri import parse_uri
 
 __all__ = ["Headers", "Message", "Request", "Response", "make_response", "answerable",
            "validate_request", "REASON_PHRASES"]
@@ -69,7 +72,7 @@ class Headers:
     other headers (WWW-Authenticate, Date, unknown ones) are never split.
     """
 
-    __slots__ = ("_fields", "_typed", "_by_key")
+    __slots__ = ("_fields", "_typed", "_by_key", "_memos")
 
     def __init__(self, fields=()):
         """@param fields: (name, value) pairs, in order."""
@@ -83,19 +86,28 @@ class Headers:
         #: keys in the order they first appear; made when first needed (see
         #: L{_values_by_key}), kept up to date by every change to the fields.
         self._by_key = None
+        #: the L{recurring.Memos} of the parser that read the fields, or None.
+        self._memos = None
 
     @classmethod
-    def received(cls, fields, by_key=None):
+    def received(cls, fields, by_key=None, memos=None):
         """
         Headers from the parser's (key, name, value, line) tuples, kept as
-        they are, and (when the parser made it) the index of their values
-        by key (see C{_by_key}).
+        they are, (when the parser made it) the index of their values by key
+        (see C{_by_key}), and the parser's L{recurring.Memos} (validation
+        reads them).
         """
         headers = cls.__new__(cls)
         headers._fields = fields
         headers._typed = {}
         headers._by_key = by_key
+        headers._memos = memos
         return headers
+
+    def __getstate__(self):
+        """A message pickled or copied leaves its parser's memos behind."""
+        return None, {"_fields": self._fields, "_typed": self._typed, "_by_key": self._by_key,
+                      "_memos": None}
 
     def get(self, name):
         """@return: the first value of header C{name} (as L{get_all} would give it), or None."""
@@ -396,9 +408,6 @@ class _TypedHeader:
         self.parse = parse
         self.format = format
         self.is_usual = is_usual
-        # The values of the usual shape that recur (see L{recurring}): a
-        # client sends the same Contact, Accept, Max-Forwards... each time.
-        self._usual_values = None if self.key in NEW_IN_EVERY_REQUEST else RecurringMemo(1024)
 
     def __get__(self, message, owner=None):
         if message is None:
@@ -415,11 +424,15 @@ class _TypedHeader:
         Raise L{ParseError} if reading the header, not read yet, would;
         C{values} are its field values.  A header of one field of the usual
         shape is known to parse without being built: L{validate_request}
-        checks every header, and most are never read.
+        checks every header, and most are never read.  The values of the
+        usual shape that recur are remembered by the parser that read them
+        (see L{recurring}): a client sends the same Contact, Accept,
+        Max-Forwards... each time.
         """
         if len(values) == 1 and self.is_usual is not None:
             value = values[0]
-            usual = self._usual_values
+            memos = headers._memos
+            usual = None if memos is None else memos.usual_values(self.key)
             if usual is not None and value in usual.kept:
                 return
             if self.is_usual(value):

@@ -14,17 +14,19 @@ back to the message is what rewrites the header.
 """
 
 import re
-from functools import lru_cache
 
-from resource_adaptors.sip.syntax import (
+from resource_adaptors.sip.core.syntax import (
     COMPACT_PARAMS, TOKEN, WHITESPACE, ParseError, Params, is_token, parse_int, parse_params,
     parse_port, quote, read_quoted, skip_whitespace)
-from resource_adaptors.sip.uri import (
+from resource_adaptors.sip.core.uri import (
     HOST, PORT_NUMBER, USUAL_ADDR_SPEC_URI, USUAL_SIP_URI, parse_uri, usual_sip_uri)
 
 __all__ = ["Params", "ParseError", "HeaderValue", "NameAddr", "Via", "CSeq", "Event",
            "SubscriptionState", "ContentType", "Challenge", "header_key", "header_name",
-           "header_key_and_name", "is_list_header"]
+           "header_key_and_name", "is_list_header", "ASSERTED_IDENTITY"]
+
+#: The header a trusted peer names a request's sender in (RFC 3325).
+ASSERTED_IDENTITY = "P-Asserted-Identity"
 
 # Canonical spellings of the headers this stack knows; any other name is
 # written as it was given.
@@ -77,13 +79,22 @@ def header_name(name):
     return _NAME_OF_KEY.get(header_key(name), name)
 
 
-@lru_cache(maxsize=1024)
 def header_key_and_name(name):
     """
-    @return: (L{header_key}, L{header_name}) of C{name}, remembered: code
-        adds and sets the same few headers on every message.
+    @return: (L{header_key}, L{header_name}) of C{name}; one lookup for the
+        spellings of L{_KEYS_AND_NAMES}: code adds and sets the same few
+        headers on every message.
     """
-    return header_key(name), header_name(name)
+    known = _KEYS_AND_NAMES.get(name)
+    return known if known is not None else (header_key(name), header_name(name))
+
+
+#: The canonical, lower-case and compact spellings of the known headers ->
+#: their (key, name): a table made once, not a memo of what was asked.
+_KEYS_AND_NAMES = {
+    spelling: (header_key(spelling), header_name(spelling))
+    for spelling in (*_CANONICAL_NAMES, *_NAME_OF_KEY, *COMPACT_FORMS,
+                     *(form.upper() for form in COMPACT_FORMS))}
 
 
 def is_list_header(key):
@@ -146,17 +157,6 @@ def _usual_match(text):
     return (_USUAL_NAME_ADDR if "<" in text else _USUAL_ADDR_SPEC).fullmatch(text)
 
 
-@lru_cache(maxsize=256)
-def _usual_groups(text):
-    """
-    @return: the groups of C{text} (stripped) as a usual name-addr or
-        addr-spec, or None.  Remembered: a client sends the same To and
-        Contact in every request.
-    """
-    usual = _usual_match(text)
-    return None if usual is None else usual.groups()
-
-
 class NameAddr(HeaderValue):
     """
     A From, To, Contact, Route, Record-Route... value: a URI with an optional
@@ -191,9 +191,9 @@ class NameAddr(HeaderValue):
         @raise ParseError: when C{text} is not a name-addr or addr-spec.
         """
         text = text.strip(WHITESPACE)
-        usual = _usual_groups(text)
+        usual = _usual_match(text)
         if usual is not None:       # the fast path; anything else below
-            quoted, tokens, *uri, params = usual
+            quoted, tokens, *uri, params = usual.groups()
             # The URI is made when first read: the To of every request is
             # read for its tag alone.
             address = cls(None, quoted or tokens or None, Params.from_validated(params))
@@ -223,9 +223,7 @@ class NameAddr(HeaderValue):
             L{_USUAL_NAME_ADDR}): then L{parse} accepts it, and checking
             that costs one match instead of building the value.  A value
             of the usual shape has no top-level comma: it is one value
-            of a list header too.  Not remembered: most values checked are
-            never parsed (a From, with a tag new in every request), and
-            would only push out of L{_usual_groups} those that are.
+            of a list header too.
         """
         return _usual_match(text) is not None
 

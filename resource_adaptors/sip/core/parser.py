@@ -13,20 +13,26 @@ checks them all for the transaction user.
 Every limit of L{Limits} is checked before the work it guards: the size
 of a message before looking into it, the number and length of lines before
 parsing fields, a Content-Length before waiting for (or slicing) the body.
+
+A server keeps one L{Parser}: its limits, and its memos of what recurs in
+the messages it receives (L{recurring.Memos}), which its datagrams and its
+streams (L{Parser.stream}) share.  L{parse_message} parses one message with
+a parser of its own, for those who parse a message now and then.
 """
 
 import re
 from itertools import islice
 from dataclasses import dataclass
 
-from resource_adaptors.sip.headers import header_key, header_name
-from resource_adaptors.sip.message import Headers, Request, Response, answerable
-from resource_adaptors.sip.recurring import NEW_IN_EVERY_REQUEST, RecurringMemo
-from resource_adaptors.sip.syntax import TOKEN_CHARS, ParseError, is_token
-from resource_adaptors.sip.transaction import is_rfc3261_branch
-from resource_adaptors.sip.uri import AbsoluteURI, SipURI, parse_uri
+from resource_adaptors.sip.core.headers import header_key, header_name
+from resource_adaptors.sip.core.message import Headers, Request, Response, answerable
+from resource_adaptors.sip.core.recurring import MAX_NAMES, NEW_IN_EVERY_REQUEST, Memos
+from resource_adaptors.sip.core.syntax import TOKEN_CHARS, ParseError, is_token
+from resource_adaptors.sip.core.transaction import is_rfc3261_branch
+from resource_adaptors.sip.core.uri import AbsoluteURI, SipURI, parse_uri
 
-__all__ = ["Limits", "ParseError", "FramingError", "parse_message", "StreamParser", "KEEPALIVE"]
+__all__ = ["Limits", "ParseError", "FramingError", "Parser", "parse_message", "StreamParser",
+           "KEEPALIVE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,28 +81,51 @@ _TOO_LARGE = 513
 _BODY_TOO_LARGE = 413
 
 
+class Parser:
+    """
+    The parser of one server: its L{Limits}, and the L{recurring.Memos} of
+    the messages it parsed.
+    """
+
+    __slots__ = ("limits", "memos")
+
+    def __init__(self, limits=DEFAULT_LIMITS):
+        self.limits = limits
+        self.memos = Memos()
+
+    def parse(self, data):
+        """
+        Parse one message from C{data}, a datagram: without a Content-Length
+        the body is the rest of the datagram; a Content-Length shorter than
+        what is there truncates the body (what follows is ignored); a
+        longer one is an error.  CRLFs before the start line are ignored
+        (RFC 3261 §7.5).
+
+        @return: a L{Request} or L{Response}.
+        @raise ParseError: see L{ParseError} for how to answer it.
+        """
+        limits = self.limits
+        if len(data) > limits.max_message_size:
+            raise ParseError("Message Too Large", _TOO_LARGE)
+        start = 0
+        while data.startswith(b"\r\n", start):
+            start += 2
+        head_end = data.find(b"\r\n\r\n", start)
+        if head_end < 0:
+            raise ParseError("No empty line after the headers")
+        return _parse(data, start, head_end, limits, self.memos)
+
+    def stream(self):
+        """@return: a L{StreamParser} for one connection, sharing the memos."""
+        return StreamParser(self.limits, self.memos)
+
+
 def parse_message(data, limits=DEFAULT_LIMITS):
-    """
-    Parse one message from C{data}, a datagram: without a Content-Length the
-    body is the rest of the datagram; a Content-Length shorter than what is
-    there truncates the body (what follows is ignored); a longer one is an
-    error.  CRLFs before the start line are ignored (RFC 3261 §7.5).
-
-    @return: a L{Request} or L{Response}.
-    @raise ParseError: see L{ParseError} for how to answer it.
-    """
-    if len(data) > limits.max_message_size:
-        raise ParseError("Message Too Large", _TOO_LARGE)
-    start = 0
-    while data.startswith(b"\r\n", start):
-        start += 2
-    head_end = data.find(b"\r\n\r\n", start)
-    if head_end < 0:
-        raise ParseError("No empty line after the headers")
-    return _parse(data, start, head_end, limits)
+    """L{Parser.parse} with a parser of its own: nothing is remembered."""
+    return Parser(limits).parse(data)
 
 
-def _parse(data, start, head_end, limits):
+def _parse(data, start, head_end, limits, memos):
     """Parse the message whose header section is C{data[start:head_end]}."""
     if data.find(b"\0", start, head_end) >= 0 and not _nuls_are_quoted(data[start:head_end]):
         raise ParseError("NUL byte in the headers")
@@ -112,7 +141,7 @@ def _parse(data, start, head_end, limits):
         line_error = _long_lines(lines, limits)
     if not _only_crlfs(data, start, head_end):
         line_error = _first(line_error, _bare_line_break(lines))
-    headers = Headers.received(*_fields(lines))
+    headers = Headers.received(*_fields(lines, memos), memos)
     start_line = lines[0]
     if start_line[:4].upper() == "SIP/":
         if line_error is not None:
@@ -236,7 +265,7 @@ def _nuls_are_quoted(head):
     return head.count(b"\0") == head.count(b"\\\0")
 
 
-def _fields(lines):
+def _fields(lines, memos):
     """
     @return: the (key, name, value, line) tuples of the header lines
         C{lines[1:]}, and the values of each key (the index of
@@ -247,11 +276,11 @@ def _fields(lines):
     fields = []
     append = fields.append
     by_key = {}
-    recurring = _RECURRING_LINES.kept
+    recurring = memos.lines.kept
     for line in lines[1:]:
         field = recurring.get(line)
         if field is None:
-            field = _field(line, fields, by_key)
+            field = _field(line, fields, by_key, memos)
             if field is None:
                 continue    # a continuation line, added to the field before
         append(field)
@@ -263,33 +292,33 @@ def _fields(lines):
     return fields, by_key
 
 
-#: Header line -> its field tuple, for the lines that recur (see
-#: L{recurring}): a field tuple is immutable, so messages share it.
-_RECURRING_LINES = RecurringMemo(4096)
-
-
-def _field(line, fields, by_key):
+def _field(line, fields, by_key, memos):
     """
     @return: the field tuple of header line C{line}, not in the memo of
         recurring lines; or None for a continuation line, which is added to the
-        last of C{fields} (see L{_fields}).
+        last of C{fields} (see L{_fields}).  The memo (C{memos.lines}) maps
+        a header line to its field tuple, for the lines that recur: a field
+        tuple is immutable, so messages share it.  C{memos.names} maps the
+        spellings of header names before the colon to (key, name without
+        the white space before the colon): messages use few spellings, and
+        this saves validating and lowering each name of each message.
     """
     spelling, colon, value = line.partition(":")
     try:
-        key, name = _NAMES[spelling]
+        key, name = memos.names[spelling]
     except KeyError:
         if line[:1] in (" ", "\t"):
             _unfold(fields, by_key, line)
             return None
         if not colon or not spelling:
             raise ParseError("Header line without a colon") from None
-        key, name = _learn_name(spelling)
+        key, name = _learn_name(spelling, memos.names)
     else:
         if not colon:
             raise ParseError("Header line without a colon")
     field = (key, name, value.strip(" \t"), line)
     if key not in NEW_IN_EVERY_REQUEST:
-        _RECURRING_LINES.note(line, field)
+        memos.lines.note(line, field)
     return field
 
 
@@ -303,19 +332,13 @@ def _unfold(fields, by_key, line):
     by_key[key] = by_key[key][:-1] + (value,)
 
 
-#: Header names as they appear before the colon -> (key, name without the
-#: white space before the colon).  Messages use few spellings; this saves
-#: validating and lowering each name of each message.
-_NAMES = {}
-
-
-def _learn_name(spelling):
+def _learn_name(spelling, names):
     name = spelling.rstrip(" \t")
     if not name or name.strip(TOKEN_CHARS):
         raise ParseError("Bad header name")
     known = (header_key(name), name)
-    if len(_NAMES) < 4096:      # bounded: names come from the network
-        _NAMES[spelling] = known
+    if len(names) < MAX_NAMES:      # bounded: names come from the network
+        names[spelling] = known
     return known
 
 
@@ -443,8 +466,11 @@ class StreamParser:
     that a message arriving a byte at a time costs linear time.
     """
 
-    def __init__(self, limits=DEFAULT_LIMITS):
+    def __init__(self, limits=DEFAULT_LIMITS, memos=None):
+        """C{memos}: those of the L{Parser} it belongs to (see L{Parser.stream}),
+        else its own."""
         self.limits = limits
+        self.memos = Memos() if memos is None else memos
         self._buffer = bytearray()
         #: where to resume the search for CRLFCRLF in the buffer.
         self._searched = 0
@@ -548,7 +574,7 @@ class StreamParser:
         if head_end > 0:
             head = bytes(self._buffer[:head_end]) + b"\r\n\r\n"
             try:
-                message = _parse(head, 0, head_end, self.limits)
+                message = _parse(head, 0, head_end, self.limits, self.memos)
             except ParseError as parse_error:
                 error.request = parse_error.request
             else:
@@ -562,4 +588,4 @@ class StreamParser:
         head_end = self._head_end
         del self._buffer[:self._message_end]
         self._head_end = self._message_end = None
-        return _parse(data, 0, head_end, self.limits)
+        return _parse(data, 0, head_end, self.limits, self.memos)

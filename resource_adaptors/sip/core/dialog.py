@@ -22,16 +22,12 @@ Nothing here sends anything or keeps time: the resource adaptor does.
 
 from enum import Enum
 
-from twisted.logger import Logger
+from resource_adaptors.sip.core.headers import NameAddr, Params
+from resource_adaptors.sip.core.message import Headers, Request
+from resource_adaptors.sip.core.parser import ParseError
+from resource_adaptors.sip.core.randomness import random_hex
+from resource_adaptors.sip.core.uri import SipURI, parse_uri
 
-from resource_adaptors.sip.headers import NameAddr, Params
-from resource_adaptors.sip.message import Headers, Request
-from resource_adaptors.sip.parser import ParseError
-from resource_adaptors.sip.randomness import random_hex
-from resource_adaptors.sip.uri import SipURI, parse_uri
-from slee.trace import log_observer
-
-log = Logger(namespace="resource_adaptors.sip.dialog", observer=log_observer)
 
 #: Requests whose Contact replaces the remote target, as do the 2xx
 #: responses to them: INVITE (a re-INVITE, RFC 3261 §12.2), UPDATE (RFC
@@ -398,13 +394,31 @@ class Dialog:
         return isinstance(uri, SipURI) and "lr" in uri.params
 
 
+class _Silent:
+    """The log of a L{DialogTable} not given one: it says nothing."""
+
+    def debug(self, format, **fields):
+        pass
+
+    warn = debug
+
+
+_SILENT = _Silent()
+
+
 class DialogTable:
     """
     The dialogs of one user agent, by id, and the SUBSCRIBEs we sent whose
     NOTIFYs may still create dialogs.
+
+    The core does no I/O, logging included: C{log}, given by the shell (a
+    Twisted C{Logger}, or anything with C{debug} and C{warn} taking a
+    format and its fields), hears of the dialogs made and of those that
+    could not be.
     """
 
-    def __init__(self):
+    def __init__(self, log=None):
+        self._log = log or _SILENT
         self._dialogs = {}
         #: (Call-ID, From tag) -> an out-of-dialog SUBSCRIBE we sent.
         self._subscriptions = {}
@@ -494,7 +508,7 @@ class DialogTable:
             return None
         dialog = Dialog.from_notify(subscribe, notify, over_tls)
         self.add(dialog)
-        log.debug("NOTIFY created dialog {id}", id=dialog.id)
+        self._log.debug("NOTIFY created dialog {id}", id=dialog.id)
         return dialog
 
     # -- responses to our requests ----------------------------------------------
@@ -525,11 +539,11 @@ class DialogTable:
         try:
             dialog = Dialog.from_uac(request, response, over_tls)
         except ParseError as e:
-            log.warn("a {status} to {method} without a usable Contact creates no dialog: "
+            self._log.warn("a {status} to {method} without a usable Contact creates no dialog: "
                      "{reason}", status=status, method=request.method, reason=e.reason)
             return None
         self.add(dialog)
-        log.debug("{status} created dialog {id}", status=status, id=dialog.id)
+        self._log.debug("{status} created dialog {id}", status=status, id=dialog.id)
         return dialog
 
     @staticmethod

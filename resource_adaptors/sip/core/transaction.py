@@ -73,8 +73,8 @@ makes on its own: L{make_ack} (§17.1.1.3) and L{make_cancel} (§9.1).
 import enum
 from dataclasses import dataclass
 
-from resource_adaptors.sip.message import Headers, Request, make_response
-from resource_adaptors.sip.randomness import random_hex
+from resource_adaptors.sip.core.message import Headers, Request, make_response
+from resource_adaptors.sip.core.randomness import random_hex
 
 #: Branches that start with it were made unique by an RFC 3261 client.
 MAGIC_COOKIE = "z9hG4bK"
