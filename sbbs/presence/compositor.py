@@ -17,26 +17,16 @@ and L{current_document} composes it when a watcher asks.  So a document
 kept in L{STATES} is always the current one.
 """
 
-from functools import lru_cache
 
 from sbbs.presence.composition import compose
 from sbbs.presence.documents import cached_manipulation, want_documents
+from sbbs.presence.memo import MEMO
 from sbbs.presence.pidf import PIDF_TYPE, PidfError, parse_pidf
 from sbbs.presence.state import PRESENCE_CHANGED, STATES, PresenceChangedEvent, watch_name
 from sbbs.sipevent.notifier import Refusal
 from sbbs.sipevent.publication import STORE, publications_of
 from sbbs.sipevent.publisher import PublisherSbb
 from sbbs.sipevent.subscription import ExpiryPolicy
-
-
-@lru_cache(maxsize=512)
-def _parsed(body):
-    """
-    A publication's PIDF, parsed once: when its PUBLISH is checked, and for
-    the composition that follows (which leaves the elements it is given
-    unchanged).  A refused body is not remembered.
-    """
-    return parse_pidf(body)
 
 
 def current_document(context, presentity):
@@ -59,7 +49,7 @@ def current_document(context, presentity):
 
 def _compose(presentity, publications, manipulation):
     """The document of C{publications} over the static presence C{manipulation} (or None)."""
-    return compose(presentity, [(_parsed(p.body), p.published_at) for p in publications],
+    return compose(presentity, [(MEMO.get(parse_pidf, p.body), p.published_at) for p in publications],
                    manipulation)
 
 
@@ -73,7 +63,7 @@ class CompositorSbb(PublisherSbb):
     @classmethod
     def check_body(cls, body, content_type):
         try:
-            _parsed(body)
+            MEMO.get(parse_pidf, body)
         except PidfError as error:
             return Refusal(400, f"Bad PIDF: {error.reason}")
         return None

@@ -18,9 +18,10 @@ presentity at once.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-from sbbs.presence.rules import RulesError, parse_rules
+from sbbs.presence.memo import MEMO
+from sbbs.presence.rules import RulesError
+from sbbs.presence.rules_reader import parse_rules
 from sbbs.presence.state import RULES_CHANGED, RulesChangedEvent, announce
 from sbbs.sipevent.publisher import PUBLICATIONS_CHANGED, PublicationsChangedEvent, activity_name
 from sbbs.xdms.client import XdmReaderSbb
@@ -65,16 +66,10 @@ def cached_rules(context, presentity):
         document = cache[key]
         if document is not None:
             try:
-                return True, _parsed_rules(document)
+                return True, MEMO.get(parse_rules, document)
             except RulesError:
                 continue
     return True, None
-
-
-@lru_cache(maxsize=4096)
-def _parsed_rules(document):
-    """A rules document, parsed once however many subscriptions evaluate it (a L{Ruleset} is immutable)."""
-    return parse_rules(document)
 
 
 def cached_manipulation(context, presentity):
@@ -102,17 +97,17 @@ class DocumentsSbb(XdmReaderSbb):
 
     reader = READER
 
-    @handler(SERVICE_STARTED, initial=True, select=(), selector="_the_reader")
+    @handler(SERVICE_STARTED, initial=True)
     def on_started(self, event, aci):
         """Watch the usages whole (again, after a restart: watching is idempotent)."""
         self.live_on_the_reader_activity(aci)
-        client = self.client()
+        client = self.xdm.get_or_create()
         for auid, _ in ALL_DOCUMENTS:
             client.subscribe(f"{auid}/")
 
-    @handler(DOCUMENTS_WANTED, initial=True, select=(), selector="_the_reader")
+    @handler(DOCUMENTS_WANTED, initial=True)
     def on_documents_wanted(self, event, aci):
-        client = self.client()
+        client = self.xdm.get_or_create()
         reading = self.reading
         for auid, document in ALL_DOCUMENTS:
             uri = document_uri(auid, document, event.presentity)

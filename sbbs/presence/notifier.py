@@ -24,17 +24,17 @@ blocked is terminated with C{rejected}.
 """
 
 import hashlib
-from functools import lru_cache
 
 from sbbs.presence.compositor import current_document
 from sbbs.presence.documents import cached_rules, want_documents
+from sbbs.presence.memo import MEMO
 from sbbs.presence.pidf import PIDF_TYPE, current_sphere, neutral_document
-from sbbs.presence.rules import DEFAULT_DECISIONS, transform
+from sbbs.presence.filtering import transform
+from sbbs.presence.rules import DEFAULT_DECISIONS
 from sbbs.presence.state import PRESENCE_CHANGED, RULES_CHANGED, watch_name
 from sbbs.presence.watchers import MAX_WATCHERS, record, watchers_of
 from sbbs.sipevent.notifier import WAIT, NotifierSbb, Refusal
 from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State
-from sbbs.xdms.changes import unwatch, watch
 from slee.resources import Property
 from slee.sbb import CmpField, handler
 
@@ -47,20 +47,14 @@ STATES_OF = {"block": State.TERMINATED, "confirm": State.PENDING,
              "polite-block": State.ACTIVE, "allow": State.ACTIVE}
 
 
-@lru_cache(maxsize=1024)
-def _current_sphere(document):
-    """A composed document's sphere, read once however many watchers ask."""
-    return current_sphere(document)
-
-
-@lru_cache(maxsize=1024)
-def _transformed(document, decision):
+def _transformed(document_and_decision):
     """
-    The document a watcher with C{decision} is sent: made once per document
-    and decision, however many watchers share them (a change that reaches
-    10,000 watchers under the same rule is transformed once).
+    The document a watcher with a decision is sent: made once per document
+    and decision (through L{MEMO}), however many watchers share them (a
+    change that reaches 10,000 watchers under the same rule is transformed
+    once).
     """
-    return transform(document, decision)
+    return transform(*document_and_decision)
 
 
 class PresenceNotifierSbb(NotifierSbb):
@@ -89,7 +83,9 @@ class PresenceNotifierSbb(NotifierSbb):
         presentity = subscription.resource
         if len(watchers_of(self.context, presentity)) >= MAX_WATCHERS:
             return Refusal(403, "Too many watchers of this presentity")
-        watch(self.context, watch_name(presentity))     # where its rules' changes come
+        # where its rules' changes come
+        self.context.naming.join(watch_name(presentity),
+                                 self.context.sbb_local_object)
         known, decision = self._decision_for(subscription)
         if not known:
             want_documents(self.context, presentity)
@@ -120,7 +116,7 @@ class PresenceNotifierSbb(NotifierSbb):
     def _sphere(self, presentity):
         """The presentity's current sphere, as its composed state says (or None)."""
         document = current_document(self.context, presentity)
-        return None if document is None else _current_sphere(document)
+        return None if document is None else MEMO.get(current_sphere, document)
 
     def _outcome(self, decision):
         """The answer to a new subscription the rules decided: a L{Refusal} or its L{State}."""
@@ -143,21 +139,21 @@ class PresenceNotifierSbb(NotifierSbb):
         """What this watcher sees of C{presentity}'s composed C{document} (or of None)."""
         decision = self.decision
         if decision is None or decision.sub_handling == "polite-block" or document is None:
-            return neutral_document(presentity)
-        return _transformed(document, decision)
+            return MEMO.get(neutral_document, presentity)
+        return MEMO.get(_transformed, (document, decision))
 
     def subscription_ended(self, subscription):
-        unwatch(self.context, watch_name(subscription.resource))
+        self.context.naming.leave(watch_name(subscription.resource), self.context.sbb_local_object)
 
     def watcher_event(self, subscription, event):
-        record(self.context, subscription, str(self.context.entity_id), event)
+        record(self.context, subscription, str(self.context.sbb_local_object.entity_id), event)
 
     @handler(PRESENCE_CHANGED)
     def on_presence_changed(self, event, aci):
         subscription = self.subscription
         if subscription is None or subscription.state is State.TERMINATED:
             return
-        sphere = None if event.document is None else _current_sphere(event.document)
+        sphere = None if event.document is None else MEMO.get(current_sphere, event.document)
         if sphere != self.sphere and self._rules_may_say_otherwise():
             return          # its <sphere> conditions decided otherwise, and it was told
         if subscription.state is not State.ACTIVE:

@@ -3,7 +3,7 @@ PIDF documents (RFC 3863) with the presence data model's person and device
 elements (RFC 4479): what clients publish and what watchers are sent.
 
 L{parse_pidf} takes a body from the network with the safe parser
-(L{sbbs.xdms.safexml}: no DTD, no entity, no network), bounds its size and
+(L{sbbs.xml.safe}: no DTD, no entity, no network), bounds its size and
 its number of elements and tuples, checks what the PIDF schema cannot say
 (ids present and unique, a status in every tuple, the data model's persons
 and devices), puts the document in the schema's order and validates it
@@ -35,21 +35,16 @@ Timestamps (C{xs:dateTime}) are read by L{instant}.
 import re
 import unicodedata
 from datetime import datetime, timezone
-from functools import lru_cache
 from hashlib import sha256
 from pathlib import Path
 
 from lxml import etree
 
-from sbbs.xdms.errors import XcapConflict
-from sbbs.xdms.safexml import parse_document
+from sbbs.xml.namespaces import DATA_MODEL, PIDF, RPID
+from sbbs.xml.safe import BadXml, parse_document
 
 PIDF_TYPE = "application/pidf+xml"
 
-PIDF = "urn:ietf:params:xml:ns:pidf"
-DATA_MODEL = "urn:ietf:params:xml:ns:pidf:data-model"
-RPID = "urn:ietf:params:xml:ns:pidf:rpid"
-CIPID = "urn:ietf:params:xml:ns:pidf:cipid"
 
 PRESENCE = f"{{{PIDF}}}presence"
 TUPLE = f"{{{PIDF}}}tuple"
@@ -112,7 +107,7 @@ def parse_pidf(body, *, max_size=MAX_SIZE, max_elements=MAX_ELEMENTS, max_tuples
         raise PidfError(f"body too large: {len(body)} bytes, at most {max_size}")
     try:
         root = parse_document(body)
-    except XcapConflict as conflict:
+    except BadXml as conflict:
         if conflict.condition == "not-utf-8":
             raise PidfError("body is not UTF-8") from None
         raise PidfError(f"not well-formed XML: {conflict.phrase}") from None
@@ -282,15 +277,15 @@ def instant(text):
     return moment.timestamp()
 
 
-@lru_cache(maxsize=1024)
 def neutral_document(entity):
     """
     The document of a presentity that is offline: one tuple, closed, and
     nothing else.  It is what a polite-blocked watcher is sent (RFC 5025
     §3.2.1), so it must look like any offline presentity's: its tuple id
     is derived from the entity, as stable as a client's, not a telltale
-    constant.  Made once per presentity and kept: each change of a
-    presentity compares it, for each of its polite-blocked watchers.
+    constant.  The presence server keeps it in its memo
+    (L{sbbs.presence.memo}): each change of a presentity compares it, for
+    each of its polite-blocked watchers.
 
     @param entity: the presentity's URI.
     @return: the document, as bytes.

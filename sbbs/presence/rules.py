@@ -8,12 +8,14 @@ the OMA usage (C{org.openmobilealliance.pres-rules}), the conditions of
 OMA XDM's common policy (C{urn:oma:xml:xdm:common-policy}):
 C{<external-list>}, C{<anonymous-request>} and C{<other-identity>}.
 
-The presence server reads a presentity's document once (L{parse_rules})
+The presence server reads a presentity's document once
+(L{sbbs.presence.rules_reader.parse_rules})
 and keeps the L{Ruleset}: immutable, picklable and free of XML, so that
 L{Ruleset.evaluate}, run for every SUBSCRIBE and every re-evaluation, only
 compares strings and numbers.  Evaluation gives a L{Decision}: what is done
 with the subscription (L{SubHandling}) and what the watcher may see
-(L{Transformations}), which L{transform} applies to a PIDF document.  When
+(L{Transformations}), which L{sbbs.presence.filtering.transform} applies
+to a PIDF document.  When
 no rule matches it gives None, and the caller applies its configured
 default policy (L{DEFAULT_DECISIONS}).
 
@@ -46,45 +48,46 @@ The choices this module makes where the documents leave room:
 - A C{<validity>} period holds from its C{<from>} (included) to its
   C{<until>} (excluded); a time without time zone is UTC.
 
-Limits: a document may hold at most L{MAX_RULES} rules and, in all their
-C{<conditions>} together, at most L{MAX_CONDITIONS} elements (each
-C{<one>}, C{<many>}, C{<except>}, list C{<entry>}, C{<from>}, C{<until>}
-counts), so that a stored document cannot make every SUBSCRIBE expensive.
+The document is read by L{sbbs.presence.rules_reader}; a decision is
+applied to a PIDF document by L{sbbs.presence.filtering}.
 """
 
-import copy
 import enum
 import functools
 import operator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import MappingProxyType
 from urllib.parse import unquote
 
-from lxml import etree
-
-from sbbs.xdms.errors import XcapConflict
-from sbbs.xdms.safexml import parse_document
+from sbbs.xml.namespaces import DATA_MODEL, PIDF, RPID
+from sbbs.xml.safe import BadXml, parse_document
 from slee.compact import Compact
 
-COMMON_POLICY = "urn:ietf:params:xml:ns:common-policy"
-PRES_RULES = "urn:ietf:params:xml:ns:pres-rules"
-OMA_COMMON_POLICY = "urn:oma:xml:xdm:common-policy"
-PIDF = "urn:ietf:params:xml:ns:pidf"
-DATA_MODEL = "urn:ietf:params:xml:ns:pidf:data-model"
-RPID = "urn:ietf:params:xml:ns:pidf:rpid"
-
-#: The most rules a document may hold.
-MAX_RULES = 256
-#: The most elements all the rules' conditions may hold together.
-MAX_CONDITIONS = 5000
-
-_CP = f"{{{COMMON_POLICY}}}"
-_PR = f"{{{PRES_RULES}}}"
-_OCP = f"{{{OMA_COMMON_POLICY}}}"
 _PIDF = f"{{{PIDF}}}"
 _DM = f"{{{DATA_MODEL}}}"
 _RPID = f"{{{RPID}}}"
+
+#: The presence attributes RFC 5025 §3.3.2 has a permission for, and the
+#: permission (its element's name without C{provide-}).
+ATTRIBUTE_PERMISSIONS = {
+    _RPID + "activities": "activities",
+    _RPID + "class": "class",
+    _DM + "deviceID": "deviceID",
+    _RPID + "mood": "mood",
+    _RPID + "place-is": "place-is",
+    _RPID + "place-type": "place-type",
+    _RPID + "privacy": "privacy",
+    _RPID + "relationship": "relationship",
+    _RPID + "sphere": "sphere",
+    _RPID + "status-icon": "status-icon",
+    _RPID + "time-offset": "time-offset",
+    _RPID + "user-input": "user-input",
+    _PIDF + "note": "note",
+    _DM + "note": "note",
+}
+
+#: The permissions that are booleans (provide-user-input has levels).
+BOOLEAN_PERMISSIONS = frozenset(ATTRIBUTE_PERMISSIONS.values()) - {"user-input"}
 
 
 class RulesError(ValueError):
@@ -168,12 +171,12 @@ class Selection:
         """Whether the C{<tuple>}, C{<person>} or C{<device>} element is provided."""
         if self.all or component.get("id") in self.ids:
             return True
-        if _child_text(component, _RPID + "class") in self.classes:
+        if child_text(component, _RPID + "class") in self.classes:
             return True
-        if _child_text(component, _DM + "deviceID") in self.device_ids:
+        if child_text(component, _DM + "deviceID") in self.device_ids:
             return True
-        contact = _child_text(component, _PIDF + "contact")
-        return contact is not None and (_uri_key(contact) in self.uris
+        contact = child_text(component, _PIDF + "contact")
+        return contact is not None and (uri_key(contact) in self.uris
                                         or _scheme(contact) in self.schemes)
 
 
@@ -295,71 +298,10 @@ class Ruleset:
             tuple(rule.id for rule in matching)
 
 
-def parse_rules(document):
-    """
-    @param document: the bytes of a pres-rules document (IETF or OMA usage).
-    @return: its L{Ruleset}.
-    @raise RulesError: when it is not one (see L{RulesError.reason}) or
-        exceeds the limits (L{MAX_RULES}, L{MAX_CONDITIONS}).
-    """
-    root = _parse(document)
-    if root.tag != _CP + "ruleset":
-        raise RulesError("wrong-root", f"{root.tag} is not a common policy <ruleset>")
-    elements = _elements(root)
-    if len(elements) > MAX_RULES:
-        raise RulesError("too-many-rules", f"{len(elements)} rules, at most {MAX_RULES}")
-    conditions = sum(sum(1 for _ in element.iterdescendants())
-                     for element in root.iterfind(f"{_CP}rule/{_CP}conditions"))
-    if conditions > MAX_CONDITIONS:
-        raise RulesError("too-many-conditions",
-                         f"{conditions} condition elements, at most {MAX_CONDITIONS}")
-    return Ruleset(tuple(_rule(element) for element in elements))
-
-
-def transform(pidf, decision):
-    """
-    The presence document a watcher is sent (RFC 5025 §3.3): the
-    components the decision selects, each with only the attributes it
-    grants.  Some children are always kept, for the document to stay valid
-    PIDF and the components usable: the C{<presence>} element and its
-    C{entity}; a tuple's C{<status>} (with its C{<basic>}), C{<contact>}
-    and C{<timestamp>}; a person's C{<timestamp>}; a device's
-    C{<deviceID>} and C{<timestamp>}.  Comments are dropped.
-
-    A decision that provides nothing (no transformations at all), or whose
-    sub-handling is not C{allow} (a polite-blocked, pending or blocked
-    watcher is never told anything), yields an empty C{<presence>}.
-
-    @param pidf: the PIDF document, as bytes or as its root element (left
-        unchanged).
-    @param decision: a L{Decision}.
-    @return: the document, as bytes.
-    @raise RulesError: when C{pidf} is not a PIDF document.
-    """
-    root = copy.deepcopy(pidf) if etree.iselement(pidf) else _parse(pidf)
-    if root.tag != _PIDF + "presence":
-        raise RulesError("wrong-root", f"{root.tag} is not a PIDF <presence>")
-    granted = decision.transformations
-    if decision.sub_handling != SubHandling.ALLOW:
-        granted = Transformations()
-    for child in list(root):
-        selection = _selection_of(granted, child)
-        if selection is None:
-            keep = _attribute_allowed(child, granted)
-        else:
-            keep = selection.selects(child)
-            if keep:
-                _keep_allowed_attributes(child, granted)
-        if not keep:
-            root.remove(child)
-    etree.cleanup_namespaces(root)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
 # Evaluation.
 
 @dataclass(frozen=True)
-class _Rule:
+class Rule:
     """
     @ivar conditions: the conditions that must all hold, but
         C{<other-identity>}, which is C{other_identity}.
@@ -388,7 +330,7 @@ class _Request:
 
     def __init__(self, watcher, now, anonymous, lists, sphere):
         self.anonymous = anonymous
-        self.identity = None if anonymous else _identity(watcher)
+        self.identity = None if anonymous else identity_key(watcher)
         self.domain = _domain(self.identity)
         self.now = now
         self.sphere = sphere.strip().lower() if sphere else None
@@ -400,13 +342,13 @@ class _Request:
         if self._lists is None:
             return frozenset()
         if uri not in self._members:
-            identities = (_identity(member) for member in self._lists(uri) or ())
+            identities = (identity_key(member) for member in self._lists(uri) or ())
             self._members[uri] = frozenset(identity for identity in identities if identity)
         return self._members[uri]
 
 
 @dataclass(frozen=True)
-class _Identity:
+class IdentityCondition:
     """C{<identity>}: one of its C{<one>} or C{<many>} names the watcher (RFC 4745 §7.1)."""
 
     ones: frozenset
@@ -421,7 +363,7 @@ class _Identity:
 
 
 @dataclass(frozen=True)
-class _Many:
+class ManyCondition:
     """C{<many>}: everyone authenticated, or of a domain, but its C{<except>}s."""
 
     domain: str | None
@@ -436,7 +378,7 @@ class _Many:
 
 
 @dataclass(frozen=True)
-class _Sphere:
+class SphereCondition:
     """C{<sphere>}: the presentity is in one of these spheres (RFC 4745 §7.2)."""
 
     values: frozenset
@@ -447,7 +389,7 @@ class _Sphere:
 
 
 @dataclass(frozen=True)
-class _Validity:
+class ValidityCondition:
     """C{<validity>}: now is in one of the periods, (from, until) epoch seconds."""
 
     periods: tuple
@@ -458,7 +400,7 @@ class _Validity:
 
 
 @dataclass(frozen=True)
-class _ExternalList:
+class ExternalListCondition:
     """OMA C{<external-list>}: the watcher is on one of the lists at these URIs."""
 
     uris: tuple
@@ -470,7 +412,7 @@ class _ExternalList:
 
 
 @dataclass(frozen=True)
-class _AnonymousRequest:
+class AnonymousRequestCondition:
     """OMA C{<anonymous-request>}: the request is anonymous."""
 
     identifies = True
@@ -480,7 +422,7 @@ class _AnonymousRequest:
 
 
 @dataclass(frozen=True)
-class _Unknown:
+class UnknownCondition:
     """A condition this module does not know: it never holds (RFC 4745 §7)."""
 
     identifies = False
@@ -489,188 +431,9 @@ class _Unknown:
         return False
 
 
-# Reading documents.
-
-def _parse(document):
-    try:
-        return parse_document(document)
-    except XcapConflict as conflict:
-        raise RulesError(conflict.condition, conflict.phrase or "") from None
-
-
-def _elements(parent):
-    """The child elements of C{parent} (not its comments or processing instructions)."""
-    return [child for child in parent if isinstance(child.tag, str)]
-
-
-def _rule(element):
-    if element.tag != _CP + "rule":
-        raise RulesError("invalid", f"{element.tag} in a <ruleset>")
-    conditions = []
-    other_identity = False
-    for child in _children(element, _CP + "conditions"):
-        if child.tag == _OCP + "other-identity":
-            other_identity = True
-        else:
-            conditions.append(_CONDITIONS.get(child.tag, _unknown)(child))
-    sub_handlings = [SubHandling(_token(child, tuple(SubHandling)))
-                     for child in _children(element, _CP + "actions")
-                     if child.tag == _PR + "sub-handling"]
-    transformations = functools.reduce(
-        operator.or_, map(_transformation, _children(element, _CP + "transformations")),
-        Transformations())
-    return _Rule(element.get("id", ""), tuple(conditions), other_identity,
-                 max(sub_handlings, key=operator.attrgetter("rank"), default=None),
-                 transformations)
-
-
-def _children(rule, tag):
-    """The child elements of the rule's C{tag} child, none when it has none."""
-    part = rule.find(tag)
-    return [] if part is None else _elements(part)
-
-
-def _identity_condition(element):
-    ones = {_identity(one.get("id", "")) for one in element.iterfind(_CP + "one")}
-    ones.discard(None)
-    return _Identity(frozenset(ones), tuple(map(_many, element.iterfind(_CP + "many"))))
-
-
-def _many(element):
-    exceptions = element.findall(_CP + "except")
-    except_ids = {_identity(exception.get("id")) for exception in exceptions
-                  if exception.get("id") is not None}
-    except_domains = {_lower(exception.get("domain")) for exception in exceptions
-                      if exception.get("domain") is not None}
-    return _Many(_lower(element.get("domain")), frozenset(except_ids - {None}),
-                 frozenset(except_domains))
-
-
-def _sphere(element):
-    return _Sphere(frozenset(element.get("value", "").lower().split()))
-
-
-def _validity(element):
-    tags = [child.tag for child in _elements(element)]
-    if tags != [_CP + "from", _CP + "until"] * (len(tags) // 2):
-        raise RulesError("invalid", "a <validity> holds <from> and <until> pairs")
-    times = [_time(child.text) for child in _elements(element)]
-    return _Validity(tuple(zip(times[::2], times[1::2])))
-
-
-def _time(text):
-    try:
-        moment = datetime.fromisoformat((text or "").strip())
-    except ValueError:
-        raise RulesError("invalid", f"not a dateTime: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-def _external_list(element):
-    return _ExternalList(tuple(entry.get("anc").strip()
-                               for entry in element.iterfind(_OCP + "entry")
-                               if entry.get("anc")))
-
-
-def _anonymous_request(element):
-    return _AnonymousRequest()
-
-
-def _unknown(element):
-    return _Unknown()
-
-
-_CONDITIONS = {
-    _CP + "identity": _identity_condition,
-    _CP + "sphere": _sphere,
-    _CP + "validity": _validity,
-    _OCP + "external-list": _external_list,
-    _OCP + "anonymous-request": _anonymous_request,
-}
-
-
-def _transformation(element):
-    """The L{Transformations} that one transformation element grants."""
-    tag = element.tag
-    if tag in _COMPONENT_PERMISSIONS:
-        return Transformations(**{_COMPONENT_PERMISSIONS[tag]: _selection(element)})
-    if tag == _PR + "provide-all-attributes":
-        return Transformations(all_attributes=True)
-    if tag == _PR + "provide-user-input":
-        return Transformations(user_input=_token(element, USER_INPUT_LEVELS))
-    if tag == _PR + "provide-unknown-attribute":
-        return _unknown_attribute(element)
-    name = tag[len(_PR + "provide-"):] if tag.startswith(_PR + "provide-") else None
-    if name in _BOOLEAN_PERMISSIONS and _boolean(element):
-        return Transformations(attributes=frozenset({name}))
-    return Transformations()
-
-
-#: The transformations that select data components, and the field of each.
-_COMPONENT_PERMISSIONS = {_PR + "provide-services": "services",
-                          _PR + "provide-persons": "persons",
-                          _PR + "provide-devices": "devices"}
-
-#: The children of those transformations, and the L{Selection} field each fills.
-_SELECTORS = {_PR + "occurrence-id": "ids", _PR + "class": "classes",
-              _PR + "service-uri": "uris", _PR + "service-uri-scheme": "schemes",
-              _PR + "deviceID": "device_ids"}
-
-
-def _selection(element):
-    everything = _PR + "all-" + element.tag[len(_PR + "provide-"):]
-    values = {field: set() for field in _SELECTORS.values()}
-    for child in _elements(element):
-        if child.tag == everything:
-            return Selection(all=True)
-        text = (child.text or "").strip()
-        if child.tag in _SELECTORS and text:
-            field = _SELECTORS[child.tag]
-            values[field].add(_selector_value(field, text))
-    return Selection(**{field: frozenset(found) for field, found in values.items()})
-
-
-def _selector_value(field, text):
-    """A value as it is compared: service URIs by L{_uri_key}, schemes in lower case."""
-    if field == "uris":
-        return _uri_key(text)
-    return text.lower() if field == "schemes" else text
-
-
-def _unknown_attribute(element):
-    namespace, name = element.get("ns"), element.get("name")
-    if namespace is None or name is None:
-        raise RulesError("invalid", "<provide-unknown-attribute> needs ns and name")
-    key = f"{{{namespace.strip()}}}{name.strip()}"
-    # A permission for an attribute the server knows is ignored (RFC 5025 §3.3.2.14).
-    if key in _ATTRIBUTE_PERMISSIONS or not _boolean(element):
-        return Transformations()
-    return Transformations(unknown_attributes=frozenset({key}))
-
-
-def _boolean(element):
-    text = (element.text or "").strip()
-    if text not in ("true", "false", "1", "0"):
-        raise RulesError("invalid", f"<{etree.QName(element).localname}> is not a boolean")
-    return text in ("true", "1")
-
-
-def _token(element, allowed):
-    text = (element.text or "").strip()
-    if text not in allowed:
-        raise RulesError("invalid", f"<{etree.QName(element).localname}> cannot be {text!r}")
-    return text
-
-
-def _lower(text):
-    return None if text is None else text.strip().lower()
-
-
 # Identities.
 
-def _identity(uri):
+def identity_key(uri):
     """
     The identity a URI names, compared as the module docstring says:
     C{"bob@example.com"} for C{"sip:bob@Example.COM:5060;transport=tcp"},
@@ -706,7 +469,7 @@ def _without_parameters(text):
     return text.split(";", 1)[0].split("?", 1)[0].strip()
 
 
-def _uri_key(uri):
+def uri_key(uri):
     """A URI as service URIs are compared: scheme in lower case, the rest as written."""
     scheme, colon, rest = uri.strip().partition(":")
     return f"{scheme.lower()}{colon}{rest}"
@@ -717,87 +480,20 @@ def _scheme(uri):
     return scheme.lower() if colon else None
 
 
-# Applying transformations.
+# Reading XML.
 
-#: The presence attributes RFC 5025 §3.3.2 has a permission for, and the
-#: permission (its element's name without C{provide-}).
-_ATTRIBUTE_PERMISSIONS = {
-    _RPID + "activities": "activities",
-    _RPID + "class": "class",
-    _DM + "deviceID": "deviceID",
-    _RPID + "mood": "mood",
-    _RPID + "place-is": "place-is",
-    _RPID + "place-type": "place-type",
-    _RPID + "privacy": "privacy",
-    _RPID + "relationship": "relationship",
-    _RPID + "sphere": "sphere",
-    _RPID + "status-icon": "status-icon",
-    _RPID + "time-offset": "time-offset",
-    _RPID + "user-input": "user-input",
-    _PIDF + "note": "note",
-    _DM + "note": "note",
-}
-
-#: The permissions that are booleans (provide-user-input has levels).
-_BOOLEAN_PERMISSIONS = frozenset(_ATTRIBUTE_PERMISSIONS.values()) - {"user-input"}
-
-#: What each kind of component always keeps (PIDF, RFC 4479), and the
-#: children kept inside those.
-_FRAMES = {
-    _PIDF + "tuple": {_PIDF + "status", _PIDF + "contact", _PIDF + "timestamp"},
-    _DM + "person": {_DM + "timestamp"},
-    _DM + "device": {_DM + "deviceID", _DM + "timestamp"},
-    _PIDF + "status": {_PIDF + "basic"},
-}
-
-#: The attributes of C{<user-input>} each level of provide-user-input keeps.
-_USER_INPUT_ATTRIBUTES = {"bare": (), "thresholds": ("idle-threshold",),
-                          "full": ("idle-threshold", "last-input")}
+def parse_xml(document):
+    """
+    @return: the root element of C{document} (bytes), parsed safely.
+    @raise RulesError: C{not-utf-8} or C{not-well-formed}.
+    """
+    try:
+        return parse_document(document)
+    except BadXml as conflict:
+        raise RulesError(conflict.condition, conflict.phrase or "") from None
 
 
-#: The data components, and the L{Transformations} field that selects them.
-_COMPONENTS = {_PIDF + "tuple": "services", _DM + "person": "persons",
-               _DM + "device": "devices"}
-
-
-def _selection_of(granted, element):
-    """The L{Selection} for a child of C{<presence>}, None when it is not a component."""
-    field = _COMPONENTS.get(element.tag)
-    return None if field is None else getattr(granted, field)
-
-
-def _keep_allowed_attributes(element, granted):
-    frame = _FRAMES[element.tag]
-    for child in list(element):
-        if child.tag in frame:
-            if child.tag in _FRAMES:
-                _keep_allowed_attributes(child, granted)
-        elif _attribute_allowed(child, granted):
-            if child.tag == _RPID + "user-input" and not granted.all_attributes:
-                _trim_user_input(child, granted.user_input)
-        else:
-            element.remove(child)
-
-
-def _attribute_allowed(element, granted):
-    if not isinstance(element.tag, str):
-        return False
-    if granted.all_attributes:
-        return True
-    permission = _ATTRIBUTE_PERMISSIONS.get(element.tag)
-    if permission == "user-input":
-        return granted.user_input != "false"
-    if permission is not None:
-        return permission in granted.attributes
-    return element.tag in granted.unknown_attributes
-
-
-def _trim_user_input(element, level):
-    for name in ("idle-threshold", "last-input"):
-        if name not in _USER_INPUT_ATTRIBUTES[level]:
-            element.attrib.pop(name, None)
-
-
-def _child_text(element, tag):
+def child_text(element, tag):
+    """@return: the stripped text of C{element}'s first C{tag} child, or None."""
     child = element.find(tag)
     return None if child is None or child.text is None else child.text.strip()

@@ -34,7 +34,7 @@ only on top of the version just before, and otherwise asks again for full
 state.  So a watcher's C{id} is unique in its list and stays the same for
 the whole life of its subscription (L{watcher_id}).
 
-Parsing goes through L{sbbs.xdms.safexml} (no DTD, no entity, no network,
+Parsing goes through L{sbbs.xml.safe} (no DTD, no entity, no network,
 bounded depth, UTF-8 only) and bounds the number of watchers: the documents
 come from peers, an RLS reads them from other servers.
 """
@@ -45,12 +45,11 @@ import re
 from xml.sax.saxutils import escape
 from dataclasses import dataclass
 
-from sbbs.xdms.errors import XcapConflict
-from sbbs.xdms.safexml import parse_document
+from sbbs.xml.safe import BadXml, parse_document
 from slee.compact import Compact
+from sbbs.xml.namespaces import WATCHERINFO as WATCHERINFO_NAMESPACE
 
 WINFO_TYPE = "application/watcherinfo+xml"
-WATCHERINFO_NAMESPACE = "urn:ietf:params:xml:ns:watcherinfo"
 
 #: A watcher's states (RFC 3857's watcher state machine).
 STATUSES = ("pending", "active", "waiting", "terminated")
@@ -323,7 +322,7 @@ def _parse(body):
     """
     try:
         return parse_document(body)
-    except XcapConflict as conflict:
+    except BadXml as conflict:
         raise WatcherInfoError(str(conflict)) from None
 
 

@@ -14,7 +14,6 @@ from sbbs.presence.watchers import WATCHERS_CHANGED, watchers_of, winfo_name
 from sbbs.presence.winfo import WINFO_TYPE, watcherinfo_document
 from sbbs.sipevent.notifier import NotifierSbb, Refusal
 from sbbs.sipevent.subscription import ExpiryPolicy, State
-from sbbs.xdms.changes import unwatch, watch
 from slee.sbb import CmpField, handler
 
 
@@ -33,7 +32,7 @@ class WinfoNotifierSbb(NotifierSbb):
     def check_subscribe(self, event, subscription):
         if subscription.subscriber != subscription.resource:
             return Refusal(403, "Only the presentity may watch its watchers")
-        watch(self.context, winfo_name(subscription.resource))
+        self.context.naming.join(winfo_name(subscription.resource), self.context.sbb_local_object)
         return State.ACTIVE
 
     def notify_body(self, subscription, full_state):
@@ -49,7 +48,7 @@ class WinfoNotifierSbb(NotifierSbb):
         return body
 
     def subscription_ended(self, subscription):
-        unwatch(self.context, winfo_name(subscription.resource))
+        self.context.naming.leave(winfo_name(subscription.resource), self.context.sbb_local_object)
 
     @handler(WATCHERS_CHANGED)
     def on_watchers_changed(self, event, aci):

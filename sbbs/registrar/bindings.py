@@ -12,8 +12,8 @@ database: the clock's time is a parameter.
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from resource_adaptors.sip.syntax import ParseError
-from resource_adaptors.sip.uri import SipURI
+from resource_adaptors.sip.core.syntax import ParseError
+from resource_adaptors.sip.core.uri import SipURI
 from sbbs.sipevent.subscription import ExpiryPolicy
 from slee.compact import Compact
 
@@ -136,7 +136,7 @@ def contact_key(uri):
 
 def read_register(request, limits):
     """
-    @param request: a REGISTER (L{resource_adaptors.sip.message.Request}).
+    @param request: a REGISTER (L{resource_adaptors.sip.core.message.Request}).
     @return: the L{Register} it makes.
     @raise Refusal: (400) a header it cannot be read by, a C{*} with
         other contacts or without C{Expires: 0} (RFC 3261 §10.3 step 6), a

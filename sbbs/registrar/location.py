@@ -17,8 +17,8 @@ it: the location clients that watch it.
 
 from dataclasses import dataclass
 
-from resource_adaptors.sip.syntax import ParseError
-from resource_adaptors.sip.uri import parse_uri
+from resource_adaptors.sip.core.syntax import ParseError
+from resource_adaptors.sip.core.uri import parse_uri
 from sbbs.registrar.bindings import live
 from sbbs.sipevent.addresses import address_of_record
 from slee.events import EventType

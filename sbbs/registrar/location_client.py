@@ -13,7 +13,7 @@ interface)::
         location = ChildRelation(LocationClientSbb)
 
         def call(self, aor):
-            client = self.location.create()
+            client = self.location.get_or_create()
             for binding in client.lookup(aor):         # best first
                 ...binding.uri, binding.q, binding.path...
             client.watch(aor)
@@ -29,7 +29,6 @@ child watches.
 from zope.interface import Interface, implementer
 
 from sbbs.registrar.location import BINDINGS_CHANGED, current_bindings, normalized, watch_name
-from sbbs.xdms.changes import unwatch, watch
 from slee.sbb import Sbb, handler
 
 
@@ -72,12 +71,12 @@ class LocationClientSbb(Sbb):
     def watch(self, aor):
         aor = normalized(aor)
         if aor is not None:
-            watch(self.context, watch_name(aor))
+            self.context.naming.join(watch_name(aor), self.context.sbb_local_object)
 
     def unwatch(self, aor):
         aor = normalized(aor)
         if aor is not None:
-            unwatch(self.context, watch_name(aor))
+            self.context.naming.leave(watch_name(aor), self.context.sbb_local_object)
 
     @handler(BINDINGS_CHANGED)
     def on_bindings_changed(self, event, aci):

@@ -20,7 +20,7 @@ It needs the SIP RA entity named C{sip}.
 """
 
 from resource_adaptors.sip.events import REQUEST
-from resource_adaptors.sip.syntax import ParseError
+from resource_adaptors.sip.core.syntax import ParseError
 from sbbs.registrar.bindings import (
     Limits, Refusal, contact_fields, live, next_expiry, read_register, register)
 from sbbs.registrar.location import (

@@ -5,7 +5,7 @@ naming a service.  linphone subscribes to its contacts' presence this way.
 
 The body comes from the subscriber, so it is read with care: inflated
 (C{Content-Encoding: deflate}) into at most L{MAX_INFLATED} bytes, however
-much it claims to hold, and parsed safely (L{sbbs.xdms.safexml}).  Only
+much it claims to hold, and parsed safely (L{sbbs.xml.safe}).  Only
 entries count: the RLS cannot follow a client's C{<entry-ref>} or
 C{<external>} into documents that are not its to read, so a list with
 one is refused.  Each refusal is an L{AdhocError} with the status to
@@ -17,8 +17,7 @@ import zlib
 from sbbs.rls.lists import (
     DISPLAY_NAME, ENTRY, ENTRY_REF, EXTERNAL, MAX_MEMBERS, MAX_URI_LENGTH,
     RESOURCE_LISTS_NAMESPACE, Member, member_key)
-from sbbs.xdms.errors import XcapConflict
-from sbbs.xdms.safexml import parse_document
+from sbbs.xml.safe import BadXml, parse_document
 
 RESOURCE_LISTS = f"{{{RESOURCE_LISTS_NAMESPACE}}}resource-lists"
 
@@ -101,5 +100,5 @@ def _decoded(body, content_encoding):
 def _parse(document):
     try:
         return parse_document(document)
-    except XcapConflict:
+    except BadXml:
         raise AdhocError(400, "not a well-formed list") from None

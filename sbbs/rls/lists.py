@@ -35,12 +35,11 @@ from lxml import etree
 
 from resource_adaptors.xcap.uri import XcapUriError, parse_xcap_uri
 from sbbs.sipevent.addresses import MAX_URI_LENGTH, resource_key
-from sbbs.xdms.errors import XcapConflict
 from sbbs.xdms.nodes import NotFound, select_one
-from sbbs.xdms.safexml import parse_document
+from sbbs.xml.safe import BadXml, parse_document
+from sbbs.xml.namespaces import (
+    RESOURCE_LISTS as RESOURCE_LISTS_NAMESPACE, RLS_SERVICES as RLS_SERVICES_NAMESPACE)
 
-RLS_SERVICES_NAMESPACE = "urn:ietf:params:xml:ns:rls-services"
-RESOURCE_LISTS_NAMESPACE = "urn:ietf:params:xml:ns:resource-lists"
 
 RLS_SERVICES = f"{{{RLS_SERVICES_NAMESPACE}}}rls-services"
 SERVICE = f"{{{RLS_SERVICES_NAMESPACE}}}service"
@@ -327,7 +326,7 @@ def _parse(document, reference):
         raise ListError(reference, f"the document is larger than {MAX_DOCUMENT_SIZE} bytes")
     try:
         return parse_document(document)
-    except XcapConflict as conflict:
+    except BadXml as conflict:
         raise ListError(reference, f"the document is not well-formed: {conflict}") from None
 
 

@@ -37,7 +37,8 @@ from dataclasses import dataclass, replace
 from BTrees.OOBTree import OOBTree
 from zope.interface import implementer
 
-from sbbs.presence.rules import RulesError, parse_rules
+from sbbs.presence.rules import RulesError
+from sbbs.presence.rules_reader import parse_rules
 from sbbs.rls.adhoc import AdhocError, request_list
 from sbbs.rls.lists import DocumentNeeded, ListError, ListTooBig, flatten, member_key
 from sbbs.rls.rlmi import (
@@ -48,7 +49,7 @@ from sbbs.rls.services import (
     rules_paths, service_name, want_documents)
 from sbbs.sipevent.addresses import address_of_record
 from sbbs.sipevent.list_directory import RECIPIENT_LIST
-from sbbs.sipevent.notifier import NOTIFIERS, WAIT, NotifierSbb, Refusal
+from sbbs.sipevent.notifier import WAIT, NotifierSbb, Refusal, notifier_for
 from sbbs.sipevent.subscriber import ISubscriberParent, SubscriberSbb
 from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State
 from sbbs.sipevent.subscription_client import ISubscriptionClientParent, SubscriptionClientSbb
@@ -455,18 +456,18 @@ class ResourceListNotifierSbb(NotifierSbb):
         backend = Backend(member.uri, member.name, instance)
         self.unheard += 1
         if self._is_local(member.uri):
-            self._local_client().subscribe(watcher, member.uri, self.package, member.uri,
+            self.local.get_or_create().subscribe(watcher, member.uri, self.package, member.uri,
                                            BACKEND_EXPIRES, accept=BACKEND_ACCEPT)
             return backend
         child = self.remote.create()
         child.start(member.uri, watcher, self.package, expires=BACKEND_EXPIRES,
                     headers=(("Supported", EVENTLIST), ("Accept", ", ".join(BACKEND_ACCEPT))),
                     proxy=self.context.env["outbound-proxy"] or None, assert_identity=True)
-        return replace(backend, remote=child.__slee_reference__())
+        return replace(backend, remote=child.reference)
 
     def _is_local(self, uri):
         """Whether this container's presence server serves member C{uri}."""
-        if "presence" not in NOTIFIERS:
+        if notifier_for(self.context, "presence") is None:
             return False            # no presence server here (the profile rls)
         domains = self.context.env["local-domains"]
         if "*" in domains:
@@ -474,17 +475,13 @@ class ResourceListNotifierSbb(NotifierSbb):
         host = address_of_record(uri).rpartition("@")[2]
         return host in domains
 
-    def _local_client(self):
-        children = list(self.local)
-        return children[0] if children else self.local.create()
-
     def _stop_member(self, key, backend):
         if backend.remote is not None:
             child = self.context.resolve(backend.remote)
             if child.exists():
                 child.stop()
         else:
-            self._local_client().unsubscribe(self.subscription.subscriber, backend.uri,
+            self.local.get_or_create().unsubscribe(self.subscription.subscriber, backend.uri,
                                              self.package, backend.uri)
 
     def _list_changed(self, service):
@@ -652,7 +649,7 @@ class ResourceListNotifierSbb(NotifierSbb):
             self._retry_later(key)
 
     def _member_of(self, child):
-        reference = child.__slee_reference__()
+        reference = child.reference
         for key, backend in self.backends.items():
             if backend.remote == reference:
                 return key
@@ -738,7 +735,7 @@ class ResourceListNotifierSbb(NotifierSbb):
         """Refresh the local back-end subscriptions before they expire."""
         if not len(self.local):
             return
-        client, watcher = self._local_client(), self.subscription.subscriber
+        client, watcher = self.local.get_or_create(), self.subscription.subscriber
         for backend in self.backends.values():
             if backend.remote is None and backend.state != "terminated":
                 client.resubscribe(watcher, backend.uri, self.package, backend.uri,
@@ -775,7 +772,7 @@ class ResourceListNotifierSbb(NotifierSbb):
                 if child.exists():
                     child.stop()
             else:
-                self._local_client().unsubscribe(subscription.subscriber, backend.uri,
+                self.local.get_or_create().unsubscribe(subscription.subscriber, backend.uri,
                                                   self.package, backend.uri)
         for name in [service_name(self.list_key)] if self.list_key else []:
             activity = self.context.naming.lookup(name)

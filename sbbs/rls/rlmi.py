@@ -11,7 +11,7 @@ several times faster than building it with lxml.
 
 Parsing reads what back-end servers send for nested lists (and what tests
 check): L{parse_multipart} splits a body into its parts, L{parse_rlmi}
-reads the RLMI root, safely (L{sbbs.xdms.safexml}: no DTD, no entity, no
+reads the RLMI root, safely (L{sbbs.xml.safe}: no DTD, no entity, no
 network).  Both bound what the peer controls (body size, parts, headers,
 resources, instances) and raise L{RlmiError} for anything they refuse.
 """
@@ -23,14 +23,13 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from resource_adaptors.sip.headers import ContentType
-from resource_adaptors.sip.syntax import ParseError
-from sbbs.xdms.errors import XcapConflict
-from sbbs.xdms.safexml import parse_document
+from resource_adaptors.sip.core.headers import ContentType
+from resource_adaptors.sip.core.syntax import ParseError
+from sbbs.xml.safe import BadXml, parse_document
+from sbbs.xml.namespaces import RLMI as RLMI_NAMESPACE
 
 RLMI_TYPE = "application/rlmi+xml"
 MULTIPART_RELATED = "multipart/related"
-RLMI_NAMESPACE = "urn:ietf:params:xml:ns:rlmi"
 
 LIST = f"{{{RLMI_NAMESPACE}}}list"
 NAME = f"{{{RLMI_NAMESPACE}}}name"
@@ -311,7 +310,7 @@ def parse_rlmi(document):
         raise RlmiError(f"document larger than {MAX_BODY} bytes")
     try:
         root = parse_document(document)
-    except XcapConflict as conflict:
+    except BadXml as conflict:
         raise RlmiError(f"not well-formed: {conflict}") from None
     if root.tag != LIST:
         raise RlmiError("not an RLMI list")

@@ -124,7 +124,7 @@ class ServicesSbb(XdmReaderSbb):
 
     reader = READER
 
-    @handler(SERVICE_STARTED, initial=True, select=(), selector="_the_reader")
+    @handler(SERVICE_STARTED, initial=True)
     def on_started(self, event, aci):
         """
         Serve the services known already at once (after a restart), read
@@ -133,14 +133,14 @@ class ServicesSbb(XdmReaderSbb):
         self.live_on_the_reader_activity(aci)
         known = list(self.context.shared_data(SERVICES).keys())
         self.context.after_commit(lambda: LISTS.replace(known))
-        client = self.client()
+        client = self.xdm.get_or_create()
         for auid in WATCHED_USAGES:
             client.subscribe(f"{auid}/")
         client.get(GLOBAL_INDEX)
 
-    @handler(DOCUMENTS_WANTED, initial=True, select=(), selector="_the_reader")
+    @handler(DOCUMENTS_WANTED, initial=True)
     def on_documents_wanted(self, event, aci):
-        client, reading = self.client(), self.reading
+        client, reading = self.xdm.get_or_create(), self.reading
         for path in event.paths:
             if path not in reading:
                 reading[path] = True

@@ -6,8 +6,8 @@ which publications, subscriptions and rules meet.
 import re
 from urllib.parse import quote, unquote
 
-from resource_adaptors.sip.syntax import ParseError
-from resource_adaptors.sip.uri import SipURI, parse_uri
+from resource_adaptors.sip.core.syntax import ParseError
+from resource_adaptors.sip.core.uri import SipURI, parse_uri
 
 
 def address_of_record(uri):

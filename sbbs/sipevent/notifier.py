@@ -71,7 +71,7 @@ from zope.interface import Interface, implementer
 from resource_adaptors.sip.events import (
     REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
     TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
-from resource_adaptors.sip.syntax import ParseError
+from resource_adaptors.sip.core.syntax import ParseError
 from sbbs.sipevent.addresses import address_of_record, identity_address
 from sbbs.sipevent.list_directory import is_list_request, is_list_resource
 from sbbs.sipevent.internal import (
@@ -92,9 +92,14 @@ from slee.sbb import CmpField, Sbb, Select, handler
 WAIT = "wait"
 
 
-#: event package -> its L{NotifierSbb} subclass, as the package's module
-#: defines it: the packages a service's subscription may ask for.
-NOTIFIERS = {}
+def notifier_for(context, package):
+    """
+    @return: the L{NotifierSbb} subclass serving the event package
+        C{package} (not a list server's) in a service active now: what a
+        service's subscription may ask for; or None.
+    """
+    return next((cls for cls in context.active_sbb_classes(NotifierSbb)
+                 if cls.package == package and not cls.serves_lists), None)
 
 #: The shared data indexing the SIP subscriptions' entities, to restore
 #: their dialogs after a restart: (package, subscriber, dialog activity
@@ -131,8 +136,6 @@ class NotifierSbb(Sbb):
         super().__init_subclass__(**kwargs)
         # Every notifier has the quotas' entries, besides its package's own.
         cls.environment = {**SUBSCRIPTION_ENVIRONMENT, **cls.environment}
-        if cls.package is not None and not cls.serves_lists:
-            NOTIFIERS[cls.package] = cls
 
     #: The L{Subscription}, None before it is accepted.
     subscription = CmpField()
@@ -161,7 +164,7 @@ class NotifierSbb(Sbb):
     authorized = CmpField(default=False)
     #: The subscriber the subscription is counted for in the quotas
     #: (L{sbbs.sipevent.quotas}), from its SUBSCRIBE until the entity goes,
-    #: or None: subscriptions from before quotas are not counted.
+    #: or None before it is counted.
     quota_watcher = CmpField()
 
     # -- the package's part ---------------------------------------------------
@@ -368,7 +371,7 @@ class NotifierSbb(Sbb):
         decision = self.check_subscribe(request, subscription)
         if decision == WAIT:
             self.waiting = (subscription, granted, source if isinstance(source, str)
-                            else source.__slee_reference__())
+                            else source.reference)
             return
         self._decide(subscription, granted, decision, answer, open_channel)
 
@@ -407,7 +410,7 @@ class NotifierSbb(Sbb):
         if not self.internal:
             self.context.shared_data(DIALOGS)[
                 (self.package, subscription.subscriber, channel.key)] = \
-                self.context.sbb_local_object.__slee_reference__()
+                self.context.sbb_local_object.reference
         self.watcher_event(subscription, "subscribe" if granted else Reason.TIMEOUT)
         self._notify(full_state=True)
 

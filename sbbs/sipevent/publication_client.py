@@ -6,7 +6,7 @@ A service makes L{PublicationClientSbb} a child and calls it; each call
 is done at once, in the caller's transaction, and returns a
 L{PublicationResult}::
 
-    client = self.publications.create()
+    client = self.publications.get_or_create()
     result = client.new_publication("sip:alice@example.com", "presence", pidf,
                                     "application/pidf+xml", 3600)
     if result.status == 200:
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from zope.interface import Interface, implementer
 
-from sbbs.sipevent.publisher import PUBLISHERS, publish
+from sbbs.sipevent.publisher import publish, publisher_for
 from sbbs.sipevent.quotas import PUBLICATION_ENVIRONMENT
 from slee.sbb import Sbb
 
@@ -78,7 +78,7 @@ class PublicationClientSbb(Sbb):
         return self._publish(entity, event_package, etag, b"", None, 0)
 
     def _publish(self, entity, package, etag, document, content_type, expires):
-        publisher = PUBLISHERS.get(package)
+        publisher = publisher_for(self.context, package)
         if publisher is None:
             return PublicationResult(489)
         if document:

@@ -33,7 +33,7 @@ for 415 and Accept) and C{expiry} (an L{ExpiryPolicy}), and implements:
 from dataclasses import dataclass, replace
 
 from resource_adaptors.sip.events import REQUEST
-from resource_adaptors.sip.syntax import ParseError
+from resource_adaptors.sip.core.syntax import ParseError
 from sbbs.sipevent.addresses import address_of_record, identity_address
 from sbbs.sipevent.notifier import Refusal
 from sbbs.sipevent.publication import STORE, Outcome, publications_of, store_publications
@@ -55,9 +55,14 @@ class PublicationsChangedEvent:
     resource: str
 
 
-#: event package -> its L{PublisherSbb} subclass, as the package's module
-#: defines it: what the publication client checks a service's bodies with.
-PUBLISHERS = {}
+def publisher_for(context, package):
+    """
+    @return: the L{PublisherSbb} subclass of the event package C{package}
+        in a service active now (what the publication client checks a
+        service's bodies with), or None.
+    """
+    return next((cls for cls in context.active_sbb_classes(PublisherSbb)
+                 if cls.package == package), None)
 
 
 def activity_name(package, resource):
@@ -132,8 +137,6 @@ class PublisherSbb(Sbb):
         super().__init_subclass__(**kwargs)
         # Every publisher has the quotas' entries, besides its package's own.
         cls.environment = {**PUBLICATION_ENVIRONMENT, **cls.environment}
-        if cls.package is not None:
-            PUBLISHERS[cls.package] = cls
 
     # -- the package's part ---------------------------------------------------
 

@@ -32,10 +32,7 @@ The counts live in shared data, changed in the transaction that changes
 what they count: a roll-back takes them back, a restart finds them.  The
 totals are C{BTrees.Length} objects, whose concurrent changes merge
 instead of conflicting; each watcher's count is an entry of L{WATCHERS},
-gone at zero.  The publications' total is first counted from the
-publications stored (a database from before quotas); subscriptions from
-before quotas are not counted, coming or going (see
-L{sbbs.sipevent.notifier.NotifierSbb.quota_watcher}).
+gone at zero.
 """
 
 from weakref import WeakKeyDictionary
@@ -43,7 +40,6 @@ from weakref import WeakKeyDictionary
 from BTrees.Length import Length
 
 from slee.log_limits import RateLimitedWarning
-from sbbs.sipevent.publication import STORE
 from sbbs.sipevent.subscription import Refusal
 from slee.resources import Property
 
@@ -142,11 +138,7 @@ def _total(context, name):
     counts = context.shared_data(TOTALS)
     total = counts.get(name)
     if total is None:
-        stored = 0
-        if name == PUBLICATIONS:
-            stored = sum(len(publications)
-                         for publications in context.shared_data(STORE).values())
-        total = counts[name] = Length(stored)
+        total = counts[name] = Length(0)
     return total
 
 

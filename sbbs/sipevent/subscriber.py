@@ -31,10 +31,10 @@ no answer) are the parent's to hear of, and the child is then idle.
 
 from zope.interface import Interface, implementer
 
+from resource_adaptors.sip.core.headers import ASSERTED_IDENTITY
 from resource_adaptors.sip.events import (
     REQUEST, RESPONSE_2XX, RESPONSE_3XX, RESPONSE_4XX, RESPONSE_5XX, RESPONSE_6XX,
     TRANSACTION_TIMEOUT, TRANSPORT_ERROR)
-from resource_adaptors.sip.authentication import ASSERTED
 from sbbs.sipevent.subscription import Reason
 from slee.events import TIMER
 from slee.sbb import CmpField, Sbb, handler
@@ -121,7 +121,7 @@ class SubscriberSbb(Sbb):
               headers=(), proxy=None, assert_identity=False):
         self.notifier, self.subscriber, self.event = str(notifier), str(subscriber), event
         self.body, self.content_type, self.expires = body, content_type, expires
-        asserted = ((ASSERTED, f"<{subscriber}>"),) if assert_identity else ()
+        asserted = ((ASSERTED_IDENTITY, f"<{subscriber}>"),) if assert_identity else ()
         self.headers, self.proxy = (*headers, *asserted), proxy
         self._subscribe()
 

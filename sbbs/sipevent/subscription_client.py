@@ -12,7 +12,7 @@ outcome later, in a transaction of its own::
         subscriptions = ChildRelation(SubscriptionClientSbb)
 
         def watch(self):
-            client = self.subscriptions.create()
+            client = self.subscriptions.get_or_create()
             client.subscribe("sip:me@example.com", "sip:alice@example.com", "presence",
                              "alice", expires=3600)
 
@@ -29,10 +29,10 @@ or two children, never see each other's.
 
 from zope.interface import Interface, implementer
 
-from resource_adaptors.sip.headers import ContentType
+from resource_adaptors.sip.core.headers import ContentType
 from sbbs.sipevent.internal import (
     INTERNAL_ANSWER, INTERNAL_NOTIFY, INTERNAL_SUBSCRIBE, InternalSubscribeEvent)
-from sbbs.sipevent.notifier import NOTIFIERS
+from sbbs.sipevent.notifier import notifier_for
 from sbbs.sipevent.subscription import SubscribeRequest
 from slee.sbb import CmpField, Sbb, handler
 
@@ -101,7 +101,7 @@ class SubscriptionClientSbb(Sbb):
     def subscribe(self, subscriber, notifier, event_package, subscription_id, expires,
                   content=b"", content_type=None, accept=()):
         key = (subscriber, notifier, event_package, subscription_id)
-        if event_package not in NOTIFIERS:
+        if notifier_for(self.context, event_package) is None:
             self.context.parent.subscribe_error(*key, 489)     # Bad Event
             return
         if key in self.subscriptions:
@@ -113,7 +113,7 @@ class SubscriptionClientSbb(Sbb):
         activity = self.context.create_null_activity()
         activity.attach(self.context.sbb_local_object)
         self.subscriptions = {**self.subscriptions,
-                              key: (activity.__slee_reference__(), "subscribe")}
+                              key: (activity.reference, "subscribe")}
         self._send(activity, key, expires, content, content_type, accept)
 
     def resubscribe(self, subscriber, notifier, event_package, subscription_id, expires):
@@ -172,7 +172,7 @@ class SubscriptionClientSbb(Sbb):
 
     def _held(self, aci):
         """@return: the key of the subscription on activity C{aci}, and what is held for it."""
-        reference = aci.__slee_reference__()
+        reference = aci.reference
         for key, held in self.subscriptions.items():
             if held[0] == reference:
                 return key, held

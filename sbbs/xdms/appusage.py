@@ -18,6 +18,10 @@ from lxml import etree
 
 from resource_adaptors.xcap.uri import DocumentSelector
 from sbbs.xdms.errors import XcapConflict
+from sbbs.xml.namespaces import (
+    RESOURCE_LISTS as RESOURCE_LISTS_NAMESPACE,
+    RLS_SERVICES as RLS_SERVICES_NAMESPACE,
+    XCAP_CAPS as XCAP_CAPS_NAMESPACE)
 
 
 def owner_policy(user, document, method):
@@ -127,7 +131,6 @@ def xml_schema(name):
     return etree.XMLSchema(etree.parse(str(SCHEMAS / name), parser))
 
 
-XCAP_CAPS_NAMESPACE = "urn:ietf:params:xml:ns:xcap-caps"
 
 
 def xcap_caps(registry, store, document, base):
@@ -148,7 +151,6 @@ def xcap_caps(registry, store, document, base):
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-RLS_SERVICES_NAMESPACE = "urn:ietf:params:xml:ns:rls-services"
 
 #: The store's index of service URIs: (this, uri, "", "") -> the key of the
 #: document that has it.  No AUID starts with "#".
@@ -189,7 +191,6 @@ def _free_uris(uri, store, taken, count=3):
     return free
 
 
-RESOURCE_LISTS_NAMESPACE = "urn:ietf:params:xml:ns:resource-lists"
 
 #: What must be unique among the children of one element (RFC 4826 §3.4.5):
 #: element name -> its attribute.

@@ -50,19 +50,3 @@ def watched_names(document):
 def watch_name(uri):
     """@return: the name of the activity that watches C{uri} (a document or a collection)."""
     return PREFIX + uri.lstrip("/")
-
-
-def watch(context, name):
-    """Attach the entity of C{context} to the activity named C{name}, made if need be."""
-    context.naming.lookup_or_create(name).attach(context.sbb_local_object)
-
-
-def unwatch(context, name):
-    """Detach the entity of C{context} from the activity named C{name}; it ends with its last watcher."""
-    naming = context.naming
-    watching = naming.lookup(name)
-    if watching is None:
-        return
-    watching.detach(context.sbb_local_object)
-    if not watching.attached_count():
-        naming.unbind(name)

@@ -13,7 +13,7 @@ L{IXdmClientParent} methods of its own local interface::
 
         @handler(SOMETHING, initial=True, select=(Select.ACTIVITY_CONTEXT,))
         def on_something(self, event, aci):
-            client = self.xdm.create()
+            client = self.xdm.get_or_create()
             client.get("resource-lists/users/sip:joe@example.com/index", "sip:joe@example.com")
 
         def get_response(self, uri, status, etag, content, content_type):
@@ -53,7 +53,7 @@ from zope.interface import Interface, implementer
 from resource_adaptors.auth.users import TRUSTED, User
 from resource_adaptors.xcap.events import RESPONSE
 from sbbs.sipevent.subscriber import ISubscriberParent, SubscriberSbb
-from sbbs.xdms.changes import DOCUMENT_CHANGED, unwatch, watch, watch_name
+from sbbs.xdms.changes import DOCUMENT_CHANGED, watch_name
 from sbbs.xdms.xcapdiff import (
     RESOURCE_LISTS_NAMESPACE, SUBSCRIPTION_TYPE, XCAP_DIFF_TYPE, XcapDiffError, parse_xcap_diff)
 from slee.sbb import ChildRelation, CmpField, Sbb, handler
@@ -140,7 +140,7 @@ class XdmClientSbb(Sbb):
     def subscribe(self, uri):
         xcap = self.context.resource_adaptor("xcap")
         if xcap.xcap_diff_uri is None:
-            watch(self.context, watch_name(uri))
+            self.context.naming.join(watch_name(uri), self.context.sbb_local_object)
             return
         if uri in self.remote_watches:
             return
@@ -149,12 +149,12 @@ class XdmClientSbb(Sbb):
                     "xcap-diff;diff-processing=xcap-patching", resource_list([uri]),
                     SUBSCRIPTION_TYPE, assert_identity=True)
         self.remote_watches = {**self.remote_watches,
-                               uri: (child.__slee_reference__(), False)}
+                               uri: (child.reference, False)}
 
     def unsubscribe(self, uri):
         xcap = self.context.resource_adaptor("xcap")
         if xcap.xcap_diff_uri is None:
-            unwatch(self.context, watch_name(uri))
+            self.context.naming.leave(watch_name(uri), self.context.sbb_local_object)
             return
         watches = dict(self.remote_watches)
         watched = watches.pop(uri, None)
@@ -184,7 +184,7 @@ class XdmClientSbb(Sbb):
         except XcapDiffError as error:
             self.context.tracer.warn("bad xcap-diff NOTIFY: {reason}", reason=error.reason)
             return
-        reference = child.__slee_reference__()
+        reference = child.reference
         watches = dict(self.remote_watches)
         first = [uri for uri, (watcher, synced) in watches.items()
                  if watcher == reference and not synced]
@@ -208,7 +208,7 @@ class XdmClientSbb(Sbb):
 
     def subscription_ended(self, child, reason):
         """The remote XDMS refused or ended a watch for good: the watch is dropped."""
-        reference = child.__slee_reference__()
+        reference = child.reference
         self.remote_watches = {uri: watched for uri, watched in self.remote_watches.items()
                                if watched[0] != reference}
         self.context.tracer.warn("xcap-diff subscription ended: {reason}", reason=reason)
@@ -264,15 +264,15 @@ def _conditions(if_match, if_none_match):
 class XdmReaderSbb(Sbb):
     """
     The base of a service's one reader of XDMS documents (the presence
-    server's rules, the list server's services): a root entity with a
-    constant convergence name, living on the named activity C{reader}, with
-    one XDM client child.  A subclass names C{reader}, declares its handlers
-    with C{select=(), selector="_the_reader"}, and implements the
+    server's rules, the list server's services): a singleton root entity,
+    living on the named activity C{reader}, with one XDM client child.  A
+    subclass names C{reader}, declares its initial handlers, and implements the
     C{get_response} and C{document_updated} of L{IXdmClientParent}; a
     reader never writes.
     """
 
     local_interface = IXdmClientParent
+    singleton = True
     xdm = ChildRelation(XdmClientSbb)
     #: The name of the activity where the reader lives.
     reader = None
@@ -281,18 +281,10 @@ class XdmReaderSbb(Sbb):
     #: change writes only its bucket); what it maps to is the subclass's.
     reading = CmpField(default_factory=OOBTree)
 
-    def _the_reader(self, event_type, event, aci, address):
-        return self.reader
-
     def live_on_the_reader_activity(self, aci):
         """Leave the activity that started it (C{aci}) for the named one."""
         aci.detach(self.context.sbb_local_object)
         self.context.naming.lookup_or_create(self.reader).attach(self.context.sbb_local_object)
-
-    def client(self):
-        """The XDM client child, made the first time."""
-        children = list(self.xdm)
-        return children[0] if children else self.xdm.create()
 
     def put_response(self, uri, status, etag):
         pass

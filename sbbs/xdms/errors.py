@@ -5,8 +5,8 @@ condition, so that a client can tell a schema error from a lost race.
 """
 
 from lxml import etree
+from sbbs.xml.namespaces import XCAP_ERROR as XCAP_ERROR_NAMESPACE
 
-XCAP_ERROR_NAMESPACE = "urn:ietf:params:xml:ns:xcap-error"
 XCAP_ERROR_TYPE = "application/xcap-error+xml"
 
 #: The conditions this server reports (RFC 4825 §11.2).

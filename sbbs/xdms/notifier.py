@@ -36,7 +36,7 @@ from sbbs.sipevent.notifier import NotifierSbb, Refusal
 from sbbs.sipevent.subscription import State
 from sbbs.xdms import nodes
 from sbbs.xdms.appusage import REGISTRY, documents_under
-from sbbs.xdms.changes import DOCUMENT_CHANGED, unwatch, watch, watched_names
+from sbbs.xdms.changes import DOCUMENT_CHANGED, watched_names
 from sbbs.xdms.safexml import parse_document
 from sbbs.xdms.server import STORE, document_key, may
 from sbbs.xdms.xcapdiff import XcapDiffBuilder, XcapDiffError, parse_subscription
@@ -186,12 +186,12 @@ class XcapDiffNotifierSbb(NotifierSbb):
         self.entries = tuple(entries)
         self.watching = tuple(sorted({entry.watch_name() for entry in watched}))
         for name in self.watching:
-            watch(self.context, name)
+            self.context.naming.join(name, self.context.sbb_local_object)
         return State.ACTIVE
 
     def subscription_ended(self, subscription):
         for name in self.watching:
-            unwatch(self.context, name)
+            self.context.naming.leave(name, self.context.sbb_local_object)
         self.watching = ()
 
     @handler(DOCUMENT_CHANGED)

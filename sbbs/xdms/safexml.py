@@ -1,92 +1,23 @@
 """
-Parsing what clients send, safely.
-
-Documents and element bodies come from the network.  The parser resolves no
-entity and loads no DTD, reads nothing from the network or the disk, and
-keeps libxml2's limits on nesting depth and text size (no C{huge_tree}).  A
-document type declaration is refused outright: XCAP documents have none,
-and an internal subset is how billion-laughs and external entities arrive.
-Bodies must be UTF-8 (RFC 4825 §7.2).
+The safe XML parser (L{sbbs.xml.safe}) as the XDMS uses it: what it
+refuses is an XCAP conflict, answered 409 with the condition that says why.
 """
 
-from lxml import etree
-
 from sbbs.xdms.errors import XcapConflict
-
-
-def _parser():
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=False, remove_comments=False)
-
-
-_PARSER = _parser()
+from sbbs.xml import safe
 
 
 def parse_document(body):
-    """
-    @param body: the bytes of a whole document.
-    @return: its root element (an lxml element, in its own tree).
-    @raise XcapConflict: C{not-utf-8} or C{not-well-formed}.
-    """
-    return _parse(body, "not-well-formed")
+    """L{sbbs.xml.safe.parse_document}, refusing with L{XcapConflict}."""
+    try:
+        return safe.parse_document(body)
+    except safe.BadXml as error:
+        raise XcapConflict(error.condition, error.phrase) from None
 
 
 def parse_element(body, namespaces):
-    """
-    @param body: the bytes of an element (the body of a PUT on an element).
-    @param namespaces: the namespace bindings in scope where it goes
-        (prefix -> namespace, None for the default one): the body is read
-        in that context, as if written there (RFC 4825 §8.2.3).
-    @return: the element, in a tree of its own.
-    @raise XcapConflict: C{not-utf-8}, or C{not-xml-frag} when the body is
-        not exactly one well-formed element.
-    """
-    text = _text(body, "not-xml-frag")
-    if text.lstrip().startswith("<?xml"):
-        text = text.lstrip().split("?>", 1)[-1]
-    declarations = "".join(
-        f' xmlns{"" if prefix is None else ":" + prefix}="{_quoted(namespace)}"'
-        for prefix, namespace in namespaces.items())
-    wrapper = _parse(f"<{_WRAPPER}{declarations}>{text}</{_WRAPPER}>".encode("utf-8"),
-                     "not-xml-frag")
-    if etree.QName(wrapper).localname != _WRAPPER or len(wrapper) != 1 \
-            or (wrapper.text or "").strip() \
-            or (wrapper[0].tail or "").strip() or not isinstance(wrapper[0].tag, str):
-        raise XcapConflict("not-xml-frag", "the body must be exactly one element")
-    element = wrapper[0]
-    wrapper.remove(element)
-    element.tail = None
-    return element
-
-
-#: The element a fragment is read in (its name cannot be an XCAP element's).
-_WRAPPER = "xcap-fragment-context"
-
-
-def _quoted(namespace):
-    return namespace.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
-
-
-def _text(body, condition):
+    """L{sbbs.xml.safe.parse_element}, refusing with L{XcapConflict}."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise XcapConflict("not-utf-8", "the body is not UTF-8") from None
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise XcapConflict(condition, "document type declarations are not allowed")
-    return text
-
-
-def _parse(body, condition):
-    _text(body, condition)
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as error:
-        raise XcapConflict(condition, _first_line(str(error))) from None
-    if root is None:
-        raise XcapConflict(condition, "no element")
-    return root
-
-
-def _first_line(message):
-    return message.splitlines()[0] if message else "not well-formed"
+        return safe.parse_element(body, namespaces)
+    except safe.BadXml as error:
+        raise XcapConflict(error.condition, error.phrase) from None

@@ -54,11 +54,11 @@ from lxml import etree
 
 from sbbs.xdms.errors import XcapConflict
 from sbbs.xdms.safexml import parse_document
+from sbbs.xml.namespaces import (
+    RESOURCE_LISTS as RESOURCE_LISTS_NAMESPACE, XCAP_DIFF as XCAP_DIFF_NAMESPACE)
 
 SUBSCRIPTION_TYPE = "application/resource-lists+xml"
 XCAP_DIFF_TYPE = "application/xcap-diff+xml"
-RESOURCE_LISTS_NAMESPACE = "urn:ietf:params:xml:ns:resource-lists"
-XCAP_DIFF_NAMESPACE = "urn:ietf:params:xml:ns:xcap-diff"
 
 #: The longest URI accepted, in characters: a subscription or a C{sel}.
 MAX_URI_LENGTH = 2048

@@ -5,6 +5,7 @@ publication client and watches with the subscription client, and a SIP
 watcher of the bot sees both, over UDP on 127.0.0.1.
 """
 
+import pytest
 import pytest_twisted
 
 from test_presence_live import ALICE, BOB, PIDF_TYPE, RULES_TYPE, PresenceServer, pidf, rules
@@ -47,11 +48,19 @@ async def test_a_service_publishes_and_watches_like_any_sip_user_agent(tmp_path)
         await running.stop()
 
 
+
+
 @pytest_twisted.async_yield_fixture
-async def clients(tmp_path):
+async def clients_in(tmp_path):
     container, do = await started_clients(tmp_path)
-    yield do
+    yield container, do
     await container.stop()
+
+
+@pytest.fixture
+def clients(clients_in):
+    """C{do} of L{started_clients}."""
+    return clients_in[1]
 
 
 async def started_clients(directory, ra_properties=LOCAL_RAS):
@@ -98,6 +107,29 @@ async def test_the_publication_client_answers_as_publish_would(clients):
             ((ALICE, "presence", pidf().encode(), PIDF_TYPE, 5), 423)]:
         [(_, result)] = await do("new_publication", *arguments)
         assert result.status == status, arguments
+
+
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_event_package_is_there_while_its_service_is_active(clients_in):
+    container, do = clients_in
+
+    def service(name):
+        return next(s["id"] for s in container.services() if s["name"] == name)
+
+    publish = ("new_publication", ALICE, "presence", pidf().encode(), PIDF_TYPE, 600)
+    watch = ("subscribe", "sip:me@example.com", ALICE, "presence", "a", 600)
+    container.deactivate(service("presence-publications"))
+    container.deactivate(service("presence"))
+    [(_, refused)] = await do(*publish)
+    assert refused.status == 489
+    assert (await do(*watch))[0][0] == "subscribe_error"
+    container.activate(service("presence-publications"))
+    container.activate(service("presence"))
+    [(_, made)] = await do(*publish)
+    assert made.status == 200
+    assert (await do(*watch, answers=2))[0][0] == "subscribe_ok"
 
 
 @pytest_twisted.ensureDeferred

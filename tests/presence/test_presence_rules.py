@@ -1,5 +1,5 @@
 """
-Presence authorization rules (sbbs/presence/rules.py): which rules match a
+Presence authorization rules (sbbs/presence/rules.py, rules_reader.py, filtering.py): which rules match a
 watcher (RFC 4745 conditions, OMA's extensions), how the permissions of
 several are combined, and what a watcher is sent of a PIDF document
 (RFC 5025 §3.3).
@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 import pytest
 from lxml import etree
 
+from sbbs.presence.filtering import transform
 from sbbs.presence.rules import (
-    DEFAULT_DECISIONS, EVERYTHING, MAX_CONDITIONS, MAX_RULES, Decision, RulesError,
-    Selection, SubHandling, Transformations, parse_rules, transform)
+    DEFAULT_DECISIONS, EVERYTHING, Decision, RulesError, Selection, SubHandling,
+    Transformations)
+from sbbs.presence.rules_reader import MAX_CONDITIONS, MAX_RULES, parse_rules
 from sbbs.xdms.appusage import PRES_RULES_SCHEMA, xml_schema
 
 CP = "urn:ietf:params:xml:ns:common-policy"

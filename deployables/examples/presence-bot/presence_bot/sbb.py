@@ -34,6 +34,7 @@ def _aors(value):
 @implementer(ISubscriptionClientParent)
 class PresenceBotSbb(Sbb):
     local_interface = ISubscriptionClientParent
+    singleton = True
     environment = {"bot": Property(str, "sip:bot@example.com", _aors),
                    "watch": Property(str, "", _aors)}
 
@@ -44,16 +45,13 @@ class PresenceBotSbb(Sbb):
     #: watched presentity -> what the bot last heard of it.
     seen = CmpField(default_factory=dict)
 
-    def _the_bot(self, event_type, event, aci, address):
-        return "bot"
-
-    @handler(SERVICE_STARTED, initial=True, select=(), selector="_the_bot")
+    @handler(SERVICE_STARTED, initial=True)
     def on_started(self, event, aci):
         aci.detach(self.context.sbb_local_object)
         home = self.context.naming.lookup_or_create("presence-bot")
         home.attach(self.context.sbb_local_object)
         self.context.timers.set_timer(home, REFRESH, period=REFRESH)
-        client = self._child(self.subscriptions)
+        client = self.subscriptions.get_or_create()
         for presentity in self.context.env["watch"].split():
             self.seen = {**self.seen, presentity: "unknown"}
             client.subscribe(self.context.env["bot"], presentity, "presence", presentity,
@@ -62,12 +60,12 @@ class PresenceBotSbb(Sbb):
 
     @handler(TIMER)
     def on_refresh(self, event, aci):
-        publisher = self._child(self.publications)
+        publisher = self.publications.get_or_create()
         if self.etag is not None:
             result = publisher.refresh_publication(self.context.env["bot"], "presence",
                                                    self.etag, LIFETIME)
             self.etag = result.etag
-        client = self._child(self.subscriptions)
+        client = self.subscriptions.get_or_create()
         for presentity in self.seen:
             client.resubscribe(self.context.env["bot"], presentity, "presence", presentity,
                                LIFETIME)
@@ -110,15 +108,10 @@ class PresenceBotSbb(Sbb):
                     f'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="{bot}">'
                     f'<tuple id="bot"><status><basic>open</basic></status></tuple>'
                     f'<note>{escape(note or "watching nobody")}</note></presence>').encode()
-        publisher = self._child(self.publications)
+        publisher = self.publications.get_or_create()
         if self.etag is None:
             result = publisher.new_publication(bot, "presence", document, PIDF, LIFETIME)
         else:
             result = publisher.modify_publication(bot, "presence", self.etag, document, PIDF,
                                                   LIFETIME)
         self.etag = result.etag if result.status == 200 else None
-
-    @staticmethod
-    def _child(relation):
-        children = list(relation)
-        return children[0] if children else relation.create()

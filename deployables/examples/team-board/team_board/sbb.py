@@ -61,6 +61,7 @@ def _sip_uri(value):
 @implementer(ISubscriptionClientParent)
 class TeamBoardSbb(Sbb):
     local_interface = ISubscriptionClientParent
+    singleton = True
     environment = {"watcher": Property(str, "sip:board@example.com", _sip_uri),
                    "list": Property(str, "sip:alice@example.com;pres-list=team", _sip_uri)}
 
@@ -84,10 +85,7 @@ class TeamBoardSbb(Sbb):
     #: The URIs of the members online, sorted: what the log says.
     online = CmpField(default=())
 
-    def _the_board(self, event_type, event, aci, address):
-        return "board"
-
-    @handler(SERVICE_STARTED, initial=True, select=(), selector="_the_board")
+    @handler(SERVICE_STARTED, initial=True)
     def on_started(self, event, aci):
         aci.detach(self.context.sbb_local_object)
         if self.home is None:
@@ -268,5 +266,4 @@ class TeamBoardSbb(Sbb):
                                      list=self.context.env["list"], online=list(online))
 
     def _client(self):
-        children = list(self.subscriptions)
-        return children[0] if children else self.subscriptions.create()
+        return self.subscriptions.get_or_create()
