@@ -15,10 +15,11 @@
 #   1. capacity: SIPp at rising rates, --seconds per step; the highest call
 #      rate SIPp reached with fewer than 0.1% failed calls
 #      (bench/servers.sh, rising_rates).  Each step, and each overload run,
-#      has a server just started: every call leaves records in the
-#      FileStorage and its index until the hourly pack, and a server that
-#      ran the steps before would be measured older than the first;
-#   2. overload: on a server warmed up by 30 s at the capacity, SIPp offers
+#      has a server just started and warmed up by 20 s of calls at 500/s:
+#      every call leaves records in the FileStorage and its index until the
+#      hourly pack, so a server is slower the longer it ran, and each
+#      measurement must meet one of the same age;
+#   2. overload: on a server warmed up as the capacity's were, SIPp offers
 #      twice that rate for --overload seconds (-timeout stops it then,
 #      abruptly, as a load that ends), while
 #      bench/overload_probe.py publishes every 20 ms and samples the
@@ -68,7 +69,8 @@ TWISTD=$ROOT/.venv/bin/twistd
 RATES="1000 1500 2000 2500 3000 4000"
 SECONDS_PER_STEP=20
 OVERLOAD_SECONDS=60
-WARM_SECONDS=30      # at the capacity, before each overload run
+WARM_SECONDS=20      # of calls at WARM_RATE before each measurement
+WARM_RATE=500
 GRACE=5              # seconds SIPp may take past a step's length to start its calls
 ANSWER_WITHIN=2000   # milliseconds a call may wait for each message before it fails
 READY_TIMEOUT=120    # seconds the server may take to answer a PUBLISH after its start
@@ -157,11 +159,22 @@ server_ticks() {
     sed 's/^.*) //' "/proc/$SERVER_PID/stat" | awk '{ print $12 + $13 }'
 }
 
-# A step of the capacity search, on a server just started; notes the share
-# of a CPU the server used at the rate SIPp reached, in $WORK/capacity.cpu.
+# warm_up: WARM_SECONDS of calls at WARM_RATE on the server just started,
+# so that every measurement meets a server of the same age: each call leaves
+# records in the FileStorage and its index until the hourly pack, and a
+# server that ran longer is slower.
+warm_up() {
+    sipp_run "w$PORT" "$WARM_RATE" $((WARM_RATE * WARM_SECONDS)) $((WARM_SECONDS + GRACE)) \
+        >/dev/null
+}
+
+# A step of the capacity search, on a server just started and warmed up;
+# notes the share of a CPU the server used at the rate SIPp reached, in
+# $WORK/capacity.cpu.
 capacity_step() {
     local before screen reached elapsed
     restart_slee
+    warm_up
     before=$(server_ticks)
     elapsed=$(date +%s.%N)
     screen=$(sipp_run "c$PORT-$1" "$1" "$2" $((SECONDS_PER_STEP + GRACE)))
@@ -185,6 +198,8 @@ overload() {
     started=$(date +%s.%N)
     screen=$(sipp_run "o$PORT" "$rate" $((rate * OVERLOAD_SECONDS * 2)) "$OVERLOAD_SECONDS")
     ticks=$(($(server_ticks) - ticks))
+    local loaded
+    loaded=$(date +%s.%N)
     # The load ends when SIPp's -timeout stops it, not when SIPp is done exiting.
     ended=$(awk -v started="$started" -v seconds="$OVERLOAD_SECONDS" \
         'BEGIN { printf "%.3f", started + seconds }')
@@ -200,7 +215,7 @@ overload() {
     awk -v name="$name" -v ok="${ok:-0}" -v failed="${failed:-0}" -v reached="${reached:-0}" \
         -v refused="$refused" -v asked="$rate" -v capacity="$CAPACITY" -v started="$started" \
         -v cpu="$(awk -v ticks="$ticks" -v hz="$(getconf CLK_TCK)" -v started="$started" \
-            -v now="$(date +%s.%N)" 'BEGIN { print ticks / hz / (now - started) }')" \
+            -v now="$loaded" 'BEGIN { print ticks / hz / (now - started) }')" \
         -v capacity_cpu="$CAPACITY_CPU" \
         -v ended="$ended" -v recovered="$RECOVERED_LATENCY" -v half=$((OVERLOAD_SECONDS / 2)) '
         function pct(p) { return (n > 0) ? lat[int((n - 1) * p) + 1] : -1 }
@@ -248,12 +263,11 @@ CAPACITY_CPU=$(awk -v best="$BEST" '$1 == best { print $2; exit }' "$WORK/capaci
 [ "$CAPACITY" -gt 0 ] || { echo "no step passed" >&2; exit 1; }
 OFFERED=$((2 * CAPACITY))
 
-# warm: a server just started, then WARM_SECONDS at the capacity, so that
-# the overload meets it as it runs, its caches and tables full.
+# warm: a server just started, and warmed up as the capacity's were.
 warm() {
     start_slee "$@"
     wait_ready
-    sipp_run "w$PORT" "$CAPACITY" $((CAPACITY * WARM_SECONDS)) $((WARM_SECONDS + GRACE)) >/dev/null
+    warm_up
 }
 
 echo "== overload: $OFFERED calls/s (twice $CAPACITY) for ${OVERLOAD_SECONDS}s, admission control on"
