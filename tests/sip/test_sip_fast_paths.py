@@ -9,14 +9,17 @@ and compare everything the parsed values expose.
 
 import random
 import re
+from pathlib import Path
 
 import pytest
 
 from resource_adaptors.sip.core import headers as headers_module
 from resource_adaptors.sip.core import uri as uri_module
 from resource_adaptors.sip.core.headers import ContentType, NameAddr, Via
-from resource_adaptors.sip.core.message import Headers, Message, validate_request
-from resource_adaptors.sip.core.parser import ParseError, parse_message
+from resource_adaptors.sip.core.message import (
+    _TYPED_HEADERS, Headers, Message, Request, validate_request)
+from resource_adaptors.sip.core.parser import ParseError, Parser, parse_message
+from resource_adaptors.sip.core.recurring import RecurringMemo
 from resource_adaptors.sip.core.syntax import Params, split_list
 from resource_adaptors.sip.core.uri import PORT_NUMBER, SipURI, parse_uri
 
@@ -162,10 +165,17 @@ def outcome(parse, text):
 def general_outcome(monkeypatch, parse, text):
     """@return: L{outcome} with every fast path switched off."""
     with monkeypatch.context() as patch:
-        patch.setattr(headers_module, "_usual_match", lambda text: None)
-        patch.setattr(headers_module, "_USUAL_VIA", NEVER)
-        patch.setattr(uri_module, "_USUAL_SIP_URI", NEVER)
+        switch_fast_paths_off(patch)
         return outcome(parse, text)
+
+
+def switch_fast_paths_off(patch):
+    """Make every expression of a usual shape match nothing, for C{patch}'s span."""
+    patch.setattr(headers_module, "_USUAL_NAME_ADDR", NEVER)
+    patch.setattr(headers_module, "_USUAL_ADDR_SPEC", NEVER)
+    patch.setattr(headers_module, "_USUAL_VIA", NEVER)
+    patch.setattr(headers_module, "_USUAL_MEDIA_TYPES", NEVER)
+    patch.setattr(uri_module, "_USUAL_SIP_URI", NEVER)
 
 
 def mutations(texts, count, seed=4475):
@@ -188,8 +198,8 @@ def mutations(texts, count, seed=4475):
     return variants
 
 
-def contact(text):
-    return NameAddr.parse(text, allow_star=True)
+def contact(text, memo=None):
+    return NameAddr.parse(text, allow_star=True, memo=memo)
 
 
 @pytest.mark.parametrize("text", NAME_ADDRS)
@@ -213,6 +223,71 @@ def test_uri_fast_path_agrees(monkeypatch, text):
 def test_fast_paths_agree_on_mutated_values(monkeypatch, parse, texts):
     for text in mutations(texts, 1500):
         assert outcome(parse, text) == general_outcome(monkeypatch, parse, text), text
+
+
+@pytest.mark.parametrize("parse, texts", [
+    (NameAddr.parse, NAME_ADDRS), (contact, NAME_ADDRS), (parse_uri, URIS)])
+def test_remembered_groups_read_as_the_expression_does(parse, texts):
+    """
+    A parser's memo of the usual groups (the Request-URIs and addresses a
+    client sends again and again) gives what matching gives, on the first
+    reading, the second (noted), and the ones after (from the memo).
+    """
+    memo = RecurringMemo(4)
+    for text in texts + mutations(texts, 300):
+        expected = outcome(parse, text)
+        for _ in range(3):
+            assert outcome(lambda value: parse(value, memo=memo), text) == expected, text
+
+
+TORTURE = Path(__file__).parent / "torture"
+
+
+def read_everything(data):
+    """
+    @return: a description of all a reader can get from the message
+        C{data}: the error that refuses it, or its Request-URI, every typed
+        header (value or error) and what validate_request says of it.
+    """
+    try:
+        message = Parser().parse(data)
+    except ParseError as error:
+        return ("error", error.reason, error.status)
+    read = {}
+    if isinstance(message, Request):
+        read["uri"] = describe_uri(message.uri)
+        try:
+            validate_request(message)
+            read["validate"] = "valid"
+        except ParseError as error:
+            read["validate"] = (error.reason, error.status)
+    for key, header in _TYPED_HEADERS.items():
+        try:
+            value = header.__get__(message)
+        except ParseError as error:
+            value = ("error", error.reason, error.status)
+        if isinstance(value, list):
+            value = [describe(item) for item in value]
+        elif isinstance(value, (NameAddr, Via, SipURI)):
+            value = describe(value)
+        else:
+            value = str(value)
+        read[key] = value
+    return read
+
+
+@pytest.mark.parametrize("path", sorted(TORTURE.glob("*.sip")), ids=lambda path: path.stem)
+def test_rfc4475_messages_read_the_same_without_the_fast_paths(monkeypatch, path):
+    """
+    Every RFC 4475 torture message, each header of it, reads the same
+    through the fast paths as through the general parser alone: the
+    expressions of the usual shapes are a shortcut, never a second grammar.
+    """
+    data = path.read_bytes()
+    with monkeypatch.context() as patch:
+        switch_fast_paths_off(patch)
+        general = read_everything(data)
+    assert read_everything(data) == general
 
 
 def test_the_usual_shapes_are_taken_by_the_fast_paths(monkeypatch):

@@ -15,6 +15,7 @@ back to the message is what rewrites the header.
 
 import re
 
+from resource_adaptors.sip.core.recurring import usual_groups
 from resource_adaptors.sip.core.syntax import (
     COMPACT_PARAMS, TOKEN, WHITESPACE, ParseError, Params, is_token, parse_int, parse_params,
     parse_port, quote, read_quoted, skip_whitespace)
@@ -152,9 +153,9 @@ _USUAL_NAME_ADDR = re.compile(
 _USUAL_ADDR_SPEC = re.compile(rf"()(){USUAL_ADDR_SPEC_URI}({COMPACT_PARAMS})")
 
 
-def _usual_match(text):
-    """@return: the match of C{text} (stripped) as a usual name-addr or addr-spec, or None."""
-    return (_USUAL_NAME_ADDR if "<" in text else _USUAL_ADDR_SPEC).fullmatch(text)
+def _usual_pattern(text):
+    """@return: the expression of the usual shape C{text} (stripped) may have."""
+    return _USUAL_NAME_ADDR if "<" in text else _USUAL_ADDR_SPEC
 
 
 class NameAddr(HeaderValue):
@@ -185,15 +186,17 @@ class NameAddr(HeaderValue):
         self.star = star
 
     @classmethod
-    def parse(cls, text, allow_star=False):
+    def parse(cls, text, allow_star=False, memo=None):
         """
         @param allow_star: whether C{*} is accepted (Contact only).
+        @param memo: None, or the L{RecurringMemo} of a parser's addresses
+            (see L{usual_groups}).
         @raise ParseError: when C{text} is not a name-addr or addr-spec.
         """
         text = text.strip(WHITESPACE)
-        usual = _usual_match(text)
+        usual = usual_groups(_usual_pattern(text), text, memo)
         if usual is not None:       # the fast path; anything else below
-            quoted, tokens, *uri, params = usual.groups()
+            quoted, tokens, *uri, params = usual
             # The URI is made when first read: the To of every request is
             # read for its tag alone.
             address = cls(None, quoted or tokens or None, Params.from_validated(params))
@@ -225,7 +228,7 @@ class NameAddr(HeaderValue):
             of the usual shape has no top-level comma: it is one value
             of a list header too.
         """
-        return _usual_match(text) is not None
+        return _usual_pattern(text).fullmatch(text) is not None
 
     @classmethod
     def _parse_bracketed(cls, text, less_than, display_name):

@@ -322,32 +322,49 @@ def _header_error(key):
     return ParseError(f"Bad {header_name(key)} header")
 
 
-def _single(parse_value):
-    """A header with one value: None when absent, an error when repeated."""
-    def parse(key, values):
+def _single(parse_value, addresses=False):
+    """
+    A header with one value: None when absent, an error when repeated.
+
+    @param addresses: whether C{parse_value} reads an address, and takes
+        as its second argument the memo of the addresses that recur in the
+        messages of the parser that read this one (L{recurring.Memos}: a
+        client sends the same To, Contact and Route again and again).
+    """
+    def parse(key, values, memos=None):
         if not values:
             return None
         if len(values) > 1:
             raise ParseError(f"Multiple {header_name(key)} headers")
         try:
+            if addresses:
+                return parse_value(values[0], _addresses_memo(memos))
             return parse_value(values[0])
         except ParseError as error:
             raise _header_error(key) from error
     return parse
 
 
-def _listed(parse_value):
+def _listed(parse_value, addresses=False):
     """
     A header with several values: every value of every field, parsed (the
     values of a header that is not a list, like WWW-Authenticate, are its
-    fields).
+    fields).  C{addresses}: as for L{_single}.
     """
-    def parse(key, values):
+    def parse(key, values, memos=None):
         try:
-            return list(map(parse_value, _split_values(key, values)))
+            values = _split_values(key, values)
+            if addresses:
+                memo = _addresses_memo(memos)
+                return [parse_value(value, memo) for value in values]
+            return list(map(parse_value, values))
         except ParseError as error:
             raise _header_error(key) from error
     return parse
+
+
+def _addresses_memo(memos):
+    return None if memos is None else memos.addresses
 
 
 def _one_field_each(values):
@@ -365,9 +382,9 @@ def _word(text):
     return text
 
 
-def _parse_from_to(text):
+def _parse_from_to(text, memo=None):
     """A From or To value: one tag at most (the dialog's id is made of them)."""
-    address = NameAddr.parse(text)
+    address = NameAddr.parse(text, memo=memo)
     if address.params.count("tag") > 1:
         raise ParseError("Several tags")
     return address
@@ -381,8 +398,12 @@ def _is_usual_from_to(text):
     return NameAddr.is_usual(text) and text.lower().count(";tag") < 2
 
 
-def _parse_contact(text):
-    return NameAddr.parse(text, allow_star=True)
+def _parse_contact(text, memo):
+    return NameAddr.parse(text, allow_star=True, memo=memo)
+
+
+def _parse_route(text, memo):
+    return NameAddr.parse(text, memo=memo)
 
 
 _NOT_PARSED = object()
@@ -397,8 +418,9 @@ class _TypedHeader:
 
     def __init__(self, name, parse, format=str, is_usual=None):
         """
-        @param parse: C{parse(key, values)} makes the typed value of the
-            header C{key} from the values of its fields (see L{_single} and
+        @param parse: C{parse(key, values, memos)} makes the typed value of
+            the header C{key} from the values of its fields and the memos of
+            the parser that read them (or None) (see L{_single} and
             L{_listed}).
         @param is_usual: None, or a test that a field value has a usual
             shape: one that C{parse} accepts when it is the header's only
@@ -416,7 +438,8 @@ class _TypedHeader:
         value = headers._typed.get(self.key, _NOT_PARSED)
         if value is _NOT_PARSED:
             key = self.key
-            value = headers._typed[key] = self.parse(key, headers._field_values(key))
+            value = headers._typed[key] = self.parse(key, headers._field_values(key),
+                                                     headers._memos)
         return value
 
     def check(self, headers, values):
@@ -439,7 +462,7 @@ class _TypedHeader:
                 if usual is not None:
                     usual.note(value, True)
                 return
-        headers._typed[self.key] = self.parse(self.key, values)
+        headers._typed[self.key] = self.parse(self.key, values, headers._memos)
 
     def __set__(self, message, value):
         headers = message.headers
@@ -481,17 +504,20 @@ class Message:
     __slots__ = ("headers", "body")
 
     via = _TypedHeader("Via", _listed(Via.parse), _one_field_each)
+    # A From is new in every request (its tag): not remembered.
     from_ = _TypedHeader("From", _single(_parse_from_to), is_usual=_is_usual_from_to)
     # Every layer reads the To (transaction and dialog matching,
     # make_response): checking it builds it, no is_usual.
-    to = _TypedHeader("To", _single(_parse_from_to))
+    to = _TypedHeader("To", _single(_parse_from_to, addresses=True))
     call_id = _TypedHeader("Call-ID", _single(_word))
     cseq = _TypedHeader("CSeq", _single(CSeq.parse))
     max_forwards = _number("Max-Forwards", 255)
-    contact = _TypedHeader("Contact", _listed(_parse_contact), _one_field_each,
+    contact = _TypedHeader("Contact", _listed(_parse_contact, addresses=True), _one_field_each,
                            NameAddr.is_usual)
-    route = _TypedHeader("Route", _listed(NameAddr.parse), _one_field_each, NameAddr.is_usual)
-    record_route = _TypedHeader("Record-Route", _listed(NameAddr.parse), _one_field_each,
+    route = _TypedHeader("Route", _listed(_parse_route, addresses=True), _one_field_each,
+                         NameAddr.is_usual)
+    record_route = _TypedHeader("Record-Route", _listed(_parse_route, addresses=True),
+                                _one_field_each,
                                 NameAddr.is_usual)
     # RFC 4475 §3.1.2.19: an Expires out of range may be taken as absent,
     # which gives the default expiry.

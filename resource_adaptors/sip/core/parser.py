@@ -148,7 +148,7 @@ def _parse(data, start, head_end, limits, memos):
             raise line_error
         message, start_line_error = _response(start_line, headers), None
     else:
-        message, start_line_error = _request(start_line, headers, limits)
+        message, start_line_error = _request(start_line, headers, limits, memos.uris)
     try:
         message.body = _body(data, head_end + 4, headers, limits)
         if start_line_error is not None:
@@ -342,11 +342,12 @@ def _learn_name(spelling, names):
     return known
 
 
-def _request(line, headers, limits):
+def _request(line, headers, limits, uris):
     """
     @return: the request of request line C{line}, and the error in its
         version or Request-URI if any: it is raised once the headers are
         read, so that the request can be answered.
+    @param uris: the parser's memo of the Request-URIs that recur.
     """
     parts = line.split(" ")
     if len(parts) != 3 or not parts[0] or not parts[1] or parts[0].strip(TOKEN_CHARS):
@@ -361,7 +362,7 @@ def _request(line, headers, limits):
         error = ParseError("Request line too long", _TOO_LARGE)
     else:
         try:
-            uri = parse_uri(uri_text)
+            uri = parse_uri(uri_text, uris)
         except ParseError:
             uri = AbsoluteURI(uri_text)
             error = ParseError("Bad Request-URI")

@@ -56,6 +56,27 @@ class RecurringMemo:
             kept[key] = value
 
 
+def usual_groups(pattern, text, memo):
+    """
+    @return: the groups of C{text} matched in full by C{pattern} (an
+        expression of a usual shape, such as a plain SIP URI), or None.
+    @param memo: a L{RecurringMemo} of C{text} to its groups, or None: a
+        client sends the same Request-URI and To again and again, and
+        matching them is the dearest part of reading them.
+    """
+    if memo is not None:
+        groups = memo.kept.get(text)
+        if groups is not None:
+            return groups
+    match = pattern.fullmatch(text)
+    if match is None:
+        return None
+    groups = match.groups()
+    if memo is not None:
+        memo.note(text, groups)
+    return groups
+
+
 #: How many header name spellings a parser remembers.
 MAX_NAMES = 4096
 
@@ -64,16 +85,20 @@ class Memos:
     """
     The memo tables of one parser: header lines to their field tuples
     (C{lines}), header name spellings to their (key, name) (C{names}, at
-    most L{MAX_NAMES}), and per header key the values of a usual shape seen
+    most L{MAX_NAMES}), Request-URIs and addresses (a To, Contact, Route
+    value) to the groups of their usual shape (C{uris}, C{addresses}: see
+    L{usual_groups}), and per header key the values of a usual shape seen
     to recur (L{usual_values}), for validation.  The messages it parses
-    carry it, so that validating them reads its tables.
+    carry it, so that reading and validating them reads its tables.
     """
 
-    __slots__ = ("lines", "names", "_usual_values")
+    __slots__ = ("lines", "names", "uris", "addresses", "_usual_values")
 
     def __init__(self):
         self.lines = RecurringMemo(4096)
         self.names = {}
+        self.uris = RecurringMemo(1024)
+        self.addresses = RecurringMemo(1024)
         self._usual_values = {}
 
     def usual_values(self, key):

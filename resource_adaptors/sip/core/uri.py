@@ -12,6 +12,7 @@ import re
 from ipaddress import ip_address
 from urllib.parse import unquote
 
+from resource_adaptors.sip.core.recurring import usual_groups
 from resource_adaptors.sip.core.syntax import ParseError, Params, parse_port
 
 # The character classes of RFC 3261 §25.1.  Each component's class excludes
@@ -87,15 +88,17 @@ _NOT_IN_OPAQUE = re.compile(r'[^!-~]|[<>"]')
 _PARAMS_THAT_MUST_BOTH_BE_THERE = frozenset(("user", "ttl", "method", "maddr"))
 
 
-def parse_uri(text):
+def parse_uri(text, memo=None):
     """
     @return: a L{SipURI} for sip: and sips:, an L{AbsoluteURI} for any
         other scheme.
+    @param memo: None, or the L{RecurringMemo} of a parser's Request-URIs
+        (see L{usual_groups}).
     @raise ParseError: when C{text} is not a URI.
     """
-    usual = _USUAL_SIP_URI.fullmatch(text)
+    usual = usual_groups(_USUAL_SIP_URI, text, memo)
     if usual is not None:       # the fast path; anything else below
-        return usual_sip_uri(*usual.groups())
+        return usual_sip_uri(*usual)
     if text.startswith("sip:"):
         return _parse_sip_uri("sip", text[4:])
     colon = text.find(":")
