@@ -60,7 +60,10 @@
 #
 # Usage, from the repository root, with the virtualenv in .venv:
 #
-#   bench/presence.sh [--seconds N] [--rates "R1 R2 ..."]
+#   bench/presence.sh [--seconds N] [--rates "R1 R2 ..."] [--slee-only]
+#
+# --slee-only measures slee alone (no Kamailio) and prints its figures: for
+# comparing two builds of slee, run in turn (see bench/README.md).
 #
 # slee runs from the working tree (PYTHONPATH), not from the copy installed
 # in .venv.  Every process the script starts is killed when it ends, however
@@ -80,6 +83,7 @@ READY_TIMEOUT=120    # seconds a server may take to answer a PUBLISH (after a st
 PRESENTITIES=1000    # published before the SUBSCRIBE steps, which subscribe to them
 SEED_RATE=200        # PUBLISHes/s that publish them (Kamailio with SQLite takes 300/s)
 KAMAILIO_PACKAGES="kamailio kamailio-presence-modules kamailio-sqlite-modules sqlite3"
+SLEE_ONLY=no
 
 # shellcheck source=bench/servers.sh
 . "$ROOT/bench/servers.sh"
@@ -88,6 +92,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --seconds) SECONDS_PER_STEP=${2:?}; shift ;;
         --rates) RATES=${2:?}; shift ;;
+        --slee-only) SLEE_ONLY=yes ;;
         *) usage ;;
     esac
     shift
@@ -95,9 +100,9 @@ done
 
 command -v sipp >/dev/null \
     || { echo "sipp is not installed (apt-get install sip-tester)" >&2; exit 1; }
-if ! command -v kamailio >/dev/null || ! command -v sqlite3 >/dev/null \
+if [ "$SLEE_ONLY" = no ] && { ! command -v kamailio >/dev/null || ! command -v sqlite3 >/dev/null \
         || [ ! -f /usr/lib/x86_64-linux-gnu/kamailio/modules/presence_xml.so ] \
-        || [ ! -f /usr/share/kamailio/db_sqlite/presence-create.sql ]; then
+        || [ ! -f /usr/share/kamailio/db_sqlite/presence-create.sql ]; }; then
     echo "== installing $KAMAILIO_PACKAGES"
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -322,10 +327,26 @@ bench_rates() {
     echo
 }
 
-bench_server kamailio start_kamailio
-echo "== kamailio_db (its state in SQLite)"
-bench_rates kamailio_db start_kamailio_db
+if [ "$SLEE_ONLY" = no ]; then
+    bench_server kamailio start_kamailio
+    echo "== kamailio_db (its state in SQLite)"
+    bench_rates kamailio_db start_kamailio_db
+fi
 bench_server slee start_slee
+
+if [ "$SLEE_ONLY" = yes ]; then
+    echo "== slee, presence over UDP, $(nproc) CPUs, ${SECONDS_PER_STEP}s steps"
+    awk -v p="$slee_publish" -v s="$slee_subscribe" -v f1="$slee_fanout1000" \
+        -v f10="$slee_fanout10000" -v rss="$slee_rss" -v pss="$slee_pss" 'BEGIN {
+        printf "   %-46s %s /s\n", "PUBLISH/s, highest with < 0.1% failed", p
+        printf "   %-46s %s /s\n", "SUBSCRIBE+NOTIFY/s, highest, < 0.1% failed", s
+        printf "   %-46s %.3f s\n", "one PUBLISH to 1,000 watchers", f1
+        printf "   %-46s %.3f s\n", "one PUBLISH to 10,000 watchers", f10
+        printf "   %-46s %.1f MiB\n", "memory per 10,000 subscriptions, VmRSS", rss / 1024
+        printf "   %-46s %.1f MiB\n", "memory per 10,000 subscriptions, Pss", pss / 1024
+    }'
+    exit 0
+fi
 
 # -- the table -------------------------------------------------------------------------------
 
