@@ -120,3 +120,59 @@ def _cycles():
 
 def test_no_import_cycles():
     assert _cycles() == []
+
+
+#: The modules of the XDMS package an XDM client uses: the client SBB, and
+#: what it reads change notifications (xcap-diff) and refusals with.  The
+#: rest (the server, the application usages, node selection, the XDMS's own
+#: notifier) is the XDMS's inside.
+XDM_CLIENT_SIDE = {"sbbs.xdms", "sbbs.xdms.client", "sbbs.xdms.changes", "sbbs.xdms.errors",
+                   "sbbs.xdms.safexml", "sbbs.xdms.xcapdiff"}
+
+
+def test_the_standalone_presence_server_loads_no_xdms_internals():
+    """
+    The presence-server profile (the presence server with a remote XDMS)
+    reaches the XDMS only through the XDM client: a process that imports
+    every class its units name loads nothing else of the XDMS.
+    """
+    import subprocess
+    import sys
+    import tomllib
+
+    profiles = tomllib.loads((ROOT / "deployables" / "profiles.toml").read_text())
+    classes = []
+    for unit in profiles["presence-server"]["units"]:
+        descriptor = tomllib.loads((ROOT / "deployables" / unit / "deployable.toml").read_text())
+        for kind in ("sbbs", "ra-entities"):
+            classes += [entry["class"] for entry in descriptor.get(kind, ())]
+    assert any(name.startswith("sbbs.presence.") for name in classes)
+    script = ("import importlib, sys\n"
+              f"for name in {sorted({name.split(':')[0] for name in classes})!r}:\n"
+              "    importlib.import_module(name)\n"
+              "print(*sorted(m for m in sys.modules if m.startswith('sbbs.xdms')))\n")
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True,
+                            capture_output=True, text=True, timeout=60).stdout.split()
+    assert "sbbs.xdms.client" in loaded
+    assert set(loaded) <= XDM_CLIENT_SIDE, sorted(set(loaded) - XDM_CLIENT_SIDE)
+
+
+#: Past this many lines a product module says at its top why it is one.
+LONG_MODULE = 600
+
+
+def test_long_modules_say_why_they_are_one():
+    """
+    A module of one concern reads from the top down; past about 600 lines
+    it must say, in its docstring ("Why one module..."), why cutting it
+    would cost more than it gives.
+    """
+    unexplained = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text()
+            if text.count("\n") > LONG_MODULE:
+                docstring = ast.get_docstring(ast.parse(text)) or ""
+                if "Why one module" not in docstring:
+                    unexplained.append(str(path.relative_to(ROOT)))
+    assert unexplained == []

@@ -30,7 +30,7 @@ call (L{resource_adaptors.sip.interfaces.ITransports.shedder}).
 from resource_adaptors.sip.core.headers import Via
 from resource_adaptors.sip.core.randomness import random_hex
 from resource_adaptors.sip.core.syntax import ParseError
-from resource_adaptors.sip.core.transaction import is_rfc3261_branch
+from resource_adaptors.sip.core.matching import is_rfc3261_branch
 from resource_adaptors.sip.core.routing import TransportError, response_destination, stamp_source
 
 #: The header lines an answer copies, by their names (full and compact)

@@ -2,8 +2,12 @@
 The transaction layer: runs the pure machines of
 L{resource_adaptors.sip.core.transaction} on real transports and timers, keeps
 the table of live transactions, and tells the transaction user (the
-resource adaptor) what it must know.  (Its length, past 600 lines, is
-its docstring's: the layer's contract is told here whole.)
+resource adaptor) what it must know.  (Why one module of some 680 lines:
+it is one table of live transactions and the code that feeds their
+machines and carries out their effects, which all read and write that
+table; what stands alone has modules of its own: the machines, matching,
+the lingering records, the transports.  A sixth of it is this docstring,
+the layer's contract told whole.)
 
 API::
 
@@ -113,11 +117,12 @@ from twisted.logger import Logger
 from resource_adaptors.sip import lingering, message_log
 from resource_adaptors.sip.core.message import Response, make_response
 from resource_adaptors.sip.core.randomness import random_hex
+from resource_adaptors.sip.core.matching import (
+    client_key, is_rfc3261_branch, new_branch, rfc2543_key, server_key)
 from resource_adaptors.sip.core.transaction import (
     DeliverToUser, InviteClient, InviteServer, Linger, NonInviteClient, NonInviteServer, Send,
     SendCancel, StartTimer, State, StopTimer, Terminated, TimerSettings, Timeout,
-    TransactionStateError, TransportFailed, client_key, is_rfc3261_branch, new_branch,
-    rfc2543_key, server_key)
+    TransactionStateError, TransportFailed)
 from resource_adaptors.sip.core.routing import Peer, TransportError
 from resource_adaptors.sip.lingering import LingerQueue, is_record
 from slee.log_limits import RateLimitedWarning

@@ -30,6 +30,13 @@ Who may subscribe: the owner of the service, and whoever the owner's
 pres-rules allow (the list URI is treated as the owner's presentity, as
 Mobicents does); others get 403.  An ad-hoc list (RFC 5367) is the
 watcher's own.
+
+Why one module of some 800 lines: it is one SBB, and an SBB is one entity's
+handlers over one persistent state (the members, their back-end
+subscriptions, the pending changes, the versions).  What stands apart from
+that state has its own module already: lists (L{sbbs.rls.lists}), services
+(L{sbbs.rls.services}), ad-hoc lists (L{sbbs.rls.adhoc}), RLMI
+(L{sbbs.rls.rlmi}), and the notifier every package shares.
 """
 
 from dataclasses import dataclass, replace

@@ -64,6 +64,12 @@ subclass sets C{serves_lists}, and takes the SUBSCRIBEs to resource lists
 lets pass; C{option_tags} are the option tags it needs in Require and
 offers in Supported, and C{notify_headers} the headers every NOTIFY of it
 carries (C{Require: eventlist}).
+
+Why one module of some 650 lines: it is one SBB, the life of a
+subscription from its SUBSCRIBE to its last NOTIFY, over one persistent
+state.  The parts that stand alone are modules of their own: the
+subscription's states and expiry (L{sbbs.sipevent.subscription}), the
+quotas (L{sbbs.sipevent.quotas}), the list directory.
 """
 
 from zope.interface import Interface, implementer

@@ -52,7 +52,7 @@ def test_the_refusal_from_bytes_is_the_usual_paths():
 
 
 def test_the_key_is_the_server_transactions():
-    from resource_adaptors.sip.core.transaction import server_key
+    from resource_adaptors.sip.core.matching import server_key
     assert plain_request(datagram()).key() == server_key(parse_message(datagram()), "PUBLISH")
 
 

@@ -8,11 +8,12 @@ import pytest
 
 from resource_adaptors.sip.core.message import make_response
 from resource_adaptors.sip.core.parser import parse_message
+from resource_adaptors.sip.core.matching import (
+    MAGIC_COOKIE, client_key, new_branch, rfc2543_key, server_key)
 from resource_adaptors.sip.core.transaction import (
-    MAGIC_COOKIE, TERMINATED, TIMEOUT, DeliverToUser, InviteClient, InviteServer, Linger,
-    NonInviteClient, NonInviteServer, Send, SendCancel, StartTimer, State, StopTimer,
-    TimerSettings, TransactionStateError, TransportFailed, client_key, make_ack, make_cancel,
-    new_branch, rfc2543_key, server_key)
+    TERMINATED, TIMEOUT, DeliverToUser, InviteClient, InviteServer, Linger, NonInviteClient,
+    NonInviteServer, Send, SendCancel, StartTimer, State, StopTimer, TimerSettings,
+    TransactionStateError, TransportFailed, make_ack, make_cancel)
 
 TIMERS = TimerSettings()
 

@@ -3,7 +3,8 @@ The sans-IO SIP core: what SIP is, apart from sockets and clocks.
 
 URIs (L{uri}), the grammar's pieces (L{syntax}), typed header values
 (L{headers}), messages (L{message}), bytes to messages (L{parser}), the
-transaction state machines (L{transaction}), dialogs (L{dialog}), the
+transaction state machines (L{transaction}), which transaction a message
+belongs to (L{matching}), dialogs (L{dialog}), the
 RFC 3261 §18 rules on where messages go and how a received request's Via
 is stamped (L{routing}) and the listening descriptions (L{listen}).
 

@@ -14,9 +14,9 @@ Typed values are mutable objects, but changing one in place does not
 change the message: assign it back (C{vias = msg.via; vias[0].received =
 host; msg.via = vias}), which rewrites the header from the value.
 
-Its length (about 700 lines) is one concept's: the typed header table of
-L{Message} and the checks of L{validate_request} read the same per-header
-descriptors, which would only be split apart from each other.
+Why one module of about 750 lines: it is one concept.  The typed header
+table of L{Message} and the checks of L{validate_request} read the same
+per-header descriptors, which would only be split apart from each other.
 """
 
 from operator import itemgetter

@@ -28,7 +28,7 @@ from resource_adaptors.sip.core.headers import header_key, header_name
 from resource_adaptors.sip.core.message import Headers, Request, Response, answerable
 from resource_adaptors.sip.core.recurring import MAX_NAMES, NEW_IN_EVERY_REQUEST, Memos
 from resource_adaptors.sip.core.syntax import TOKEN_CHARS, ParseError, is_token
-from resource_adaptors.sip.core.transaction import is_rfc3261_branch
+from resource_adaptors.sip.core.matching import is_rfc3261_branch
 from resource_adaptors.sip.core.uri import AbsoluteURI, SipURI, parse_uri
 
 __all__ = ["Limits", "ParseError", "FramingError", "Parser", "parse_message", "StreamParser",

@@ -64,30 +64,19 @@ M      64*T1                    INVITE client: accept 2xx from other forks
 
 Timer C belongs to proxies (§16.8), which this stack is not.
 
-The module also says which transaction a message belongs to: L{client_key}
-(§17.1.3) and L{server_key} (§17.2.3, with the RFC 2543 fallback for
-branches without the magic cookie), and builds the requests a transaction
-makes on its own: L{make_ack} (§17.1.1.3) and L{make_cancel} (§9.1).
+The module also builds the requests a transaction makes on its own:
+L{make_ack} (§17.1.1.3) and L{make_cancel} (§9.1).  Which transaction a
+message belongs to is L{resource_adaptors.sip.core.matching}'s.
 """
 
 import enum
 from dataclasses import dataclass
 
 from resource_adaptors.sip.core.message import Headers, Request, make_response
-from resource_adaptors.sip.core.randomness import random_hex
-
-#: Branches that start with it were made unique by an RFC 3261 client.
-MAGIC_COOKIE = "z9hG4bK"
 
 #: How long an INVITE server transaction leaves the user to answer before
 #: it sends 100 Trying itself (§17.2.1).
 TRYING_DELAY = 0.2
-
-
-def new_branch():
-    """A branch for a new client transaction: the magic cookie and 96
-    random bits, so that nobody can guess it and forge responses."""
-    return MAGIC_COOKIE + random_hex(12)
 
 
 @dataclass(frozen=True)
@@ -201,51 +190,6 @@ class Terminated:
 
 TIMEOUT = Timeout()
 TERMINATED = Terminated()
-
-
-# -- matching (§17.1.3, §17.2.3) -----------------------------------------------
-
-
-def client_key(message):
-    """
-    The key of the client transaction a message belongs to: the top Via
-    branch (ours, so unique) and the CSeq method, which tells an INVITE
-    from the CANCEL that shares its branch (§17.1.3).
-    """
-    return message.via[0].branch, message.cseq.method
-
-
-def server_key(request, method):
-    """
-    The key of the server transaction C{request} belongs to, read as if its
-    method were C{method}: the ACK of a non-2xx and a CANCEL name their
-    INVITE that way (§17.2.3, §9.2).
-
-    A branch with the magic cookie is unique per client, so it and the
-    sent-by that scopes it make the key.  Without it (RFC 2543 clients) the
-    request's identifying headers do, see L{rfc2543_key}.
-    """
-    via = request.via[0]
-    branch = via.branch
-    if is_rfc3261_branch(branch):
-        return branch, via.host.lower(), via.port, method
-    return rfc2543_key(request, method, request.to.tag)
-
-
-def is_rfc3261_branch(branch):
-    """Whether a Via branch was made unique by an RFC 3261 client."""
-    return branch is not None and branch.startswith(MAGIC_COOKIE)
-
-
-def rfc2543_key(request, method, to_tag):
-    """
-    The RFC 2543 key: Request-URI, To tag, From tag, Call-ID, CSeq number
-    and top Via.  An ACK carries the To tag of the response it acknowledges,
-    which the INVITE did not have: it is matched with C{to_tag=None}, and
-    the transaction's own To tag then checked (§17.2.3).
-    """
-    return (str(request.uri), to_tag, request.from_.tag, request.call_id, request.cseq.number,
-            method, str(request.via[0]))
 
 
 # -- requests a client transaction makes ---------------------------------------
