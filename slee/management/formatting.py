@@ -65,6 +65,14 @@ def table(rows, columns, empty):
     )
 
 
+def _tabular(empty, *columns):
+    """@return: the formatter of a list answer as a table of C{columns}
+    (L{_col}), or C{empty} when it has no rows."""
+    def format_rows(rows):
+        return table(rows, columns, empty)
+    return format_rows
+
+
 def key_values(pairs):
     """
     Format (key, value) pairs as aligned C{key: value} lines.
@@ -134,80 +142,55 @@ def format_unit(data):
     return head + ("\n" + key_values(pairs) if pairs else "")
 
 
-def format_units(rows):
-    return table(
-        rows,
-        [
-            _col("NAME", "name"),
-            _col("SERVICES", "services", _names),
-            _col("SBBS", "sbbs", _count),
-            _col("EVENT TYPES", "event_types", _count),
-            _col("RA ENTITIES", "ra_entities", _names),
-        ],
-        "(no deployed units)",
-    )
+format_units = _tabular(
+    "(no deployed units)",
+    _col("NAME", "name"),
+    _col("SERVICES", "services", _names),
+    _col("SBBS", "sbbs", _count),
+    _col("EVENT TYPES", "event_types", _count),
+    _col("RA ENTITIES", "ra_entities", _names))
 
 
-def format_services(rows):
-    return table(
-        rows,
-        [
-            _col("ID", "id"),
-            _col("STATE", "state"),
-            _col("PRIORITY", "priority"),
-            _col("ROOT SBB", "root_sbb"),
-            _col("ENTITIES", "root_entities", _count),
-            _col("UNIT", "unit"),
-        ],
-        "(no services)",
-    )
+format_services = _tabular(
+    "(no services)",
+    _col("ID", "id"),
+    _col("STATE", "state"),
+    _col("PRIORITY", "priority"),
+    _col("ROOT SBB", "root_sbb"),
+    _col("ENTITIES", "root_entities", _count),
+    _col("UNIT", "unit"))
 
 
-def format_ra_entities(rows):
-    return table(
-        rows,
-        [
-            _col("NAME", "name"),
-            _col("TYPE", "type"),
-            _col("STATE", "state"),
-            _col("ACTIVITIES", "activities", _count),
-            _col("UNIT", "unit"),
-            _col("STATUS", "status", _status_text),
-        ],
-        "(no RA entities)",
-    )
+format_ra_entities = _tabular(
+    "(no RA entities)",
+    _col("NAME", "name"),
+    _col("TYPE", "type"),
+    _col("STATE", "state"),
+    _col("ACTIVITIES", "activities", _count),
+    _col("UNIT", "unit"),
+    _col("STATUS", "status", _status_text))
 
 
-def format_activities(rows):
-    return table(
-        rows,
-        [
-            _col("KEY", "key"),
-            _col("RA", "ra"),
-            _col("HANDLE", "handle"),
-            _col("DURABLE", "durable"),
-            _col("ATTACHED", "attached", _count),
-            _col("NAMES", "names"),
-            _col("ENDING", "ending"),
-        ],
-        "(no activities)",
-    )
+format_activities = _tabular(
+    "(no activities)",
+    _col("KEY", "key"),
+    _col("RA", "ra"),
+    _col("HANDLE", "handle"),
+    _col("DURABLE", "durable"),
+    _col("ATTACHED", "attached", _count),
+    _col("NAMES", "names"),
+    _col("ENDING", "ending"))
 
 
-def format_sbb_entities(rows):
-    return table(
-        rows,
-        [
-            _col("ID", "id"),
-            _col("SERVICE", "service"),
-            _col("SBB", "sbb"),
-            _col("PARENT", "parent"),
-            _col("PRIORITY", "priority"),
-            _col("ATTACHED", "attached", _count),
-            _col("CHILDREN", "children", _count),
-        ],
-        "(no SBB entities)",
-    )
+format_sbb_entities = _tabular(
+    "(no SBB entities)",
+    _col("ID", "id"),
+    _col("SERVICE", "service"),
+    _col("SBB", "sbb"),
+    _col("PARENT", "parent"),
+    _col("PRIORITY", "priority"),
+    _col("ATTACHED", "attached", _count),
+    _col("CHILDREN", "children", _count))
 
 
 def format_usage(rows):
@@ -233,20 +216,15 @@ def format_usage(rows):
     )
 
 
-def format_alarms(rows):
-    return table(
-        rows,
-        [
-            _col("ID", "id"),
-            _col("LEVEL", "level"),
-            _col("RAISED", "raised", _timestamp),
-            _col("SOURCE", "source"),
-            _col("TYPE", "type"),
-            _col("INSTANCE", "instance"),
-            _col("MESSAGE", "message"),
-        ],
-        "(no active alarms)",
-    )
+format_alarms = _tabular(
+    "(no active alarms)",
+    _col("ID", "id"),
+    _col("LEVEL", "level"),
+    _col("RAISED", "raised", _timestamp),
+    _col("SOURCE", "source"),
+    _col("TYPE", "type"),
+    _col("INSTANCE", "instance"),
+    _col("MESSAGE", "message"))
 
 
 def format_trace(data):
