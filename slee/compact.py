@@ -15,7 +15,8 @@ authorization decision, say, which most watchers share).
 
 Only for plain data: a L{Compact} value must hold no persistent object (it
 would be copied, not referenced) and must be rebuilt by calling its class
-with its dataclass fields, in order.
+with its dataclass fields, in order.  That order is stored, so it changes
+only as L{slee.layouts} says: a field is appended, with a default.
 """
 
 import pickle

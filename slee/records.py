@@ -17,6 +17,8 @@ from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
+from slee.layouts import Layout
+
 STATE_KEY = "slee"
 
 
@@ -95,22 +97,22 @@ class CmpState(Persistent):
 class Record(Persistent):
     """
     A record whose state is stored as a tuple of its attributes, in the
-    order of C{FIELDS}: ZODB's pickler calls a Python hook for every object
-    it writes, the name of each attribute included, and these records are
-    written at every event.  A state stored as a dict (before) is read too.
+    order of its C{LAYOUT} (L{slee.layouts}, which says how the layout may
+    change): ZODB's pickler calls a Python hook for every object it writes,
+    the name of each attribute included, and these records are written at
+    every event.  A state stored as a dict (before) is read too.
     """
 
-    FIELDS = ()
+    LAYOUT = Layout()
 
     def __getstate__(self):
-        state = self.__dict__
-        return tuple([state.get(name) for name in self.FIELDS])
+        return self.LAYOUT.dump(self.__dict__)
 
     def __setstate__(self, state):
         if isinstance(state, dict):
             self.__dict__.update(state)
         else:
-            self.__dict__.update(zip(self.FIELDS, state))
+            self.__dict__.update(self.LAYOUT.load(state))
 
 
 class SbbEntityRecord(Record):
@@ -137,8 +139,8 @@ class SbbEntityRecord(Record):
     @ivar masks: activity key to the set of masked event type ids.
     """
 
-    FIELDS = ("id", "service", "sbb", "parent", "root", "relation", "convergence_name",
-              "priority", "cmp", "children", "attached", "masks")
+    LAYOUT = Layout("id", "service", "sbb", "parent", "root", "relation", "convergence_name",
+                    "priority", "cmp", "children", "attached", "masks")
 
     def __init__(self, id, service, sbb, parent, root, relation, convergence_name, priority):
         # All attributes at once, as a new dict: a new record has no changes
@@ -177,7 +179,7 @@ class ActivityContextRecord(Record):
     sets, which the methods take too).
     """
 
-    FIELDS = ("key", "ra", "handle", "durable", "attached", "names", "timers", "ending")
+    LAYOUT = Layout("key", "ra", "handle", "durable", "attached", "names", "timers", "ending")
 
     def __init__(self, key, ra, handle, durable):
         # All at once, as in SbbEntityRecord.
@@ -215,7 +217,7 @@ class TimerRecord(Record):
         endless; 0 for a single timer).
     """
 
-    FIELDS = ("id", "activity", "due", "period", "remaining")
+    LAYOUT = Layout("id", "activity", "due", "period", "remaining")
 
     def __init__(self, id, activity, due, period, remaining):
         self.id = id
