@@ -25,7 +25,7 @@ names.  The descriptor (TOML):
 
     [[ra-entities]]
     name = "line"
-    class = "resource_adaptors.line:LineResourceAdaptor"
+    class = "counter_example.line:LineResourceAdaptor"
     properties = { port = 0 }
 
 L{load_unit} checks everything before anything is installed: every error

@@ -154,9 +154,9 @@ def test_root_sbb_unknown(slee, tmp_path):
 def test_bad_ra_property(slee, tmp_path):
     path = probe_copy(tmp_path)
     rewrite(path / "deployable.toml", 'class = "probe_unit.ra:ProbeAdaptor"',
-            'class = "resource_adaptors.line:LineResourceAdaptor"\n'
-            'properties = { "max-line" = "long" }')
-    refused(slee, path, "ra-entities[0].properties", "'max-line'", "expected int")
+            'class = "resource_adaptors.sip.adaptor:SipResourceAdaptor"\n'
+            'properties = { "max-headers" = "long" }')
+    refused(slee, path, "ra-entities[0].properties", "'max-headers'", "expected int")
 
 
 def test_ra_class_not_an_adaptor(slee, tmp_path):

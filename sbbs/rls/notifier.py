@@ -59,7 +59,8 @@ from sbbs.sipevent.list_directory import RECIPIENT_LIST
 from sbbs.sipevent.notifier import WAIT, NotifierSbb, Refusal, notifier_for
 from sbbs.sipevent.subscriber import ISubscriberParent, SubscriberSbb
 from sbbs.sipevent.subscription import ExpiryPolicy, Reason, State
-from sbbs.sipevent.subscription_client import ISubscriptionClientParent, SubscriptionClientSbb
+from sbbs.sipevent.subscription_client import (
+    ISubscriptionClientParent, SubscriptionClientParent, SubscriptionClientSbb)
 from sbbs.sipevent.notifier import ISubscriptionEntity
 from slee.events import TIMER
 from slee.resources import Property
@@ -147,7 +148,7 @@ class _IRlsEntity(ISubscriptionEntity, ISubscriptionClientParent, ISubscriberPar
 
 
 @implementer(_IRlsEntity)
-class ResourceListNotifierSbb(NotifierSbb):
+class ResourceListNotifierSbb(SubscriptionClientParent, NotifierSbb):
     """One list subscription; see the module docstring."""
 
     local_interface = _IRlsEntity
@@ -578,12 +579,6 @@ class ResourceListNotifierSbb(NotifierSbb):
 
     def resubscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
         self._retry_later(member_key(subscription_id))
-
-    def unsubscribe_ok(self, subscriber, notifier, event_package, subscription_id):
-        pass
-
-    def unsubscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
-        pass
 
     def notify_event(self, subscriber, notifier, event_package, subscription_id,
                      termination_reason, status, content, content_type):

@@ -88,6 +88,21 @@ class ISubscriptionClientParent(Interface):
         """
 
 
+class SubscriptionClientParent:
+    """
+    A base for the parents of a subscription client: the answers to an
+    unsubscribe, which most parents have nothing to do with (the
+    subscription is over either way, or was already), taken as they come.
+    A parent that cares overrides them.
+    """
+
+    def unsubscribe_ok(self, subscriber, notifier, event_package, subscription_id):
+        """The subscription ended as asked: nothing to do."""
+
+    def unsubscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
+        """There was no subscription to end (481): nothing to do."""
+
+
 @implementer(ISubscriptionClient)
 class SubscriptionClientSbb(Sbb):
     """The child that carries a service's subscriptions; see the module docstring."""

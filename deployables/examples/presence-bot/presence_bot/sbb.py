@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from sbbs.sipevent.publication_client import PublicationClientSbb
 from sbbs.sipevent.subscription_client import (
-    ISubscriptionClientParent, SubscriptionClientSbb)
+    ISubscriptionClientParent, SubscriptionClientParent, SubscriptionClientSbb)
 from slee.events import SERVICE_STARTED, TIMER
 from slee.resources import Property
 from slee.sbb import ChildRelation, CmpField, Sbb, handler
@@ -32,7 +32,7 @@ def _aors(value):
 
 
 @implementer(ISubscriptionClientParent)
-class PresenceBotSbb(Sbb):
+class PresenceBotSbb(SubscriptionClientParent, Sbb):
     local_interface = ISubscriptionClientParent
     singleton = True
     environment = {"bot": Property(str, "sip:bot@example.com", _aors),
@@ -92,12 +92,6 @@ class PresenceBotSbb(Sbb):
 
     def resubscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
         self.context.tracer.warn("lost {who}: {error}", who=notifier, error=error)
-
-    def unsubscribe_ok(self, subscriber, notifier, event_package, subscription_id):
-        pass
-
-    def unsubscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
-        pass
 
     # -- its own presence ------------------------------------------------------------
 

@@ -32,7 +32,8 @@ from zope.interface import implementer
 
 from sbbs.presence.pidf import BASIC, PIDF_TYPE, STATUS, TUPLE, PidfError, parse_pidf
 from sbbs.rls.rlmi import MULTIPART_RELATED, RLMI_TYPE, RlmiError, parse_multipart, parse_rlmi
-from sbbs.sipevent.subscription_client import ISubscriptionClientParent, SubscriptionClientSbb
+from sbbs.sipevent.subscription_client import (
+    ISubscriptionClientParent, SubscriptionClientParent, SubscriptionClientSbb)
 from slee.events import SERVICE_STARTED, TIMER
 from slee.resources import Property
 from slee.sbb import ChildRelation, CmpField, Sbb, handler
@@ -59,7 +60,7 @@ def _sip_uri(value):
 
 
 @implementer(ISubscriptionClientParent)
-class TeamBoardSbb(Sbb):
+class TeamBoardSbb(SubscriptionClientParent, Sbb):
     local_interface = ISubscriptionClientParent
     singleton = True
     environment = {"watcher": Property(str, "sip:board@example.com", _sip_uri),
@@ -177,12 +178,6 @@ class TeamBoardSbb(Sbb):
         if self._current(subscription_id):
             self._lost(True, "team board {list}: refresh refused ({error}), "
                        "subscribing again in {delay} s", error=error)
-
-    def unsubscribe_ok(self, subscriber, notifier, event_package, subscription_id):
-        pass
-
-    def unsubscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
-        pass
 
     def notify_event(self, subscriber, notifier, event_package, subscription_id,
                      termination_reason, status, content, content_type):

@@ -24,7 +24,8 @@ on each change: that is what makes a change persistent.
 from zope.interface import implementer
 
 from sbbs.sipevent.publication_client import PublicationClientSbb
-from sbbs.sipevent.subscription_client import ISubscriptionClientParent, SubscriptionClientSbb
+from sbbs.sipevent.subscription_client import (
+    ISubscriptionClientParent, SubscriptionClientParent, SubscriptionClientSbb)
 from sbbs.xdms.client import IXdmClientParent, XdmClientSbb
 from slee.events import SERVICE_STARTED, TIMER
 from slee.resources import Property
@@ -48,7 +49,7 @@ class ITeamPresence(ISubscriptionClientParent, IXdmClientParent):
 
 
 @implementer(ITeamPresence)
-class TeamPresenceSbb(Sbb):
+class TeamPresenceSbb(SubscriptionClientParent, Sbb):
     local_interface = ITeamPresence
     singleton = True
     environment = {"owner": Property(str, "sip:alice@example.com", _sip_uri),
@@ -141,12 +142,6 @@ class TeamPresenceSbb(Sbb):
 
     def resubscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
         self._lost(notifier)
-
-    def unsubscribe_ok(self, subscriber, notifier, event_package, subscription_id):
-        pass
-
-    def unsubscribe_error(self, subscriber, notifier, event_package, subscription_id, error):
-        pass
 
     def notify_event(self, subscriber, notifier, event_package, subscription_id,
                      termination_reason, status, content, content_type):

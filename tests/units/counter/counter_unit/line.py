@@ -1,5 +1,9 @@
 """
-The line resource adaptor.
+A line-protocol resource adaptor: each TCP connection is an activity, each
+received line an event.  The counter unit's RA, and a complete small
+example of the resource adaptor API (it exercises all of it); handy for
+scripting a service by hand with C{nc}.  It ships in this test unit, not
+among slee's resource adaptors: a unit carries its own code.
 
 Properties:
 

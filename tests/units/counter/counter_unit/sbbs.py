@@ -14,7 +14,7 @@ transaction commits: an acknowledged C{incr} is a committed one.
 from slee.events import TIMER
 from slee.sbb import CmpField, Sbb, handler
 
-from resource_adaptors.line import LINE_RECEIVED
+from counter_unit.line import LINE_RECEIVED
 
 NAME = "counter"
 
