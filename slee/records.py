@@ -100,7 +100,7 @@ class Record(Persistent):
     order of its C{LAYOUT} (L{slee.layouts}, which says how the layout may
     change): ZODB's pickler calls a Python hook for every object it writes,
     the name of each attribute included, and these records are written at
-    every event.  A state stored as a dict (before) is read too.
+    every event.
     """
 
     LAYOUT = Layout()
@@ -109,10 +109,7 @@ class Record(Persistent):
         return self.LAYOUT.dump(self.__dict__)
 
     def __setstate__(self, state):
-        if isinstance(state, dict):
-            self.__dict__.update(state)
-        else:
-            self.__dict__.update(self.LAYOUT.load(state))
+        self.__dict__.update(self.LAYOUT.load(state))
 
 
 class SbbEntityRecord(Record):
@@ -134,8 +131,7 @@ class SbbEntityRecord(Record):
     @ivar attached: the keys of the activities it is attached to, a tuple
         changed through L{attach_to} and L{detach_from} (most entities are
         attached to one or two: a set takes 216 bytes, in every record a
-        live subscription keeps in memory; records stored before hold a
-        set, which the methods take too).
+        live subscription keeps in memory).
     @ivar masks: activity key to the set of masked event type ids.
     """
 
@@ -175,8 +171,7 @@ class ActivityContextRecord(Record):
 
     Names and timers are tuples, changed through the methods below: most
     activities have none or one, and an empty set takes 216 bytes in every
-    record a live subscription keeps in memory (records stored before hold
-    sets, which the methods take too).
+    record a live subscription keeps in memory.
     """
 
     LAYOUT = Layout("key", "ra", "handle", "durable", "attached", "names", "timers", "ending")
@@ -200,7 +195,7 @@ class ActivityContextRecord(Record):
 
 
 def _with(items, item):
-    return tuple(items) if item in items else (*items, item)
+    return items if item in items else (*items, item)
 
 
 def _without(items, item):
@@ -288,10 +283,7 @@ class ContainerState(Persistent):
 
     def _tree(self, attribute, key):
         """The BTree under C{key} in the BTree of trees C{attribute}, both made on first use."""
-        trees = getattr(self, attribute, None)
-        if trees is None:       # a state stored before this kind of data existed
-            trees = OOBTree()
-            setattr(self, attribute, trees)
+        trees = getattr(self, attribute)
         tree = trees.get(key)
         if tree is None:
             tree = trees[key] = OOBTree()
