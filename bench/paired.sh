@@ -8,9 +8,10 @@
 # the spread of each build's runs shows how much of a difference is real.
 #
 #   A: the tree at REVISION, checked out in a temporary git worktree that
-#      uses this tree's .venv; this tree's bench/*.sh are copied into it, so
-#      that both builds are driven by the same scripts (its Python helpers
-#      stay its own: they import the product);
+#      uses this tree's .venv; this tree's bench scripts and the load tools
+#      that import nothing of the product are copied into it, so that both
+#      builds are driven alike (the tools that import the product stay its
+#      own);
 #   B: this working tree.
 #
 # For each run it prints the run's summary (the lines after its last "=="
@@ -57,6 +58,10 @@ trap cleanup EXIT
 git -C "$ROOT" worktree add --detach -q "$BEFORE" "$REVISION"
 ln -s "$ROOT/.venv" "$BEFORE/.venv"
 cp "$ROOT"/bench/*.sh "$BEFORE/bench/"
+# The Python tools that import the product put the tree's root on sys.path.
+for tool in "$ROOT"/bench/*.py; do
+    grep -q "sys.path.insert" "$tool" || cp "$tool" "$BEFORE/bench/"
+done
 
 # summary FILE: the lines after the last "==" heading of a run's output.
 summary() {

@@ -12,7 +12,9 @@ What it does, on one UDP socket of 127.0.0.1 that stands for every watcher:
  3. SUBSCRIBE N watchers (sip:watcherI@example.com, a dialog each,
     Expires 3600), at most --window of them at a time not active yet,
     answering every NOTIFY with 200, until each has had a NOTIFY
-    "active" (a server may make a watcher wait pending first);
+    "active" (a server may make a watcher wait pending first); a
+    SUBSCRIBE answered 503 (a server shedding the burst) goes again after
+    its Retry-After, as a client's does;
  4. after --settle seconds, read the memory again;
  5. send a PUBLISH that changes the state (SIP-If-Match, a new marker in
     the tuple's note) and time it: from just before it is sent to the
@@ -59,6 +61,10 @@ SO_RCVBUFFORCE = 33
 
 #: Seconds between two sendings of an unanswered request.
 RETRANSMIT_EVERY = 1.0
+
+#: How many times a watcher SUBSCRIBEs when answered 503 (the server's door
+#: sheds the window's burst while its queue is long) before it gives up.
+MAX_ATTEMPTS = 20
 
 #: Lower-cased line starts of the header fields a response copies from the
 #: request it answers (RFC 3261 §8.2.6.2), long and compact forms.
@@ -167,16 +173,25 @@ class Watchers(DatagramProtocol):
             return
         index = self.next_index
         self.next_index += 1
+        self._subscribe(index, 1)
+
+    def _subscribe(self, index, cseq):
         uri = f"sip:watcher{index}@example.com"
         headers = [f"Contact: <sip:watcher{index}@{self.local}>", "Event: presence",
                    "Accept: application/pidf+xml", "Expires: 3600"]
-        answered = self._request("SUBSCRIBE", f"watch-{self.run}-{index}", uri, f"w{index}", 1,
-                                 headers)
-        answered.addCallback(self._subscribe_answered, index)
+        answered = self._request("SUBSCRIBE", f"watch-{self.run}-{index}", uri, f"w{index}",
+                                 cseq, headers)
+        answered.addCallback(self._subscribe_answered, index, cseq)
 
-    def _subscribe_answered(self, response, index):
-        status, _ = response
-        if status >= 300 and not self.all_active.called:
+    def _subscribe_answered(self, response, index, cseq):
+        status, head = response
+        if status == 503 and cseq < MAX_ATTEMPTS:
+            # An overloaded server's door (RFC 3261 §21.5.4): try again
+            # when it says, as a client does.
+            retry_after = header(head, b"retry-after:")
+            delay = int(retry_after.split(b";")[0]) if retry_after else 1
+            reactor.callLater(delay, self._subscribe, index, cseq + 1)
+        elif status >= 300 and not self.all_active.called:
             self.all_active.errback(SystemExit(
                 f"presence_fanout: the SUBSCRIBE of watcher {index} got {status}"))
 
