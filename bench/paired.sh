@@ -4,7 +4,7 @@
 #
 # This machine's noise (its two CPUs are shared: +-10% and more from one
 # minute to the next) hides a change of a few percent between two runs made
-# apart.  Run in turn, A B A B..., the two builds meet the same noise, and
+# apart.  Run in turn, A B B A..., the two builds meet the same noise, and
 # the spread of each build's runs shows how much of a difference is real.
 #
 #   A: the tree at REVISION, checked out in a temporary git worktree that
@@ -69,8 +69,13 @@ summary() {
 }
 
 echo "== $BENCHMARK $*: A = $REVISION, B = this tree, $ROUNDS rounds (outputs in $WORK)"
+# Rounds alternate which build goes first (A B, B A, A B...): whatever
+# drifts over the session (the neighbours' load, the page cache, the CPU's
+# clock) weighs on both alike.
 for round in $(seq "$ROUNDS"); do
-    for build in A B; do
+    order="A B"
+    [ $((round % 2)) -eq 0 ] && order="B A"
+    for build in $order; do
         tree=$ROOT
         [ "$build" = A ] && tree=$BEFORE
         output=$WORK/$build-$round.out

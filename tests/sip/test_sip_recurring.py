@@ -99,8 +99,8 @@ def test_a_value_of_the_usual_shape_is_checked_once_it_recurs(parser):
     value = "<sip:recurring@127.0.0.1:5062>"
     for n in range(3):
         parse(parser, n, contact=value)
-    assert value in parser.memos.usual_values("contact").kept
-    assert parser.memos.usual_values("from") is None        # new in every request
+    assert value in parser.memos.usual_values["contact"].kept
+    assert parser.memos.usual_values["from"] is None        # new in every request
 
 
 def test_each_parser_remembers_for_itself(parser, memo):
@@ -109,7 +109,7 @@ def test_each_parser_remembers_for_itself(parser, memo):
         parse(parser, n)
     assert "Max-Forwards: 70" in memo.kept
     assert not other.memos.lines.kept and not other.memos.names
-    assert other.memos.usual_values("contact").kept == {}
+    assert other.memos.usual_values["contact"].kept == {}
     stream = parser.stream()
     assert stream.memos is parser.memos and stream.limits is parser.limits
 

@@ -194,7 +194,9 @@ class NameAddr(HeaderValue):
         @raise ParseError: when C{text} is not a name-addr or addr-spec.
         """
         text = text.strip(WHITESPACE)
-        usual = usual_groups(_usual_pattern(text), text, memo)
+        usual = None if memo is None else memo.kept.get(text)
+        if usual is None:
+            usual = usual_groups(_usual_pattern(text), text, memo)
         if usual is not None:       # the fast path; anything else below
             quoted, tokens, *uri, params = usual
             # The URI is made when first read: the To of every request is

@@ -42,7 +42,7 @@ def server_key(request, method):
     """
     via = request.via[0]
     branch = via.branch
-    if is_rfc3261_branch(branch):
+    if branch is not None and branch.startswith(MAGIC_COOKIE):     # is_rfc3261_branch
         return branch, via.host.lower(), via.port, method
     return rfc2543_key(request, method, request.to.tag)
 

@@ -338,7 +338,7 @@ def _single(parse_value, addresses=False):
             raise ParseError(f"Multiple {header_name(key)} headers")
         try:
             if addresses:
-                return parse_value(values[0], _addresses_memo(memos))
+                return parse_value(values[0], None if memos is None else memos.addresses)
             return parse_value(values[0])
         except ParseError as error:
             raise _header_error(key) from error
@@ -355,16 +355,12 @@ def _listed(parse_value, addresses=False):
         try:
             values = _split_values(key, values)
             if addresses:
-                memo = _addresses_memo(memos)
+                memo = None if memos is None else memos.addresses
                 return [parse_value(value, memo) for value in values]
             return list(map(parse_value, values))
         except ParseError as error:
             raise _header_error(key) from error
     return parse
-
-
-def _addresses_memo(memos):
-    return None if memos is None else memos.addresses
 
 
 def _one_field_each(values):
@@ -455,7 +451,7 @@ class _TypedHeader:
         if len(values) == 1 and self.is_usual is not None:
             value = values[0]
             memos = headers._memos
-            usual = None if memos is None else memos.usual_values(self.key)
+            usual = None if memos is None else memos.usual_values[self.key]
             if usual is not None and value in usual.kept:
                 return
             if self.is_usual(value):

@@ -62,12 +62,9 @@ def usual_groups(pattern, text, memo):
         expression of a usual shape, such as a plain SIP URI), or None.
     @param memo: a L{RecurringMemo} of C{text} to its groups, or None: a
         client sends the same Request-URI and To again and again, and
-        matching them is the dearest part of reading them.
+        matching them is the dearest part of reading them.  The callers
+        look in C{memo.kept} first themselves (one dict lookup, no call).
     """
-    if memo is not None:
-        groups = memo.kept.get(text)
-        if groups is not None:
-            return groups
     match = pattern.fullmatch(text)
     if match is None:
         return None
@@ -88,25 +85,30 @@ class Memos:
     most L{MAX_NAMES}), Request-URIs and addresses (a To, Contact, Route
     value) to the groups of their usual shape (C{uris}, C{addresses}: see
     L{usual_groups}), and per header key the values of a usual shape seen
-    to recur (L{usual_values}), for validation.  The messages it parses
+    to recur (C{usual_values}, see L{_UsualValues}), for validation.  The messages it parses
     carry it, so that reading and validating them reads its tables.
     """
 
-    __slots__ = ("lines", "names", "uris", "addresses", "_usual_values")
+    __slots__ = ("lines", "names", "uris", "addresses", "usual_values")
 
     def __init__(self):
         self.lines = RecurringMemo(4096)
         self.names = {}
         self.uris = RecurringMemo(1024)
         self.addresses = RecurringMemo(1024)
-        self._usual_values = {}
+        self.usual_values = _UsualValues()
 
-    def usual_values(self, key):
-        """
-        @return: the L{RecurringMemo} of the values of header C{key} known to
-            be of its usual shape; None for the headers new in every request.
-        """
-        memo = self._usual_values.get(key)
-        if memo is None and key not in NEW_IN_EVERY_REQUEST:
-            memo = self._usual_values[key] = RecurringMemo(1024)
+
+class _UsualValues(dict):
+    """
+    Header key -> the L{RecurringMemo} of its values known to be of its
+    usual shape, None for the headers new in every request; an entry is
+    made when first asked for (C{usual_values[key]}), so that the keys of
+    the typed headers, a fixed few, are each one dict lookup after that.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, key):
+        memo = self[key] = None if key in NEW_IN_EVERY_REQUEST else RecurringMemo(1024)
         return memo

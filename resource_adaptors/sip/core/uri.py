@@ -96,7 +96,9 @@ def parse_uri(text, memo=None):
         (see L{usual_groups}).
     @raise ParseError: when C{text} is not a URI.
     """
-    usual = usual_groups(_USUAL_SIP_URI, text, memo)
+    usual = None if memo is None else memo.kept.get(text)
+    if usual is None:
+        usual = usual_groups(_USUAL_SIP_URI, text, memo)
     if usual is not None:       # the fast path; anything else below
         return usual_sip_uri(*usual)
     if text.startswith("sip:"):
