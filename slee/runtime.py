@@ -165,8 +165,9 @@ class SleeService(Service):
         collector = TurnCollector()
         collector.install()
         self.container.router.collector = collector
-        if settings.pack_interval:
-            self.packer = Packer(db, settings.pack_interval, self.reactor)
+        if settings.pack_interval or settings.pack_growth:
+            self.packer = Packer(db, settings.pack_interval, self.reactor,
+                                 growth=settings.pack_growth * 1024 * 1024)
             self.packer.start()
         self.log.info("slee running: database {db}, management on {host}:{port}",
                       db=settings.db, host=address.host, port=address.port)

@@ -20,6 +20,7 @@ The config file uses the long option names without their dashes::
     queue-max = 100000             # --queue-max
     cache-size = 100000            # --cache-size
     pack-interval = 3600           # --pack-interval
+    pack-growth = 64               # --pack-growth
 
     [log-levels]                   # --log-level COMPONENT=LEVEL
     "slee.router" = "debug"
@@ -64,6 +65,8 @@ DEFAULT_QUEUE_MAX = 100000
 QUEUE_MAX_RANGE = (100, 10000000)
 DEFAULT_PACK_INTERVAL = 3600
 PACK_INTERVAL_RANGE = (0, 30 * 86400)
+DEFAULT_PACK_GROWTH = 64
+PACK_GROWTH_RANGE = (0, 1024 * 1024)
 DEFAULT_CACHE_SIZE = 100000
 MIN_CACHE_SIZE = 100
 DB_FILE_NAME = "slee.fs"
@@ -81,6 +84,7 @@ OPTION_NAMES: dict[str, tuple[str, str]] = {
     "queue_max": ("--queue-max", "queue-max"),
     "cache_size": ("--cache-size", "cache-size"),
     "pack_interval": ("--pack-interval", "pack-interval"),
+    "pack_growth": ("--pack-growth", "pack-growth"),
     "log_levels": ("--log-level", "log-levels"),
 }
 CONFIG_KEYS = {key: name for name, (_, key) in OPTION_NAMES.items()}
@@ -170,6 +174,9 @@ class Settings:
     cache_size: int = DEFAULT_CACHE_SIZE
     #: Seconds between two packs of the database, 0 for never (``--pack-interval``).
     pack_interval: int = DEFAULT_PACK_INTERVAL
+    #: MiB the database may grow by before a pack, 0 for no pack on growth
+    #: (``--pack-growth``; see `slee.packing`).
+    pack_growth: int = DEFAULT_PACK_GROWTH
     #: RA entity name -> {property: value}, from the RA options (``--sip``...).
     ra_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -501,7 +508,7 @@ def load_settings(cli: Mapping[str, Any] | None = None, config_path: Path | str 
     command-line values in *cli*, check them all and return `Settings`.
 
     *cli* maps setting names (``var``, ``db``, ``deploy_dir``, ``admin``,
-    ``batch_max``, ``cache_size``, ``pack_interval``, ``log_levels``; dashes are accepted for
+    ``batch_max``, ``cache_size``, ``pack_interval``, ``pack_growth``, ``log_levels``; dashes are accepted for
     underscores) to the values as given on the command line (strings, or
     already-typed values); ``None`` means "not given".  ``log_levels`` is a
     mapping or a list of ``COMPONENT=LEVEL`` strings; its entries are added
@@ -562,4 +569,5 @@ _CHECKS = {
     "queue_max": lambda v, o: _check_int(v, "queue_max", o, *QUEUE_MAX_RANGE),
     "cache_size": lambda v, o: _check_int(v, "cache_size", o, MIN_CACHE_SIZE, None),
     "pack_interval": lambda v, o: _check_int(v, "pack_interval", o, *PACK_INTERVAL_RANGE),
+    "pack_growth": lambda v, o: _check_int(v, "pack_growth", o, *PACK_GROWTH_RANGE),
 }

@@ -22,7 +22,7 @@ class Options(usage.Options):
         "Run the slee container: the management API, the resource adaptors and the "
         "services of the deployable units found in --deploy-dir.  Every option can "
         "also be set in a TOML file given with --config, under the option's long "
-        "name (var, db, deploy-dir, profile, admin, batch-max, queue-max, cache-size, pack-interval, a [log-levels] "
+        "name (var, db, deploy-dir, profile, admin, batch-max, queue-max, cache-size, pack-interval, pack-growth, a [log-levels] "
         "table of COMPONENT = LEVEL, and the resource adaptors' options such as sip); "
         "options on the command line win.  Relative "
         "paths in the file are taken from the file's directory."
@@ -72,7 +72,7 @@ class Options(usage.Options):
             None,
             None,
             "TOML file with the same settings (keys: var, db, deploy-dir, profile, admin, "
-            "batch-max, queue-max, cache-size, pack-interval, [log-levels]); command-line options "
+            "batch-max, queue-max, cache-size, pack-interval, pack-growth, [log-levels]); command-line options "
             "win. "
             "[default: none]",
         ],
@@ -110,6 +110,15 @@ class Options(usage.Options):
             f"({_settings.PACK_INTERVAL_RANGE[0]}-{_settings.PACK_INTERVAL_RANGE[1]}). "
             f"[default: {_settings.DEFAULT_PACK_INTERVAL}]",
         ],
+        [
+            "pack-growth",
+            None,
+            None,
+            "MiB the database may grow by (and by at least its size after the last pack) "
+            "before it is packed, whatever the interval; 0 for never "
+            f"({_settings.PACK_GROWTH_RANGE[0]}-{_settings.PACK_GROWTH_RANGE[1]}). "
+            f"[default: {_settings.DEFAULT_PACK_GROWTH}]",
+        ],
     ]
 
     def __init__(self):
@@ -134,6 +143,7 @@ class Options(usage.Options):
             "queue_max": self["queue-max"],
             "cache_size": self["cache-size"],
             "pack_interval": self["pack-interval"],
+            "pack_growth": self["pack-growth"],
             "log_levels": self.log_levels or None,
             **self.ra_values,
         }

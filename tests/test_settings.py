@@ -57,6 +57,7 @@ def test_defaults(cwd):
     assert settings.queue_max == 100000
     assert settings.cache_size == 100000
     assert settings.pack_interval == 3600
+    assert settings.pack_growth == 64
 
 
 def test_defaults_match_plain_settings(cwd):
@@ -139,10 +140,12 @@ def test_none_means_not_given(cwd):
 
 def test_typed_values_and_dashed_names_are_accepted(cwd):
     settings = load_settings(
-        {"batch-max": 7, "cache-size": 1000, "pack-interval": 0, "log-levels": {"slee": "error"}},
+        {"batch-max": 7, "cache-size": 1000, "pack-interval": 0, "pack-growth": 0,
+         "log-levels": {"slee": "error"}},
         None
     )
-    assert (settings.batch_max, settings.cache_size, settings.pack_interval) == (7, 1000, 0)
+    assert (settings.batch_max, settings.cache_size, settings.pack_interval,
+            settings.pack_growth) == (7, 1000, 0, 0)
     assert settings.log_levels == {"slee": "error"}
 
 
@@ -200,6 +203,8 @@ BAD_COMMAND_LINE = [
     ("cache_size", "big", "--cache-size: must be an integer of at least 100"),
     ("pack_interval", "-1", "--pack-interval: must be an integer from 0 to 2592000"),
     ("pack_interval", "hourly", "--pack-interval: must be an integer from 0 to 2592000"),
+    ("pack_growth", "-1", "--pack-growth: must be an integer from 0 to 1048576"),
+    ("pack_growth", "1.5", "--pack-growth: must be an integer from 0 to 1048576"),
     ("log_levels", ["slee"], "--log-level: expected COMPONENT=LEVEL, not 'slee'"),
     ("log_levels", ["slee=loud"], "--log-level: unknown log level 'loud' for 'slee'"),
     ("log_levels", ["=debug"], "--log-level: bad component ''"),
@@ -362,7 +367,7 @@ def test_bad_config_value_is_reported_even_if_command_line_overrides_it(tmp_path
         ("registrar", "known keys: admin, batch-max, cache-size, db, deploy-dir, log-levels, "
                       "max-publications, max-publications-per-resource, max-subscriptions, "
                       "max-subscriptions-per-watcher, "
-                      "pack-interval, profile, queue-max, rls-local-domain, "
+                      "pack-growth, pack-interval, profile, queue-max, rls-local-domain, "
                       "rls-max-list-size, rls-notify-interval, rls-outbound-proxy, "
                       "rls-request-contained-lists, sip, sip-auth, sip-client-password, "
                       "sip-client-user, sip-digest-algorithm, sip-identity, sip-max-queue-delay, "
