@@ -10,7 +10,11 @@ server is short of).
 For N seconds it sends a PUBLISH of a new presentity every C{interval}
 seconds (each over its own socket, so that answers are matched by socket)
 and reads the answers as they come, and every second it reads the
-servers' VmRSS.  It prints one line per PUBLISH, C{probe SENT STATUS
+servers' VmRSS.  A publication answered 200 is removed again at once (a
+PUBLISH with its SIP-ETag and Expires: 0, whose answer is not awaited), as
+the load's calls remove theirs: otherwise the probe's own publications,
+50 a second living 60 s, would be state that grows through the run, and
+the memory figures would count them as the overload's.  It prints one line per PUBLISH, C{probe SENT STATUS
 LATENCY} (SENT: the wall-clock time it was sent; STATUS 0 and LATENCY -1
 when no answer came within 2 s), and one per memory sample, C{rss TIME
 KIB}.
@@ -48,6 +52,30 @@ def publish(number, local_port):
             f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
 
 
+def removal(number, local_port, etag):
+    uri = f"sip:probe{os.getpid()}-{number}@example.com"
+    return (f"PUBLISH {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bK-probe-{number}-0\r\n"
+            f"Max-Forwards: 70\r\n"
+            f"From: <{uri}>;tag=probe{number}\r\n"
+            f"To: <{uri}>\r\n"
+            f"Call-ID: probe-{os.getpid()}-{number}@127.0.0.1\r\n"
+            f"CSeq: 2 PUBLISH\r\n"
+            f"Event: presence\r\n"
+            f"SIP-If-Match: {etag}\r\n"
+            f"Expires: 0\r\n"
+            f"Content-Length: 0\r\n\r\n").encode()
+
+
+def etag_of(data):
+    """@return: the SIP-ETag of a response, or None."""
+    for line in data.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sip-etag":
+            return value.strip().decode("ascii")
+    return None
+
+
 def status_of(data):
     """@return: the status of a final response, or None for a provisional one."""
     status = int(data.split(b" ", 2)[1])
@@ -71,18 +99,22 @@ def run(server, pids, seconds, interval):
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.bind(("127.0.0.1", 0))
             sock.sendto(publish(number, sock.getsockname()[1]), server)
-            selector.register(sock, selectors.EVENT_READ, (time.time(), now))
+            selector.register(sock, selectors.EVENT_READ, (time.time(), now, number))
             next_probe += interval
         for key, _ in selector.select(timeout=0.005):
             data = key.fileobj.recv(65536)
             status = status_of(data)
             if status is not None:
-                sent, started = key.data
+                sent, started, number = key.data
                 print(f"probe {sent:.3f} {status} {time.monotonic() - started:.4f}", flush=True)
+                etag = etag_of(data) if status == 200 else None
+                if etag is not None:
+                    key.fileobj.sendto(removal(number, key.fileobj.getsockname()[1], etag),
+                                       server)
                 selector.unregister(key.fileobj)
                 key.fileobj.close()
         for key in list(selector.get_map().values()):
-            sent, started = key.data
+            sent, started, _ = key.data
             if time.monotonic() - started > ANSWER_WITHIN:
                 print(f"probe {sent:.3f} 0 -1", flush=True)
                 selector.unregister(key.fileobj)
