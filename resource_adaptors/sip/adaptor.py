@@ -387,7 +387,7 @@ class SipResourceAdaptor(ResourceAdaptor):
                               for p in self.transports.listening],
                 "transactions": len(self.server_transactions) + len(self.client_transactions),
                 "dialogs": len(self.dialogs),
-                "shed": self.door.shed}
+                "shed": self.door.shed, "dropped": self.door.dropped}
 
     def get_activity(self, handle):
         if handle.startswith(DIALOG_PREFIX):

@@ -39,8 +39,10 @@ The policy:
   the clients turned away do not all come back in the same second.
 
 Shedding is logged in a summary at most once a minute (L{Door.shed}
-counts them), not one line per refusal: under overload, logging each
-would cost what the refusal saves.
+counts the refusals, L{Door.dropped} the requests dropped unanswered past
+the fast lane's budget, L{resource_adaptors.sip.shedding}), not one line
+per refusal: under overload, logging each would cost what the refusal
+saves.
 """
 
 import math
@@ -85,6 +87,7 @@ class Door:
     See the module docstring.
 
     @ivar shed: how many requests the door has refused.
+    @ivar dropped: how many it has dropped unanswered.
     """
 
     def __init__(self, queue_delay, max_delay, clock, share=random.random):
@@ -100,7 +103,8 @@ class Door:
         self._clock = clock
         self._share = share
         self.shed = 0
-        self._logged_shed = 0
+        self.dropped = 0
+        self._logged = (0, 0)
         self._quiet_until = float("-inf")
 
     def delay(self, waited):
@@ -134,13 +138,20 @@ class Door:
         self._log(delay)
         return 503, REASON, [("Retry-After", str(retry_after(delay, self._share())))]
 
+    def drop(self, delay):
+        """A request whose answer would come C{delay} seconds late was dropped
+        unanswered (by the fast lane, past its budget)."""
+        self.dropped += 1
+        self._log(delay)
+
     def _log(self, delay):
         now = self._clock.seconds()
         if now < self._quiet_until:
             return
         self._quiet_until = now + LOG_INTERVAL
+        shed, dropped = self._logged
         log.warn("overloaded: answering new requests 503 while their answers would come "
-                 "{delay:.2f} s late (max-queue-delay {limit} s); {count} refused since "
-                 "the last such line", delay=delay, limit=self.max_delay,
-                 count=self.shed - self._logged_shed)
-        self._logged_shed = self.shed
+                 "{delay:.2f} s late (max-queue-delay {limit} s); {count} refused and "
+                 "{dropped} dropped since the last such line", delay=delay,
+                 limit=self.max_delay, count=self.shed - shed, dropped=self.dropped - dropped)
+        self._logged = (self.shed, self.dropped)

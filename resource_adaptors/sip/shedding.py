@@ -23,9 +23,24 @@ SIP-If-Match (work going on, which the door lets in longer), a CSeq
 whose method is not the request's, an RFC 2543 branch.  So the fast lane
 never refuses what the usual path would take in.
 
-L{plain_request} is sans-IO; L{Shedder} is what the UDP listening points
-call (L{resource_adaptors.sip.interfaces.ITransports.shedder}).
+Even cheap, refusals cost: reading, parsing and sending a 503 is some
+tenth of serving a PUBLISH.  Offered ten times what it can serve, a server
+that answered every request it sheds would spend all its time refusing:
+datagrams would wait in the socket's buffer longer than the door allows,
+so every one would be refused, and nothing served (a receive livelock).
+So refusals have a budget (L{RefusalBudget}): a share of the server's
+time.  Past it, plain new requests the door sheds are dropped unanswered,
+which costs only their reading; their clients send them again (over UDP)
+or time out, as they would if the kernel had dropped them.  The
+retransmissions of requests taken in and the work going on still go the
+usual way.
+
+L{plain_request} and L{RefusalBudget} are sans-IO; L{Shedder} is what the
+UDP listening points call
+(L{resource_adaptors.sip.interfaces.ITransports.shedder}).
 """
+
+import time
 
 from resource_adaptors.sip.core.headers import Via
 from resource_adaptors.sip.core.randomness import random_hex
@@ -130,6 +145,39 @@ def plain_request(data):
     return PlainRequest(method.decode("ascii"), via, copied, via_index, to_index)
 
 
+#: The share of the server's time refusals may take (see the module
+#: docstring): at twice its capacity a server spends about a tenth on them.
+REFUSAL_SHARE = 0.25
+
+
+class RefusalBudget:
+    """
+    The time refusals may take: a bucket that fills with C{share} of every
+    second of C{timer}, up to C{share} seconds, and that each refusal
+    empties by the time it took.
+    """
+
+    def __init__(self, share=REFUSAL_SHARE, timer=time.perf_counter):
+        self._share = share
+        self._timer = timer
+        self._left = share
+        self._last = timer()
+
+    def allows(self):
+        """@return: whether a refusal may be made now."""
+        now = self._timer()
+        self._left = min(self._share, self._left + (now - self._last) * self._share)
+        self._last = now
+        return self._left > 0
+
+    def spent_since(self, started):
+        """A refusal started at C{started} (a time of C{timer}) is done."""
+        self._left -= self._timer() - started
+
+    def now(self):
+        return self._timer()
+
+
 class Shedder:
     """
     The fast lane of one SIP stack: called by its UDP listening points with
@@ -140,24 +188,31 @@ class Shedder:
         (the request is a retransmission: it goes the usual way).
     @param send: a callable C{send(data, host, port, peer)} that sends a
         datagram from the listening point C{peer} came to.
+    @param budget: the L{RefusalBudget}.
     """
 
-    def __init__(self, door, holds, send):
+    def __init__(self, door, holds, send, budget=None):
         self._door = door
         self._holds = holds
         self._send = send
+        self._budget = RefusalBudget() if budget is None else budget
 
     def __call__(self, data, peer, waited):
         """
-        @return: True when the datagram was answered here (refused), False
-            when it goes the usual way.
+        @return: True when the datagram was refused here (answered, or
+            dropped past the budget), False when it goes the usual way.
         """
         delay = self._door.delay(waited)
         if delay <= self._door.max_delay:
             return False
+        budget = self._budget
+        started = budget.now()
         request = plain_request(data)
         if request is None or self._holds(request.key()):
             return False
+        if not budget.allows():
+            self._door.drop(delay)
+            return True
         stamp_source(request.top_via, peer)
         try:
             transport, host, port = response_destination(request.top_via)
@@ -167,4 +222,5 @@ class Shedder:
             return False
         status, reason, headers = self._door.refuse(delay)
         self._send(request.answer(status, reason, headers, random_hex(8)), host, port, peer)
+        budget.spent_since(started)
         return True

@@ -65,14 +65,15 @@ def test_shedding_is_logged_once_a_minute_with_the_count():
     try:
         for _ in range(100):
             door.refusal(request(), 0.0)
+            door.drop(1.0)
         clock.advance(61)
         door.refusal(request(), 0.0)
     finally:
         globalLogPublisher.removeObserver(events.append)
     lines = [event for event in events
              if event.get("log_namespace") == "resource_adaptors.sip.admission"]
-    assert [(event["log_level"], event["count"]) for event in lines] == [
-        (LogLevel.warn, 1), (LogLevel.warn, 100)]
+    assert [(event["log_level"], event["count"], event["dropped"]) for event in lines] == [
+        (LogLevel.warn, 1, 0), (LogLevel.warn, 100, 100)]
 
 
 @pytest_twisted.async_yield_fixture

@@ -1,7 +1,7 @@
 """
 The door's fast lane (L{resource_adaptors.sip.shedding}): what it reads of
 a datagram, the refusal it makes from the bytes (the same as the usual
-path's), and what it leaves to the usual path.
+path's), what it leaves to the usual path, and its budget.
 """
 
 import pytest
@@ -10,7 +10,7 @@ from twisted.internet import task
 from resource_adaptors.sip.admission import Door
 from resource_adaptors.sip.core.message import make_response
 from resource_adaptors.sip.core.parser import parse_message
-from resource_adaptors.sip.shedding import Shedder, plain_request
+from resource_adaptors.sip.shedding import RefusalBudget, Shedder, plain_request
 from resource_adaptors.sip.core.routing import Peer
 
 PUBLISH = (
@@ -84,14 +84,30 @@ def test_one_via_and_compact_names_are_plain():
     assert parse_message(request.answer(503, "x", [], "t1")).call_id == "c1@192.0.2.7"
 
 
-class Lane:
-    """A shedder whose door and transaction table the test sets."""
+class Timer:
+    """A clock for the budget, which the test moves."""
 
-    def __init__(self, queue_delay, held=()):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Lane:
+    """A shedder whose door and transaction table the test sets; sending an
+    answer takes C{send_time} seconds of its budget's clock."""
+
+    def __init__(self, queue_delay, held=(), send_time=0.0):
         self.door = Door(lambda: queue_delay, 0.25, task.Clock(), share=lambda: 0.0)
         self.sent = []
-        self.shedder = Shedder(self.door, set(held).__contains__,
-                               lambda data, host, port, peer: self.sent.append((data, host, port)))
+        self.timer = Timer()
+
+        def send(data, host, port, peer):
+            self.sent.append((data, host, port))
+            self.timer.now += send_time
+        self.shedder = Shedder(self.door, set(held).__contains__, send,
+                               RefusalBudget(0.25, self.timer))
 
 
 def test_while_the_door_is_open_nothing_is_answered_here():
@@ -117,3 +133,44 @@ def test_a_retransmission_of_a_request_taken_in_goes_the_usual_way():
     lane = Lane(queue_delay=0.5, held=[key])
     assert lane.shedder(datagram(), SOURCE, waited=0.0) is False
     assert lane.sent == [] and lane.door.shed == 0
+
+
+def test_the_budget_fills_with_its_share_of_time_up_to_that_share():
+    timer = Timer()
+    budget = RefusalBudget(0.25, timer)
+    assert budget.allows()
+    budget.spent_since(timer.now - 0.3)        # a refusal took 0.3 s: 0.05 s owed
+    assert not budget.allows()
+    timer.now += 0.1                             # 0.025 s back: still owed
+    assert not budget.allows()
+    timer.now += 0.2                             # 0.05 more: 0.025 s left
+    assert budget.allows()
+    timer.now += 1000
+    budget.allows()
+    budget.spent_since(timer.now - 0.25)         # never more than the share in hand
+    assert not budget.allows()
+
+
+def test_past_its_budget_a_plain_new_request_is_dropped_unanswered():
+    # A refusal takes 0.1 s, of which a quarter comes back: the 0.25 s
+    # share pays for four (the fourth overdraws), then the lane drops (which
+    # takes no time here, so none comes back).
+    lane = Lane(queue_delay=0.5, send_time=0.1)
+    answered = [lane.shedder(datagram(), SOURCE, waited=0.0) for _ in range(6)]
+    assert answered == [True] * 6
+    assert (len(lane.sent), lane.door.shed, lane.door.dropped) == (4, 4, 2)
+    lane.timer.now += 1.0
+    assert lane.shedder(datagram(), SOURCE, waited=0.0) is True
+    assert (len(lane.sent), lane.door.shed, lane.door.dropped) == (5, 5, 2)
+
+
+def test_past_its_budget_what_goes_on_still_goes_the_usual_way():
+    key = plain_request(datagram()).key()
+    lane = Lane(queue_delay=0.5, held=[key], send_time=1.0)
+    lane.shedder(datagram(old="branch=z9hG4bK-1", new="branch=z9hG4bK-2"), SOURCE, 0.0)
+    assert lane.door.shed == 1
+    assert lane.shedder(datagram(), SOURCE, waited=0.0) is False
+    assert lane.shedder(datagram(old="To: <sip:alice@example.com>",
+                                 new="To: <sip:alice@example.com>;tag=b1"),
+                        SOURCE, waited=0.0) is False
+    assert lane.door.dropped == 0
