@@ -18,6 +18,7 @@ from lxml import etree
 
 from resource_adaptors.xcap.uri import DocumentSelector
 from sbbs.xdms.errors import XcapConflict
+from sbbs.xdms.stored import etag_and_content
 from sbbs.xml.namespaces import (
     RESOURCE_LISTS as RESOURCE_LISTS_NAMESPACE,
     RLS_SERVICES as RLS_SERVICES_NAMESPACE,
@@ -322,7 +323,8 @@ def documents_under(store, *prefix):
     @return: (key, (ETag, content)) of each document whose key starts so,
         in key order.
     """
-    return store.items(min=prefix, max=prefix + ("\U0010ffff",))
+    return ((key, etag_and_content(value))
+            for key, value in store.items(min=prefix, max=prefix + ("\U0010ffff",)))
 
 
 XCAP_DIRECTORY_NAMESPACE = "urn:oma:xml:xdm:xcap-directory"

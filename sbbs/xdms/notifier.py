@@ -39,6 +39,7 @@ from sbbs.xdms.appusage import REGISTRY, documents_under
 from sbbs.xdms.changes import DOCUMENT_CHANGED, watched_names
 from sbbs.xdms.safexml import parse_document
 from sbbs.xdms.server import STORE, document_key, may
+from sbbs.xdms.stored import etag_and_content
 from sbbs.xdms.xcapdiff import XcapDiffBuilder, XcapDiffError, parse_subscription
 from slee.sbb import CmpField, handler
 
@@ -110,7 +111,7 @@ class Watched:
     def node_report(self, store):
         """@return: the watched element or attribute now (bytes), or None if absent."""
         document = self.uri.document
-        stored = store.get(document_key(document))
+        stored = etag_and_content(store.get(document_key(document)))
         if stored is None:
             return None
         usage = REGISTRY.get(document.auid)
@@ -235,7 +236,7 @@ class XcapDiffNotifierSbb(NotifierSbb):
                 if entry.is_node:
                     continue
                 key = document_key(entry.uri.document)
-                stored = store.get(key)
+                stored = etag_and_content(store.get(key))
                 if stored is not None:
                     found[key] = stored
             else:

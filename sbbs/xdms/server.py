@@ -8,8 +8,9 @@ anything, a user reads and writes the documents of its own XUI
 
 Documents live in the data shared under L{STORE} (L{slee.interfaces.ISbbContext.shared_data}:
 the xcap-diff notifier reads them too), written in the request's transaction: an answer 200 or 201 is only sent once
-the change is committed.  Each stored document is the tuple (ETag, bytes);
-the ETag is strong and new on every change.
+the change is committed.  Each stored document is an ETag and bytes, in a
+database object of its own (L{sbbs.xdms.stored}); the ETag is strong and
+new on every change.
 
 Conditional requests (RFC 7232) compare the document's ETag: C{If-Match}
 (C{*}: the document exists) and C{If-None-Match} (C{*}: it does not) on
@@ -30,11 +31,12 @@ from sbbs.xdms.appusage import REGISTRY, documents_of
 from sbbs.xdms.changes import DOCUMENT_CHANGED, DocumentChangedEvent, watched_names
 from sbbs.xdms.errors import XCAP_ERROR_TYPE, XcapConflict
 from sbbs.xdms.safexml import parse_document
+from sbbs.xdms.stored import etag_and_content, store_document
 from slee.sbb import Sbb, Select, handler
 
 
 #: The name of the shared data holding the documents: (AUID, C{"global"} or
-#: C{"users"}, XUI or C{""}, document path) -> (ETag, bytes).
+#: C{"users"}, XUI or C{""}, document path) -> its L{StoredDocument}.
 STORE = "slee.xdms.documents"
 
 #: What a user's writes may amount to: the peer controls both.
@@ -123,7 +125,7 @@ class _Request:
                 lambda: self.usage.generate_global(store, document), document.auid,
                 event.method)
             return
-        stored = store.get(self.key)
+        stored = etag_and_content(store.get(self.key))
         self.etag, self.content = stored if stored is not None else (None, None)
 
     def check_conditions(self, reading=False):
@@ -169,7 +171,7 @@ class _Request:
             content = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
         self._check_bounds(content)
         etag = f'"{uuid.uuid4().hex}"'
-        self.store[self.key] = (etag, content)
+        store_document(self.store, self.key, etag, content)
         if usage.stored is not None:
             usage.stored(self._old_root(), root, self.key, self.store)
         self.change = (self.etag, etag, content)
