@@ -149,7 +149,7 @@ class Engine(ActivityContexts, EventDelivery, EntityTree):
         if staged and key in staged:
             del staged[key]
         else:
-            self._activities.pop(key, None)
+            work.evict(self._activities.pop(key, None))
 
     # -- transactions ------------------------------------------------------
 

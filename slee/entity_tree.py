@@ -150,6 +150,7 @@ class EntityTree:
             del staged[entity_id]
         else:
             del self._entities[entity_id]
+            work.evict(entity, entity.cmp)
         if entity.parent is None:
             service_id, name = entity.service, entity.convergence_name
             roots, staged_roots = self._roots_of(service_id), work.new_roots

@@ -86,6 +86,23 @@ class Work:
         self.sbbs = {}
         self.finishing = self.new_entities = self.new_activities = self.new_roots = None
 
+    def evict(self, *records):
+        """
+        Records the operation deleted from the database leave the process's
+        object cache once the deletion commits.  ZODB's cache keeps every
+        object it holds until its least-recently-used end reaches it: a
+        record created and deleted per call (a publication's entity,
+        activity and timer) would otherwise sit there dead, some 700 bytes a
+        record, until the cache's size in objects (C{--cache-size}) is
+        reached, and crowd live objects out of it.  Turned back into a ghost
+        after the commit, a record nothing else refers to is freed at once;
+        one still referred to reads its stored state again if used.  On
+        roll-back nothing happens: the records are still in the database.
+        """
+        for record in records:
+            if record is not None and record._p_oid is not None:
+                self.effects.append(record._p_deactivate)
+
     def finish(self):
         """The operation's own work is done: run what waits for that."""
         if self.finishing is not None:

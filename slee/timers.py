@@ -101,6 +101,7 @@ class TimerFacility:
         timer = engine.state.timers.pop(timer_id, None)
         if timer is None:
             return
+        work.evict(timer)
         record = engine.find_activity(timer.activity)
         if record is not None:
             record.discard_timer(timer_id)

@@ -3,6 +3,7 @@ Event routing and transactions (JAIN SLEE 1.1 chapter 8), on a container
 with an in-memory database and a fake clock, driven through the probe RA.
 """
 
+import gc
 import time
 
 import pytest
@@ -619,3 +620,34 @@ def test_queue_delay_is_the_queue_at_what_operations_cost_lately(slee):
     assert router.operation_cost == pytest.approx(1.0 + (0.5 / 3 - 1.0) * router.COST_WEIGHT)
     assert router.queue_delay() == 0.0
     router._timer = time.perf_counter
+
+
+def test_deleted_records_leave_the_object_cache(slee):
+    """
+    Records deleted by a committed event do not stay in ZODB's object cache
+    until its size evicts them: a server creating and deleting records per
+    call would otherwise fill its memory with dead ones.
+    """
+    def stored_oids(state):
+        records = [*state.entities.values(), *state.timers.values(),
+                   *state.activities.values()]
+        records += [entity.cmp for entity in state.entities.values() if entity.cmp is not None]
+        return [record._p_oid for record in records]
+
+    cache = slee.container.connection._cache
+    deleted = set()
+    for n in range(20):
+        slee.ra.start(f"a{n}", durable=True)
+        slee.ra.fire(f"a{n}", {"op": "timer", "delay": 60})
+        slee.run()
+        oids = slee.read(stored_oids)
+        assert len(oids) >= 4       # root entities, a CMP state, the timer, the activity
+        assert all(cache.get(oid) is not None for oid in oids)
+        deleted.update(oids)
+        slee.ra.end(f"a{n}")
+        slee.run()
+        assert slee.read(lambda state: (len(state.entities), len(state.timers))) == (0, 0)
+    # ZODB's object writers are garbage in reference cycles, each holding
+    # the last state it wrote until the collector frees it: collect them.
+    gc.collect()
+    assert [oid for oid in deleted if cache.get(oid) is not None] == []
