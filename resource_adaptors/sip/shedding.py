@@ -11,6 +11,7 @@ twice its capacity, goodput fell to two thirds of it.  Here a refusal
 reads only what it needs:
 
 - the request line: a request, not an ACK or a CANCEL;
+- the line ends: a bare CR or LF anywhere in the head is not plain;
 - the header lines' names, for the lines the answer copies (Via, From,
   To, Call-ID, CSeq: RFC 3261 §8.2.6.2) and for a SIP-If-Match;
 - the top Via, parsed: the transaction's key (is this a retransmission
@@ -102,7 +103,11 @@ def plain_request(data):
     head_end = data.find(b"\r\n\r\n")
     if head_end < 0:
         return None
-    lines = data[:head_end].split(b"\r\n")
+    head = data[:head_end]
+    line_ends = head.count(b"\r\n")
+    if head.count(b"\r") != line_ends or head.count(b"\n") != line_ends:
+        return None                             # a bare CR or LF: a line the answer must not echo
+    lines = head.split(b"\r\n")
     start = lines[0].split(b" ")
     if len(start) != 3 or start[2] != b"SIP/2.0" or start[0] in (b"ACK", b"CANCEL") \
             or start[0].startswith(b"SIP/"):

@@ -71,6 +71,9 @@ def test_the_key_is_the_server_transactions():
     ("Max-Forwards: 70", "To: <sip:bob@example.com>"),
     ("Via: SIP/2.0/UDP 192.0.2.7", "Via: SIP/2.0/UDP 192.0.2.7 ?"),
     ("\r\n\r\nabc", "\r\nabc"),
+    ("CSeq: 7 PUBLISH\r\n", "CSeq: 7 PUBLISH\r\r\n"),        # bad line ends (RFC 4475 3.1.2.x)
+    ("Call-ID: c1@192.0.2.7\r\n", "Call-ID: c1@192.0.2.7\n"),
+    ("Max-Forwards: 70\r\n", "Max-Forwards: 70\rSubject: x\r\n"),
 ])
 def test_what_is_not_plain_goes_the_usual_way(old, new):
     assert plain_request(datagram(old=old, new=new)) is None
