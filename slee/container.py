@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import transaction
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -31,6 +31,7 @@ from slee.errors import DeploymentError, ManagementError
 from slee.events import BUILTIN_EVENT_TYPES
 from slee.interfaces import IContainerManagement
 from slee.naming import NamingFacility
+from slee.object_cache import SWEEP_INTERVAL, sweep_empty_buckets
 from slee.records import UnitRecord, container_state
 from slee.router import EventRouter
 from slee.timers import TimerFacility
@@ -80,6 +81,8 @@ class Container:
         timers.engine = naming.engine = self.engine
         self.deployed = {}
         self.connection = None
+        self._sweeper = task.LoopingCall(self._sweep_object_cache)
+        self._sweeper.clock = clock
         self.started_at = None
         self.state = "stopped"
 
@@ -120,6 +123,10 @@ class Container:
         self.started_at = time.time()
         self.state = "running"
         self.router.resume()
+        self._sweeper.start(SWEEP_INTERVAL, now=False)
+
+    def _sweep_object_cache(self):
+        sweep_empty_buckets(self.connection._cache)
 
     def _recover_activities(self):
         """Durable activities live on; the others end now."""
@@ -157,6 +164,8 @@ class Container:
                     self.log.failure("RA entity {name} failed to stop", name=entity.name)
         self.router.drain()
         self.engine.timers.disarm_all()
+        if self._sweeper.running:
+            self._sweeper.stop()
         self.connection.close()
         self.db.close()
         for unit in self.deployed.values():
