@@ -13,8 +13,16 @@ will read again, and crowd the live objects out of it.
 
 L{sweep_empty_buckets} turns every empty bucket the cache holds, with no
 unsaved change, back into a ghost, and a ghost nothing refers to is freed
-at once.  Doing so to a bucket still in use is harmless (its next reader
-loads it again), so the sweep needs to know nothing of the trees.  The
+at once.  It must not touch a bucket to learn whether it is empty: a
+bucket's length, as any use of its state, marks it used, and a sweep that
+did so would keep every bucket at the cache's fresh end, and the objects
+the buckets hold with them (a sweep written that way kept some 12,500
+buckets and 49,000 records in memory where 7,700 and 23,000 were before).
+So it reads the size ZODB noted of the bucket's stored state: an empty
+bucket stores in at most L{EMPTY_STATE_SIZE} bytes, as does a bucket of one
+small item now and then.  Doing so to a bucket still in use is harmless
+(its next reader loads it again), so the sweep needs to know nothing of
+the trees.  The
 container sweeps every L{SWEEP_INTERVAL} seconds, between transactions.
 The records themselves leave the cache exactly, when their deletion
 commits (L{slee.router.Work.evict}).
@@ -26,6 +34,10 @@ import BTrees
 
 #: Seconds between two sweeps of the container's object cache.
 SWEEP_INTERVAL = 5.0
+
+#: The size ZODB estimates (C{_p_estimated_size}, in steps of 64 bytes) of
+#: an empty bucket's stored state.
+EMPTY_STATE_SIZE = 64
 
 
 def _bucket_classes():
@@ -42,13 +54,15 @@ BUCKETS = _bucket_classes()
 def sweep_empty_buckets(cache):
     """
     Ghost the empty, unchanged buckets of a connection's object cache
-    (C{connection._cache}, a C{persistent.PickleCache}).
+    (C{connection._cache}, a C{persistent.PickleCache}), without using any
+    bucket's state.
 
     @return: how many were swept.
     """
     swept = 0
     for _, obj in cache.lru_items():
-        if isinstance(obj, BUCKETS) and not obj._p_changed and not len(obj):
+        if isinstance(obj, BUCKETS) and obj._p_estimated_size <= EMPTY_STATE_SIZE \
+                and not obj._p_changed:
             obj._p_deactivate()
             swept += 1
     return swept

@@ -85,3 +85,25 @@ def test_the_container_sweeps_its_cache_on_its_clock(tmp_path):
             list(range(190, 200))
     finally:
         harness.stop()
+
+
+def test_the_sweep_does_not_mark_the_buckets_it_keeps_used():
+    """
+    A sweep that used each bucket's state to learn its length would move
+    every bucket to the fresh end of the LRU cache, and the cache would
+    evict everything else first.
+    """
+    db = memory_db()
+    connection = db.open()
+    root = connection.root()
+    root["tree"] = tree = OOBTree()
+    root["other"] = other = OOBTree()
+    transaction.commit()
+    drain_left(tree, [f"k{n:04d}" for n in range(300)])
+    other.get("anything")                       # the most recently used object
+    cache = connection._cache
+    assert [obj for _, obj in cache.lru_items()][-1] is other
+    assert sweep_empty_buckets(cache) > 0
+    assert [obj for _, obj in cache.lru_items()][-1] is other
+    connection.close()
+    db.close()
