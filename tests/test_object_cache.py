@@ -9,7 +9,7 @@ from units import ContainerHarness, memory_db
 
 
 def empty_buckets(cache):
-    return [obj for _, obj in cache.lru_items() if isinstance(obj, BUCKETS) and not len(obj)]
+    return [obj for _, obj in cache.lru_items() if type(obj) in BUCKETS and not len(obj)]
 
 
 def drain_left(tree, keys):
