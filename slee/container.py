@@ -22,6 +22,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from slee import acyclic_writer
 from slee.alarms import AlarmFacility
 from slee.components import Registry
 from slee.deployment import load_unit, parse_descriptor, read_descriptor, unload_unit
@@ -58,6 +59,7 @@ class Container:
         if clock is None:
             clock = reactor
         self.reactor = reactor
+        acyclic_writer.install()
         self.db = db
         self.var_dir = Path(var_dir)
         self.clock = clock
