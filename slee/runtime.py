@@ -36,6 +36,7 @@ from slee.container import Container
 from slee.deployment import DESCRIPTOR, parse_descriptor, read_descriptor
 from slee.errors import SleeError
 from slee.management.api import make_site
+from slee.pack_process import use_child_packer
 from slee.packing import Packer
 from slee.settings import DEFAULT_PROFILE, shipped_profiles, shipped_units
 from slee.management.token import ensure_token
@@ -49,11 +50,16 @@ ADMIN_URL_FILE = "admin.url"
 
 
 def open_database(uri, cache_size):
-    """@return: a ZODB.DB for a zodburi URI."""
+    """
+    @return: a ZODB.DB for a zodburi URI; a FileStorage packs with the
+        first phase in a child process (L{slee.pack_process}).
+    """
     factory, db_options = zodburi.resolve_uri(uri)
     db_options = dict(db_options)
     db_options["cache_size"] = cache_size
-    return ZODB.DB(factory(), **db_options)
+    storage = factory()
+    use_child_packer(storage)
+    return ZODB.DB(storage, **db_options)
 
 
 def units_in(directory, profile=DEFAULT_PROFILE):

@@ -6,12 +6,12 @@ growth, on a fake clock with a fake thread, then for real on a FileStorage.
 import pytest
 import pytest_twisted
 import transaction
-import ZODB
 from twisted.internet import defer, threads
 from twisted.internet.task import Clock
-from ZODB.FileStorage import FileStorage
 
+from slee import pack_process
 from slee.packing import Packer
+from slee.runtime import open_database
 
 
 class RecordingDb:
@@ -111,7 +111,8 @@ def test_stop_waits_for_the_pack_in_progress():
                          ids=["on the clock", "on growth"])
 @pytest_twisted.ensureDeferred
 async def test_a_real_pack_drops_the_history_of_a_file_storage(tmp_path, interval, growth, wait):
-    db = ZODB.DB(FileStorage(str(tmp_path / "slee.fs")))
+    db = open_database(f"file://{tmp_path}/slee.fs", cache_size=1000)
+    assert db.storage.packer is pack_process.packer     # its first phase in a child process
     try:
         clock, packs = Clock(), []
 

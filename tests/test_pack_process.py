@@ -1,0 +1,117 @@
+"""Packing a FileStorage with its first phase in a child process (slee.pack_process)."""
+
+import shutil
+import time
+
+import pytest
+import transaction
+import ZODB
+from persistent.mapping import PersistentMapping
+from ZODB.FileStorage import FileStorage
+from ZODB.POSException import POSKeyError
+
+from slee import pack_process
+
+
+def fill(path):
+    """
+    A FileStorage with history and garbage: records made and dropped, as
+    calls that end leave them, and a few kept.
+
+    @return: the oids of the dropped records.
+    """
+    db = ZODB.DB(FileStorage(str(path)))
+    connection = db.open()
+    root = connection.root()
+    dropped = []
+    for n in range(200):
+        record = PersistentMapping(n=n, body="x" * 200)
+        root[n % 7] = record
+        transaction.commit()
+        if n < 190:
+            dropped.append(record._p_oid)
+    connection.close()
+    db.close()
+    return dropped
+
+
+def pack(path, use_child, pack_time):
+    storage = FileStorage(str(path))
+    if use_child:
+        pack_process.use_child_packer(storage)
+    db = ZODB.DB(storage)
+    db.pack(pack_time)
+    return db
+
+
+@pytest.fixture
+def storages(tmp_path):
+    """Two copies of one filled storage, and the oids of the records it dropped."""
+    dropped = fill(tmp_path / "a.fs")
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a.fs", tmp_path / "b" / "a.fs")
+    return tmp_path / "a.fs", tmp_path / "b" / "a.fs", dropped
+
+
+def test_the_packed_file_is_zodbs_own(storages):
+    mine, zodbs, dropped = storages
+    pack_time = time.time() + 1
+    pack(zodbs, use_child=False, pack_time=pack_time).close()
+    db = pack(mine, use_child=True, pack_time=pack_time)
+    assert mine.read_bytes() == zodbs.read_bytes()
+    assert mine.stat().st_size < 20000
+    connection = db.open()
+    root = connection.root()
+    assert sorted(root[n]["n"] for n in range(7)) == list(range(193, 200))
+    with pytest.raises(POSKeyError):
+        db.storage.load(dropped[0])
+    connection.close()
+    db.close()
+    assert sorted(p.name for p in mine.parent.iterdir()) == [
+        "a.fs", "a.fs.index", "a.fs.lock", "a.fs.old", "a.fs.tmp", "b"]
+
+
+def test_commits_made_while_the_child_packs_are_kept(storages, monkeypatch):
+    path, _, _ = storages
+    storage = FileStorage(str(path))
+    pack_process.use_child_packer(storage)
+    db = ZODB.DB(storage)
+    connection = db.open()
+    run = pack_process.subprocess.run
+
+    def commit_then_run(*args, **kwargs):
+        connection.root()["late"] = PersistentMapping(n="committed during the pack")
+        transaction.commit()
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(pack_process.subprocess, "run", commit_then_run)
+    db.pack(time.time() + 1)
+    connection.close()
+    db.close()
+    db = ZODB.DB(FileStorage(str(path)))
+    connection = db.open()
+    assert connection.root()["late"]["n"] == "committed during the pack"
+    assert sorted(connection.root()[n]["n"] for n in range(7)) == list(range(193, 200))
+    connection.close()
+    db.close()
+
+
+def test_a_failed_child_leaves_the_storage_as_it_was(storages, monkeypatch):
+    path, _, _ = storages
+    size = path.stat().st_size
+    storage = FileStorage(str(path))
+    pack_process.use_child_packer(storage)
+    db = ZODB.DB(storage)
+    monkeypatch.setattr(pack_process, "__name__", "slee.no_such_module")
+    with pytest.raises(pack_process.PackChildError, match="No module named"):
+        db.pack(time.time() + 1)
+    assert path.stat().st_size == size
+    assert not [p for p in path.parent.iterdir() if ".pack" in p.name]
+    connection = db.open()
+    connection.root()["after"] = PersistentMapping()
+    transaction.commit()                    # the storage goes on
+    connection.close()
+    monkeypatch.undo()
+    db.pack(time.time() + 1)                # and packs the next time
+    assert path.stat().st_size < size
+    db.close()
