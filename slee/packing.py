@@ -18,9 +18,10 @@ So the running container packs its database when either is due:
     pack, and by at least the size the last pack left: a pack copies what
     is live, so a pack at most every doubling costs, in all, no more than
     writing the database did.  A busy server thus packs every few tens of
-    seconds, each pack short, and its disk stays bounded; a quiet one packs
-    on the clock.  A pack takes CPU and the interpreter's lock from the
-    server while it runs, so packing on growth is off by default.
+    seconds, each pack short, and its disk and the FileStorage's index in
+    its memory stay bounded; a quiet one packs on the clock.  A
+    FileStorage's pack does its heavy part in a child process
+    (L{slee.pack_process}), so that the server goes on serving meanwhile.
 
 It looks every C{check} seconds.  A pack drops the history older than the
 pack and the objects nothing reaches any more.  It runs in a thread

@@ -20,7 +20,7 @@ The config file uses the long option names without their dashes::
     queue-max = 100000             # --queue-max
     cache-size = 100000            # --cache-size
     pack-interval = 3600           # --pack-interval
-    pack-growth = 0                # --pack-growth
+    pack-growth = 64               # --pack-growth
 
     [log-levels]                   # --log-level COMPONENT=LEVEL
     "slee.router" = "debug"
@@ -65,7 +65,7 @@ DEFAULT_QUEUE_MAX = 100000
 QUEUE_MAX_RANGE = (100, 10000000)
 DEFAULT_PACK_INTERVAL = 3600
 PACK_INTERVAL_RANGE = (0, 30 * 86400)
-DEFAULT_PACK_GROWTH = 0
+DEFAULT_PACK_GROWTH = 64
 PACK_GROWTH_RANGE = (0, 1024 * 1024)
 DEFAULT_CACHE_SIZE = 100000
 MIN_CACHE_SIZE = 100

@@ -57,7 +57,7 @@ def test_defaults(cwd):
     assert settings.queue_max == 100000
     assert settings.cache_size == 100000
     assert settings.pack_interval == 3600
-    assert settings.pack_growth == 0
+    assert settings.pack_growth == 64
 
 
 def test_defaults_match_plain_settings(cwd):
