@@ -13,8 +13,9 @@ server's capacity in PUBLISHes, a pack made the SIP door shed 4.6% of a
 
 L{packer} is a FileStorage C{packer} (the storage option of that name)
 that runs ZODB's own packer with its first phase moved to a child Python
-process (L{main}, C{python -m slee.pack_process}), which reads the storage
-file through a handle of its own as ZODB's packing thread does.  The child
+process (L{main}, C{python -m slee.pack_process}, at the lowest priority),
+which reads the storage file through a handle of its own as ZODB's packing
+thread does.  The child
 leaves the new file and its index of object positions; the server's packer
 picks them up and goes on with ZODB's second phase, in the server, where
 commits may interleave with it.  Only what the storage has no lock for in
@@ -162,7 +163,14 @@ def pack_to_packtime(path, end, stop, gc, out_file, out_index):
         packing.close()
 
 
+#: The child's niceness: the lowest priority, so that where it shares a CPU
+#: with the server (one CPU, or the server pinned to one), it takes what the
+#: server leaves instead of half the CPU.
+CHILD_NICENESS = 19
+
+
 def main(argv):
+    os.nice(CHILD_NICENESS)
     path, end, stop, gc, out_file, out_index = argv
     read_to, written_to = pack_to_packtime(path, int(end), bytes.fromhex(stop), gc == "gc",
                                            out_file, out_index)

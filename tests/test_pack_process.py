@@ -115,3 +115,15 @@ def test_a_failed_child_leaves_the_storage_as_it_was(storages, monkeypatch):
     db.pack(time.time() + 1)                # and packs the next time
     assert path.stat().st_size < size
     db.close()
+
+
+def test_the_child_runs_at_the_lowest_priority(storages, monkeypatch, capsys):
+    path, _, _ = storages
+    niceness = []
+    monkeypatch.setattr(pack_process.os, "nice", niceness.append)
+    out = str(path) + ".out"
+    pack_process.main([str(path), str(path.stat().st_size), (b"\xff" * 8).hex(), "gc",
+                       out, out + ".index"])
+    assert niceness == [19]
+    read_to, written_to = (int(word) for word in capsys.readouterr().out.split())
+    assert read_to == path.stat().st_size and written_to < read_to
