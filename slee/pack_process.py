@@ -15,12 +15,16 @@ L{packer} is a FileStorage C{packer} (the storage option of that name)
 that runs ZODB's own packer with its first phase moved to a child Python
 process (L{main}, C{python -m slee.pack_process}, at the lowest priority),
 which reads the storage file through a handle of its own as ZODB's packing
-thread does.  The child
-leaves the new file and its index of object positions; the server's packer
-picks them up and goes on with ZODB's second phase, in the server, where
-commits may interleave with it.  Only what the storage has no lock for in
-another process is moved: the child reads the part of the file that no
-commit writes to any more, and writes a file nobody else reads.
+thread does.  The child then catches up: it copies, with ZODB's copying of
+the second phase, the transactions committed meanwhile, as long as it finds
+whole ones (their status no longer ZODB's in-progress 'c', their length
+all in the file: the rule ZODB's own file iterator reads a live file by).
+It leaves the new file and its index of object positions; the server's
+packer picks them up and copies what is left, the last few transactions,
+under the storage's commit lock as ZODB's second phase does.  A child that
+has not caught up by L{CHILD_DEADLINE} (a server whose CPU is never idle
+starves it) is stopped, and the pack given up until the next is due: a
+pack must not end with the server copying what the child could not.
 
 The child is ZODB's code, driven through the packer's own methods; a
 storage with a blob directory (whose first phase also records the blobs it
@@ -33,9 +37,14 @@ import sys
 from types import SimpleNamespace
 
 from ZODB.FileStorage import FileStorage
+from ZODB.FileStorage.format import CorruptedDataError
 from ZODB.FileStorage.fspack import FileStoragePacker, PackCopier
 from ZODB.fsIndex import fsIndex
 from ZODB.serialize import referencesf
+
+#: Seconds a child may take, its catching up included, before the pack is
+#: given up.
+CHILD_DEADLINE = 600
 
 #: The suffixes of the files the child writes beside the storage's.
 CHILD_FILE = ".pack-child"
@@ -89,16 +98,21 @@ class ChildPhasePacker(FileStoragePacker):
         Run the first phase in the child, and take its file and index as
         this packer's own.
 
-        @return: the positions where the first phase stopped reading the
+        @return: the positions where the child stopped reading the
             storage's file and writing the new one.
         """
         child_file = self._name + CHILD_FILE
         child_index = self._name + CHILD_INDEX
         try:
-            ended = subprocess.run(
-                [sys.executable, "-m", __name__, self._name, str(self.file_end),
-                 self._stop.hex(), "gc" if self.gc.gc else "no-gc", child_file, child_index],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+            try:
+                ended = subprocess.run(
+                    [sys.executable, "-m", __name__, self._name, str(self.file_end),
+                     self._stop.hex(), "gc" if self.gc.gc else "no-gc", child_file, child_index],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                    timeout=CHILD_DEADLINE)
+            except subprocess.TimeoutExpired:
+                raise PackChildError(
+                    f"the child did not catch up within {CHILD_DEADLINE} s") from None
             if ended.returncode:
                 raise PackChildError(ended.stderr.decode("utf-8", "replace").strip())
             read_to, written_to = (int(word) for word in ended.stdout.split())
@@ -112,6 +126,8 @@ class ChildPhasePacker(FileStoragePacker):
         self._tfile = open(self._name + ".pack", "r+b")
         self._tfile.seek(written_to)
         self._copier = PackCopier(self._tfile, self.index, self.tindex)
+        # ZODB's packer checks that the first phase ended where its search
+        # for reachable revisions did, and copies on from there.
         self.gc.packpos = read_to
         return read_to, written_to
 
@@ -122,27 +138,59 @@ class PackChildError(Exception):
 
 class _StorageFile:
     """
-    What ZODB's packer needs of a FileStorage to run the first phase, in
-    the child: its file's name and the length of the file to read (the
-    locks serve the second phase only).
+    What ZODB's packer needs of a FileStorage, in the child: its file's
+    name, the length of the file the first phase reads, and a commit lock,
+    which ZODB's copying of a transaction lets go of and takes again, and
+    which the child has no use for: it copies only whole transactions.
     """
 
     blob_dir = None
-    _lock = _commit_lock = None
 
     def __init__(self, path, end):
         self._file = SimpleNamespace(name=path)
         self._end = end
+        self._lock = self._commit_lock = _NoLock()
 
     def getSize(self):
         return self._end
 
 
+class _NoLock:
+
+    def acquire(self):
+        pass
+
+    def release(self):
+        pass
+
+
+def catch_up(packing, position):
+    """
+    Copy, through ZODB's packer C{packing}, the whole transactions
+    committed from C{position} on, as long as there are.
+
+    @return: the position after the last one copied.
+    """
+    # Unbuffered, as ZODB's packer reads the tail: a buffer could hold a
+    # stale end of the file.
+    packing._file.close()
+    packing._file = open(packing._path, "rb", 0)
+    while True:
+        size = os.fstat(packing._file.fileno()).st_size
+        try:
+            header = packing._read_txn_header(position)
+        except CorruptedDataError:                  # the end of the file
+            return position
+        if header.status == "c" or position + header.tlen + 8 > size:
+            return position                         # still being committed
+        position = packing.copyOne(position)
+
+
 def pack_to_packtime(path, end, stop, gc, out_file, out_index):
     """
     The child's work: ZODB's first phase of packing the FileStorage at
-    C{path}, read up to C{end}, into C{out_file}, with the index of the
-    object positions in it saved to C{out_index}.
+    C{path}, read up to C{end}, into C{out_file}, then L{catch_up}, with
+    the index of the object positions in C{out_file} saved to C{out_index}.
 
     @return: where the phase stopped reading C{path} and writing C{out_file}.
     """
@@ -155,6 +203,8 @@ def pack_to_packtime(path, end, stop, gc, out_file, out_index):
         packing._tfile.write(packing._file.read(packing._metadata_size))
         packing._copier = PackCopier(packing._tfile, packing.index, packing.tindex)
         read_to, written_to = packing.copyToPacktime()
+        read_to = catch_up(packing, read_to)
+        written_to = packing._tfile.tell()
         packing._tfile.flush()
         os.fsync(packing._tfile.fileno())
         packing.index.save(written_to, out_index)

@@ -8,7 +8,9 @@ import transaction
 import ZODB
 from persistent.mapping import PersistentMapping
 from ZODB.FileStorage import FileStorage
+from ZODB.Connection import TransactionMetaData
 from ZODB.POSException import POSKeyError
+from ZODB.utils import z64
 
 from slee import pack_process
 
@@ -36,12 +38,16 @@ def fill(path):
 
 
 def pack(path, use_child, pack_time):
-    storage = FileStorage(str(path))
-    if use_child:
-        pack_process.use_child_packer(storage)
-    db = ZODB.DB(storage)
+    db = pack_process_db(path) if use_child else ZODB.DB(FileStorage(str(path)))
     db.pack(pack_time)
     return db
+
+
+def pack_process_db(path):
+    """@return: a DB on the FileStorage at C{path}, packing with L{pack_process.packer}."""
+    storage = FileStorage(str(path))
+    pack_process.use_child_packer(storage)
+    return ZODB.DB(storage)
 
 
 @pytest.fixture
@@ -73,9 +79,7 @@ def test_the_packed_file_is_zodbs_own(storages):
 
 def test_commits_made_while_the_child_packs_are_kept(storages, monkeypatch):
     path, _, _ = storages
-    storage = FileStorage(str(path))
-    pack_process.use_child_packer(storage)
-    db = ZODB.DB(storage)
+    db = pack_process_db(path)
     connection = db.open()
     run = pack_process.subprocess.run
 
@@ -99,9 +103,7 @@ def test_commits_made_while_the_child_packs_are_kept(storages, monkeypatch):
 def test_a_failed_child_leaves_the_storage_as_it_was(storages, monkeypatch):
     path, _, _ = storages
     size = path.stat().st_size
-    storage = FileStorage(str(path))
-    pack_process.use_child_packer(storage)
-    db = ZODB.DB(storage)
+    db = pack_process_db(path)
     monkeypatch.setattr(pack_process, "__name__", "slee.no_such_module")
     with pytest.raises(pack_process.PackChildError, match="No module named"):
         db.pack(time.time() + 1)
@@ -127,3 +129,40 @@ def test_the_child_runs_at_the_lowest_priority(storages, monkeypatch, capsys):
     assert niceness == [19]
     read_to, written_to = (int(word) for word in capsys.readouterr().out.split())
     assert read_to == path.stat().st_size and written_to < read_to
+
+
+def test_the_child_catches_up_on_whole_transactions_only(storages, tmp_path):
+    """It copies what was committed after the pack began, and stops at a
+    transaction still being committed (status 'c', written at the vote)."""
+    path, _, _ = storages
+    db = ZODB.DB(FileStorage(str(path)))
+    began = db.storage.getSize()
+    connection = db.open()
+    connection.root()["late"] = PersistentMapping(n="committed after the pack began")
+    transaction.commit()
+    committed_to = db.storage.getSize()
+    voting = TransactionMetaData()
+    data, serial = db.storage.load(z64)
+    db.storage.tpc_begin(voting)
+    db.storage.store(z64, serial, data, "", voting)
+    db.storage.tpc_vote(voting)
+    assert path.stat().st_size > committed_to
+    out = str(tmp_path / "packed.fs")
+    read_to, _ = pack_process.pack_to_packtime(str(path), began, b"\xff" * 8, True, out,
+                                               out + ".index")
+    assert read_to == committed_to
+    db.storage.tpc_abort(voting)
+    connection.close()
+    db.close()
+
+
+def test_a_child_past_its_deadline_is_stopped_and_the_pack_given_up(storages, monkeypatch):
+    path, _, _ = storages
+    size = path.stat().st_size
+    db = pack_process_db(path)
+    monkeypatch.setattr(pack_process, "CHILD_DEADLINE", 0.001)
+    with pytest.raises(pack_process.PackChildError, match="did not catch up within"):
+        db.pack(time.time() + 1)
+    assert path.stat().st_size == size
+    assert not [p for p in path.parent.iterdir() if ".pack" in p.name]
+    db.close()
