@@ -37,17 +37,17 @@ def fill(path):
     return dropped
 
 
-def pack(path, use_child, pack_time):
-    db = pack_process_db(path) if use_child else ZODB.DB(FileStorage(str(path)))
-    db.pack(pack_time)
-    return db
-
-
 def pack_process_db(path):
     """@return: a DB on the FileStorage at C{path}, packing with L{pack_process.packer}."""
     storage = FileStorage(str(path))
     pack_process.use_child_packer(storage)
     return ZODB.DB(storage)
+
+
+def pack(path, use_child, pack_time):
+    db = pack_process_db(path) if use_child else ZODB.DB(FileStorage(str(path)))
+    db.pack(pack_time)
+    return db
 
 
 @pytest.fixture
@@ -77,16 +77,25 @@ def test_the_packed_file_is_zodbs_own(storages):
         "a.fs", "a.fs.index", "a.fs.lock", "a.fs.old", "a.fs.tmp", "b"]
 
 
-def test_commits_made_while_the_child_packs_are_kept(storages, monkeypatch):
+@pytest.mark.parametrize("child_catches_up", [True, False],
+                         ids=["the child copies it", "the server copies it"])
+def test_commits_made_while_the_child_packs_are_kept(storages, monkeypatch, child_catches_up):
     path, _, _ = storages
     db = pack_process_db(path)
     connection = db.open()
     run = pack_process.subprocess.run
 
-    def commit_then_run(*args, **kwargs):
+    def commit():
         connection.root()["late"] = PersistentMapping(n="committed during the pack")
         transaction.commit()
-        return run(*args, **kwargs)
+
+    def commit_then_run(*args, **kwargs):
+        if child_catches_up:
+            commit()                        # after the pack began, before the child
+            return run(*args, **kwargs)
+        ended = run(*args, **kwargs)
+        commit()                            # after the child ended
+        return ended
 
     monkeypatch.setattr(pack_process.subprocess, "run", commit_then_run)
     db.pack(time.time() + 1)
@@ -100,12 +109,17 @@ def test_commits_made_while_the_child_packs_are_kept(storages, monkeypatch):
     db.close()
 
 
-def test_a_failed_child_leaves_the_storage_as_it_was(storages, monkeypatch):
+@pytest.mark.parametrize("attribute, value, error", [
+    ("__name__", "slee.no_such_module", "No module named"),
+    ("CHILD_DEADLINE", 0.001, "did not catch up within"),
+], ids=["the child fails", "the child is past its deadline"])
+def test_a_pack_given_up_leaves_the_storage_as_it_was(storages, monkeypatch, attribute, value,
+                                                      error):
     path, _, _ = storages
     size = path.stat().st_size
     db = pack_process_db(path)
-    monkeypatch.setattr(pack_process, "__name__", "slee.no_such_module")
-    with pytest.raises(pack_process.PackChildError, match="No module named"):
+    monkeypatch.setattr(pack_process, attribute, value)
+    with pytest.raises(pack_process.PackChildError, match=error):
         db.pack(time.time() + 1)
     assert path.stat().st_size == size
     assert not [p for p in path.parent.iterdir() if ".pack" in p.name]
@@ -155,14 +169,3 @@ def test_the_child_catches_up_on_whole_transactions_only(storages, tmp_path):
     connection.close()
     db.close()
 
-
-def test_a_child_past_its_deadline_is_stopped_and_the_pack_given_up(storages, monkeypatch):
-    path, _, _ = storages
-    size = path.stat().st_size
-    db = pack_process_db(path)
-    monkeypatch.setattr(pack_process, "CHILD_DEADLINE", 0.001)
-    with pytest.raises(pack_process.PackChildError, match="did not catch up within"):
-        db.pack(time.time() + 1)
-    assert path.stat().st_size == size
-    assert not [p for p in path.parent.iterdir() if ".pack" in p.name]
-    db.close()
