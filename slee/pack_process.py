@@ -43,8 +43,10 @@ from ZODB.fsIndex import fsIndex
 from ZODB.serialize import referencesf
 
 #: Seconds a child may take, its catching up included, before the pack is
-#: given up.
-CHILD_DEADLINE = 600
+#: given up: an hour, the default time between packs on the clock (a child
+#: of a big file on a CPU the server keeps busy takes long, and a pack
+#: given up starts again from the beginning).
+CHILD_DEADLINE = 3600
 
 #: The suffixes of the files the child writes beside the storage's.
 CHILD_FILE = ".pack-child"
