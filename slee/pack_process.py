@@ -135,7 +135,10 @@ class ChildPhasePacker(FileStoragePacker):
 
 
 class PackChildError(Exception):
-    """The child process of a pack failed; the message is its error output."""
+    """
+    The child process of a pack failed (the message is its error output),
+    or ran past its deadline.
+    """
 
 
 class _StorageFile:
